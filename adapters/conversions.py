@@ -1,0 +1,213 @@
+"""Value conversions for legacy exports: local times, decimal commas, Russian and Kazakh words, phone numbers.
+
+Every converter takes the cell as read (a string from CSV, or a number, date or datetime from XLSX and DBF) and
+returns a JSON value, or raises :class:`~adapters.errors.ConversionError` with a message naming the value.
+
+    >>> local_datetime("29.02.2024 23:30")
+    '2024-02-29T23:30:00+06:00'
+    >>> local_datetime("01.03.2024 00:30")
+    '2024-03-01T00:30:00+05:00'
+    >>> decimal_string("1 234 567,5")
+    '1234567.50'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.errors import ConversionError
+
+ALMATY = ZoneInfo("Asia/Almaty")
+Converter = Callable[..., Any]
+
+_DATETIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+_SEPARATORS = str.maketrans("", "", " \u00a0\u202f\u2009'")
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_TWO_PLACES = Decimal("0.01")
+
+
+def _isoformat(moment: datetime) -> str:
+    text = moment.isoformat()
+    return text.replace("+00:00", "Z") if moment.utcoffset() == timedelta(0) else text
+
+
+@lru_cache(maxsize=65536)
+def _parse_local(text: str, zone: str) -> str:
+    for fmt in _DATETIME_FORMATS:
+        try:
+            naive = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return _isoformat(naive.replace(tzinfo=ZoneInfo(zone)))
+    raise ConversionError(f"not a date/time in DD.MM.YYYY[ HH:MM[:SS]] form: {text!r}")
+
+
+def local_datetime(value: Any, zone: str = "Asia/Almaty") -> str:
+    """A naive local date/time (``DD.MM.YYYY HH:MM``, a bare date meaning midnight) as an offset date-time.
+
+    The offset comes from the time-zone database, so times before 2024-03-01 get +06:00 and later ones +05:00.
+
+    >>> local_datetime("28.02.2024")
+    '2024-02-28T00:00:00+06:00'
+    """
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=ZoneInfo(zone))
+        return _isoformat(moment.replace(microsecond=0))
+    if isinstance(value, date):
+        return _isoformat(datetime(value.year, value.month, value.day, tzinfo=ZoneInfo(zone)))
+    return _parse_local(" ".join(str(value).split()), zone)
+
+
+def local_date(value: Any) -> str:
+    """A ``DD.MM.YYYY`` date (or a date object) as ``YYYY-MM-DD``.
+
+    >>> local_date("01.03.2024")
+    '2024-03-01'
+    """
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip()
+    for fmt in ("%d.%m.%Y", "%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    raise ConversionError(f"not a date in DD.MM.YYYY form: {text!r}")
+
+
+def epoch_datetime(value: Any, zone: str = "Asia/Almaty") -> str:
+    """POSIX seconds as an offset date-time in the city's zone.
+
+    >>> epoch_datetime(1709251200)
+    '2024-03-01T05:00:00+05:00'
+    """
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConversionError(f"not a POSIX time: {value!r}") from exc
+    return _isoformat(datetime.fromtimestamp(seconds, tz=UTC).astimezone(ZoneInfo(zone)))
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A number with a decimal comma and space/NBSP thousands separators, exactly, as a Decimal.
+
+    >>> to_decimal("12\u00a0500,75")
+    Decimal('12500.75')
+    """
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise ConversionError(f"not a number: {value!r}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))  # the shortest text that round-trips, not the binary expansion
+    text = str(value).translate(_SEPARATORS).replace(",", ".")
+    if not _DECIMAL.match(text):
+        raise ConversionError(f"not a number: {value!r}")
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern already excludes these
+        raise ConversionError(f"not a number: {value!r}") from exc
+
+
+def decimal_string(value: Any, places: int = 2) -> str:
+    """A money amount as a decimal string with ``places`` fraction digits; never goes through float.
+
+    >>> decimal_string("1 500")
+    '1500.00'
+    """
+    amount = to_decimal(value)
+    quantum = _TWO_PLACES if places == 2 else Decimal(1).scaleb(-places)
+    if amount.quantize(quantum) != amount:
+        raise ConversionError(f"more than {places} fraction digits: {value!r}")
+    return str(amount.quantize(quantum))
+
+
+def number(value: Any) -> int | float:
+    """A measurement (not money) as a JSON number; integers stay integers.
+
+    >>> number("51,1328")
+    51.1328
+    """
+    amount = to_decimal(value)
+    return int(amount) if amount == amount.to_integral_value() and "." not in str(amount) else float(amount)
+
+
+def integer(value: Any) -> int:
+    amount = to_decimal(value)
+    if amount != amount.to_integral_value():
+        raise ConversionError(f"not a whole number: {value!r}")
+    return int(amount)
+
+
+def text(value: Any) -> str:
+    """Text with runs of white space (including NBSP and line breaks) collapsed."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return " ".join(str(value).split())
+
+
+_TRUE = {"да", "иә", "бар", "yes", "y", "true", "1", "+", "t"}
+_FALSE = {"нет", "жоқ", "no", "n", "false", "0", "-", "f"}
+
+
+def boolean(value: Any) -> bool:
+    """Russian, Kazakh and English yes/no.
+
+    >>> boolean("Иә"), boolean("нет")
+    (True, False)
+    """
+    if isinstance(value, bool):
+        return value
+    key = text(value).casefold()
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise ConversionError(f"not yes/no (да/нет, иә/жоқ): {value!r}")
+
+
+def phone_kz(value: Any) -> str:
+    """A Kazakhstan phone number in any usual writing as E.164.
+
+    >>> phone_kz("8 (701) 555-01-23")
+    '+77015550123'
+    """
+    digits = re.sub(r"\D", "", str(value))
+    if len(digits) == 11 and digits[0] in "78":
+        return "+7" + digits[1:]
+    if len(digits) == 10:
+        return "+7" + digits
+    raise ConversionError(f"not a Kazakhstan phone number: {value!r}")
+
+
+def normalise_key(value: Any) -> str:
+    """How headers and enum words are compared: case-folded, ё as е, white space collapsed.
+
+    >>> normalise_key("  Дата\u00a0ЗАКРЫТИЯ ")
+    'дата закрытия'
+    """
+    return " ".join(str(value).replace("ё", "е").replace("Ё", "Е").split()).casefold()
+
+
+CONVERTERS: dict[str, Converter] = {
+    "text": text,
+    "local_datetime": local_datetime,
+    "local_date": local_date,
+    "epoch_datetime": epoch_datetime,
+    "decimal": decimal_string,
+    "number": number,
+    "integer": integer,
+    "boolean": boolean,
+    "phone_kz": phone_kz,
+}
+"""Converters a mapping may name in ``convert:``; extra keyword arguments come from ``args:``."""

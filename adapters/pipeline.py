@@ -1,0 +1,151 @@
+"""Run an adapter: read, map, validate, write; count every record exactly once.
+
+Example::
+
+    adapter = CsvAdapter("examples/legacy/ikomek-109-astana.csv",
+                         Mapping.load("examples/legacy/ikomek-109-astana.yaml"))
+    with open("cases.ndjson", "wb") as out, open("cases.quarantine.ndjson", "wb") as q:
+        summary = run(adapter, SchemaRegistry.load(), out=out, quarantine=Quarantine(q, "csv"))
+    assert summary.read == summary.accepted + summary.rejected
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+import orjson
+
+from adapters.base import Adapter
+from adapters.errors import AccountingError
+from adapters.quarantine import Quarantine
+from adapters.records import Entity, Position, Reason, Rejection
+from schemas import SchemaRegistry
+
+ProgressCallback = Callable[[int, int | None, int], None]
+"""``callback(done, total, records_read)``: ``done``/``total`` in the adapter's unit."""
+
+
+class EntitySink(Protocol):
+    """Where accepted entities go besides the NDJSON output, e.g. the hub (see :mod:`adapters.push`)."""
+
+    carried_rejections: int
+    """Rejections already counted by an earlier, interrupted run whose entities this run skips."""
+
+    def offer(self, entity: Entity, position: Position, raw: object) -> list[tuple[Position, object, list[Reason]]]:
+        """Take one entity; return the rejections that came back for any batch sent meanwhile."""
+        ...
+
+    def finish(self) -> list[tuple[Position, object, list[Reason]]]:
+        """Send what is left; return the last rejections."""
+        ...
+
+
+@dataclass
+class Summary:
+    """What happened to every record. ``read == accepted + rejected`` always holds (:meth:`check`)."""
+
+    adapter: str
+    read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    types: Counter[str] = field(default_factory=Counter)
+    rejected_by_hub: int = 0
+
+    def reject(self, reasons: list[Reason]) -> None:
+        self.rejected += 1
+        self.reasons.update({r.key for r in reasons})
+
+    def check(self) -> Summary:
+        """Raise AccountingError if any record was lost or counted twice."""
+        if self.read != self.accepted + self.rejected:
+            raise AccountingError(
+                f"{self.adapter}: read {self.read} != accepted {self.accepted} + rejected {self.rejected}"
+            )
+        return self
+
+    def top_reasons(self, n: int = 5) -> list[tuple[str, int]]:
+        return self.reasons.most_common(n)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "adapter": self.adapter,
+            "read": self.read,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "rejectedByHub": self.rejected_by_hub,
+            "types": dict(self.types),
+            "topReasons": [{"reason": k, "count": v} for k, v in self.top_reasons()],
+        }
+
+
+def schema_reasons(registry: SchemaRegistry, entity: Entity) -> list[Reason]:
+    """Every schema issue of an entity, as rejection reasons (code ``schema-<keyword>``, field = JSON pointer)."""
+    return [Reason(f"schema-{i.keyword}", i.message, i.pointer or "/") for i in registry.explain(entity)]
+
+
+def run(
+    adapter: Adapter,
+    registry: SchemaRegistry,
+    *,
+    out: IO[bytes] | None = None,
+    quarantine: Quarantine | None = None,
+    sink: EntitySink | None = None,
+    progress: ProgressCallback | None = None,
+    every: int = 1000,
+) -> Summary:
+    """Stream every record of ``adapter`` through mapping and validation; constant memory."""
+    summary = Summary(adapter.name)
+    dumps = orjson.dumps
+
+    def hub_rejected(rejections: list[tuple[Position, object, list[Reason]]]) -> None:
+        for position, raw, reasons in rejections:
+            summary.accepted -= 1
+            summary.rejected_by_hub += 1
+            summary.reject(reasons)
+            if quarantine is not None:
+                quarantine.add(position, raw, reasons, stage="hub")
+
+    for record in adapter.records():
+        summary.read += 1
+        if progress is not None and summary.read % every == 0:
+            done, total = adapter.progress()
+            progress(done, total, summary.read)
+        if record.problems:
+            summary.reject(record.problems)
+            if quarantine is not None:
+                quarantine.add(record.position, record.raw, record.problems, stage="read")
+            continue
+        result = adapter.map(record)
+        if isinstance(result, Rejection):
+            summary.reject(result.reasons)
+            if quarantine is not None:
+                quarantine.add(record.position, record.raw, result.reasons, stage="map")
+            continue
+        if not registry.is_valid(result):
+            reasons = schema_reasons(registry, result)
+            summary.reject(reasons)
+            if quarantine is not None:
+                quarantine.add(record.position, record.raw, reasons, stage="validate")
+            continue
+        summary.accepted += 1
+        summary.types[result["type"]] += 1
+        if out is not None:
+            out.write(dumps(result) + b"\n")
+        if sink is not None:
+            hub_rejected(sink.offer(result, record.position, record.raw))
+    if sink is not None:
+        hub_rejected(sink.finish())
+        carried = sink.carried_rejections
+        if carried:
+            summary.accepted -= carried
+            summary.rejected += carried
+            summary.rejected_by_hub += carried
+            summary.reasons["hub rejections in the interrupted run"] += carried
+    if progress is not None:
+        done, total = adapter.progress()
+        progress(done, total, summary.read)
+    return summary.check()
