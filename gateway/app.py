@@ -1,0 +1,64 @@
+"""Build the gateway's ASGI application.
+
+    from gateway.app import create_app
+    from gateway.settings import Settings
+    app = create_app(Settings())          # uvicorn --factory calls this once per worker
+
+Nothing is opened at import time: the lifespan opens the database, keys, Redis and the checkpoint task, and puts
+them on ``app.state.services``. Middleware, outermost first: telemetry (span + duration), body-size limit,
+audit of authorised calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+from fastapi import APIRouter, FastAPI
+
+from gateway.auditing import AuditMiddleware
+from gateway.bodylimit import BodyLimitMiddleware
+from gateway.errors import install_error_handlers
+from gateway.routes import ROUTERS
+from gateway.services import open_services
+from gateway.settings import Settings
+from gateway.telemetry import Telemetry, TelemetryMiddleware
+
+
+def create_app(
+    settings: Settings,
+    *,
+    telemetry: Telemetry | None = None,
+    routers: Sequence[APIRouter] | None = None,
+) -> FastAPI:
+    """The hub's app for ``settings``; tests may pass in-memory ``telemetry`` and extra ``routers``."""
+    telemetry = telemetry or Telemetry.from_settings(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_services(settings, background=True) as services:
+            app.state.services = services
+            yield
+        telemetry.shutdown()
+
+    app = FastAPI(
+        title="Qala hub",
+        summary="Interoperability hub for Kazakh smart cities: OAuth 2.0 gateway and exchange API.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.telemetry = telemetry
+    install_error_handlers(app)
+    for router in [*ROUTERS, *(routers or ())]:
+        app.include_router(router)
+    # add_middleware wraps: the last one added runs first.
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory gateway.app:app_from_environment``: settings from ``QALA_*``."""
+    return create_app(Settings())

@@ -1,0 +1,220 @@
+"""The append-only, hash-chained audit log: who did what, when, with what outcome, under which trace.
+
+Each record carries a sequence number and ``record_hash = SHA-256(canonical JSON of the record, including
+prev_hash)``, so editing, removing or reordering any record breaks the chain. A one-row *head* holds the last
+sequence number and hash; every append updates it *first*, which takes PostgreSQL's row lock and SQLite's write
+lock, so appends from many workers are serialised and the chain stays linear. Signed checkpoints of the head
+(see :mod:`gateway.checkpoints`) stop an attacker with database access from silently rebuilding the whole chain.
+
+``append`` joins the caller's transaction when given a connection, so an entity and its audit record commit
+together or not at all:
+
+    async with engine.begin() as conn:
+        await conn.execute(entities.insert().values(...))
+        await audit.append(AuditRecord(action="entity.create", outcome="ok", client_id="qc_1"), conn)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.db import JsonColumn, metadata
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=True),
+    sa.Column("client_id", sa.String(64), nullable=True, index=True),
+    sa.Column("member", sa.String(12), nullable=True),
+    sa.Column("method", sa.String(16), nullable=True),
+    sa.Column("route", sa.String(300), nullable=True),
+    sa.Column("resource", sa.String(500), nullable=True),
+    sa.Column("trace_id", sa.String(32), nullable=True),
+    sa.Column("detail", JsonColumn, nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("record_hash", sa.String(64), nullable=False),
+)
+
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "action",
+    "outcome",
+    "status",
+    "client_id",
+    "member",
+    "method",
+    "route",
+    "resource",
+    "trace_id",
+    "detail",
+    "prev_hash",
+)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What happened. ``detail`` holds extra JSON (strings and integers; floats would not hash stably)."""
+
+    action: str  # e.g. "token.issued", "token.refused", "api.call", "client.created"
+    outcome: str  # "ok", "refused", "error", or an OAuth error code
+    status: int | None = None
+    client_id: str | None = None
+    member: str | None = None
+    method: str | None = None
+    route: str | None = None
+    resource: str | None = None
+    trace_id: str | None = None
+    detail: dict[str, Any] | None = field(default=None)
+
+
+def canonical(fields: dict[str, Any]) -> bytes:
+    """The bytes a record hash covers: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical({name: fields[name] for name in HASHED_FIELDS})).hexdigest()
+
+
+def _timestamp(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of walking the chain. ``problem`` names the first record found altered, removed or reordered."""
+
+    intact: bool
+    records: int
+    head_seq: int
+    head_hash: str
+    problem: str | None = None
+    first_bad_seq: int | None = None
+    checkpoints: int = 0
+
+
+class AuditLog:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def ensure(self) -> None:
+        """Create the chain head once (racing workers are harmless)."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(audit_head.insert().values(id=HEAD_ID, seq=0, hash=GENESIS_HASH))
+        except IntegrityError:
+            pass
+
+    async def append(self, record: AuditRecord, conn: AsyncConnection | None = None) -> tuple[int, str]:
+        """Append ``record``; in ``conn``'s transaction when given, else in a transaction of its own.
+
+        Returns the sequence number and hash. Three statements, the first of which takes the chain lock.
+        """
+        if conn is None:
+            async with self.engine.begin() as own:
+                return await self._append(own, record)
+        return await self._append(conn, record)
+
+    async def _append(self, conn: AsyncConnection, record: AuditRecord) -> tuple[int, str]:
+        bumped = await conn.execute(
+            audit_head.update()
+            .where(audit_head.c.id == HEAD_ID)
+            .values(seq=audit_head.c.seq + 1)
+            .returning(audit_head.c.seq, audit_head.c.hash)
+        )
+        seq, prev_hash = bumped.one()
+        fields = {**asdict(record), "seq": seq, "at": _timestamp(time.time()), "prev_hash": prev_hash}
+        digest = record_hash(fields)
+        await conn.execute(audit_log.insert().values(**fields, record_hash=digest))
+        await conn.execute(audit_head.update().where(audit_head.c.id == HEAD_ID).values(hash=digest))
+        return seq, digest
+
+    async def head(self) -> tuple[int, str]:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash))).first()
+        return (0, GENESIS_HASH) if row is None else (int(row.seq), str(row.hash))
+
+    async def records(self, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Records with ``seq > after``, oldest first."""
+        query = sa.select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(limit)
+        async with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in (await conn.execute(query)).all()]
+
+    async def last(self, count: int) -> list[dict[str, Any]]:
+        query = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(count)
+        async with self.engine.connect() as conn:
+            rows = [dict(row._mapping) for row in (await conn.execute(query)).all()]
+        return rows[::-1]
+
+    async def _walk(self, batch: int = 2000) -> AsyncIterator[dict[str, Any]]:
+        after = 0
+        while True:
+            rows = await self.records(after=after, limit=batch)
+            if not rows:
+                return
+            for row in rows:
+                yield row
+            after = rows[-1]["seq"]
+
+    async def verify(self, checkpoints: dict[int, str] | None = None) -> Verification:
+        """Walk the whole chain; ``checkpoints`` maps signed sequence numbers to the hash signed for them."""
+        signed = checkpoints or {}
+        expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+        head_seq, head_hash = await self.head()
+
+        def broken(seq: int, problem: str) -> Verification:
+            return Verification(False, count, head_seq, head_hash, problem, seq, len(signed))
+
+        async for row in self._walk():
+            seq = row["seq"]
+            if seq != expected_seq:
+                gap = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
+                return broken(
+                    expected_seq, f"record {gap} removed: the sequence jumps from {expected_seq - 1} to {seq}"
+                )
+            if row["prev_hash"] != prev_hash:
+                return broken(
+                    seq,
+                    f"record {seq} does not link to record {seq - 1}: "
+                    f"a record was reordered, removed or rewritten around position {seq}",
+                )
+            if record_hash(row) != row["record_hash"]:
+                return broken(seq, f"record {seq} altered: its content no longer matches its hash")
+            if seq in signed and signed[seq] != row["record_hash"]:
+                return broken(seq, f"record {seq} differs from the signed checkpoint: the chain was rewritten")
+            prev_hash, expected_seq, count = row["record_hash"], seq + 1, count + 1
+        if head_seq != count:
+            first = count + 1
+            return broken(first, f"records {first}..{head_seq} removed from the end (the chain head is at {head_seq})")
+        if head_hash != prev_hash:
+            return broken(count, f"record {count} altered: it does not match the chain head")
+        missing = sorted(seq for seq in signed if seq > count)
+        if missing:
+            return broken(missing[0], f"record {missing[0]} removed: a signed checkpoint covers it")
+        return Verification(True, count, head_seq, head_hash, checkpoints=len(signed))

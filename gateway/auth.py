@@ -1,0 +1,113 @@
+"""The resource-server side: who is calling, and may they?
+
+Routes declare what they need; the dependency verifies the bearer token locally (no call to the authorization
+server), applies the caller's rate limit and records the caller for the audit log:
+
+    @router.post("/service-requests")
+    async def create(caller: Annotated[Caller, Depends(require_scope("service-requests:write"))], ...):
+        caller.check_city(entity["city"])          # 403 city-not-allowed otherwise
+
+A missing or bad token is a 401 problem with ``WWW-Authenticate: Bearer error="invalid_token"``; a missing scope
+is a 403 with ``error="insufficient_scope"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+
+from gateway.clients import ALL_CITIES
+from gateway.errors import CityNotAllowed, InsufficientScope, Unauthorized
+from gateway.services import Services, get_services
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The verified client behind a request."""
+
+    client_id: str
+    member: str | None
+    scopes: frozenset[str]
+    cities: tuple[str, ...]
+    issuer: str
+    jti: str
+    expires_at: int
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def may_touch(self, city: str) -> bool:
+        return ALL_CITIES in self.cities or city in self.cities
+
+    def check_city(self, city: str) -> None:
+        """Raise a 403 problem unless this client may act on ``city``."""
+        if not self.may_touch(city):
+            raise CityNotAllowed(f"client {self.client_id!r} may not act on city {city!r}")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "clientId": self.client_id,
+            "member": self.member,
+            "scopes": sorted(self.scopes),
+            "cities": list(self.cities),
+            "issuer": self.issuer,
+            "tokenId": self.jti,
+            "expiresAt": self.expires_at,
+        }
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("an access token is required: send Authorization: Bearer <token>", error=None)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must use the Bearer scheme")
+    return token.strip()
+
+
+async def authenticate(
+    request: Request, response: Response, services: Annotated[Services, Depends(get_services)]
+) -> Caller:
+    """Verify the bearer token and apply the per-client rate limit."""
+    access = await services.verifier.verify(bearer_token(request))
+    caller = Caller(
+        client_id=access.client_id,
+        member=access.member,
+        scopes=access.scopes,
+        cities=access.cities,
+        issuer=access.issuer,
+        jti=access.jti,
+        expires_at=access.expires_at,
+    )
+    request.state.caller = caller
+    settings = services.settings
+    if settings.rate_limit_enabled:
+        # Keyed by the stable client identity (issuer-qualified for external issuers), never by IP or worker.
+        identity = caller.client_id if caller.issuer == settings.issuer else f"{caller.issuer}|{caller.client_id}"
+        decision = await services.limiter.hit(
+            f"{identity}:api", capacity=settings.rate_limit_requests, window=settings.rate_limit_window_seconds
+        )
+        decision.enforce()
+        response.headers.update(decision.headers())
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(authenticate)]
+
+
+def require_scope(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
+    """A dependency admitting callers whose token carries ``scope``.
+
+    >>> AdminDep = Annotated[Caller, Depends(require_scope("admin"))]
+    """
+
+    async def dependency(caller: CallerDep) -> Caller:
+        if not caller.has_scope(scope):
+            raise InsufficientScope(scope)
+        return caller
+
+    return dependency

@@ -1,0 +1,280 @@
+"""Member organisations and their OAuth clients (the city systems that call the hub).
+
+A member is an organisation identified by its BIN; a client is one of its systems, holding a set of scopes and
+the cities it may touch. A client authenticates with a secret (shown once, stored as a digest) and/or a registered
+public JWK Set for ``private_key_jwt``.
+
+    directory = Directory(engine, settings)
+    member = await directory.create_member(name="Astana Akimat", bin="...", home_city="astana")
+    client, secret = await directory.create_client(
+        member=member.bin, name="311 contact centre", scopes=["service-requests:write"], cities=["astana"]
+    )
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.db import JsonColumn, metadata
+from gateway.errors import NotFound, ValidationFailed
+from gateway.settings import Settings
+from schemas import SchemaRegistry
+from schemas.identifiers import is_valid_bin
+
+ADMIN_SCOPE = "admin"
+ALL_CITIES = "*"
+CITY_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("bin", sa.String(12), primary_key=True),
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("home_city", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("member", sa.String(12), sa.ForeignKey("members.bin"), nullable=False, index=True),
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("scopes", JsonColumn, nullable=False),
+    sa.Column("cities", JsonColumn, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("secret_digest", sa.String(64), nullable=True),
+    sa.Column("jwks", JsonColumn, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+
+@cache
+def known_scopes() -> frozenset[str]:
+    """Every scope a client may hold: three per canonical collection, plus ``admin``."""
+    found = {ADMIN_SCOPE}
+    for version in SchemaRegistry.load().latest():
+        found |= {f"{version.collection}:{verb}" for verb in ("read", "write", "read-personal")}
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Member:
+    bin: str
+    name: str
+    home_city: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"bin": self.bin, "name": self.name, "homeCity": self.home_city}
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    member: str
+    name: str
+    scopes: tuple[str, ...]
+    cities: tuple[str, ...]
+    enabled: bool
+    secret_digest: str | None
+    jwks: dict[str, Any] | None
+
+    def as_json(self) -> dict[str, Any]:
+        methods = (["client_secret_basic", "client_secret_post"] if self.secret_digest else []) + (
+            ["private_key_jwt"] if self.jwks else []
+        )
+        return {
+            "clientId": self.client_id,
+            "member": self.member,
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "cities": list(self.cities),
+            "enabled": self.enabled,
+            "authMethods": methods,
+            "jwks": self.jwks,
+        }
+
+
+def _client(row: sa.Row[Any]) -> Client:
+    return Client(
+        row.client_id,
+        row.member,
+        row.name,
+        tuple(row.scopes),
+        tuple(row.cities),
+        bool(row.enabled),
+        row.secret_digest,
+        row.jwks,
+    )
+
+
+def _invalid(pointer: str, keyword: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors=[{"pointer": pointer, "keyword": keyword, "message": message}])
+
+
+def check_scopes(scopes: Iterable[str]) -> list[str]:
+    listed = list(dict.fromkeys(scopes))
+    unknown = sorted(set(listed) - known_scopes())
+    if unknown:
+        raise _invalid("/scopes", "enum", f"unknown scopes: {', '.join(unknown)}")
+    return listed
+
+
+def check_cities(cities: Iterable[str]) -> list[str]:
+    listed = list(dict.fromkeys(cities))
+    if not listed:
+        raise _invalid("/cities", "minItems", "a client needs at least one city (or '*' for all)")
+    bad = [city for city in listed if city != ALL_CITIES and not CITY_PATTERN.match(city)]
+    if bad:
+        raise _invalid("/cities", "pattern", f"not city codes: {', '.join(bad)}")
+    return listed
+
+
+def check_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
+    """A public JWK Set usable for ``private_key_jwt``; private members are refused, never stored."""
+    try:
+        key_set = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise _invalid("/jwks", "format", f"not a JWK Set: {exc}") from exc
+    if not key_set.keys:
+        raise _invalid("/jwks", "minItems", "the JWK Set has no keys")
+    if any(key.is_private for key in key_set.keys):
+        raise _invalid("/jwks", "format", "register public keys only; the private key never leaves the client")
+    return jwks
+
+
+class SecretHasher:
+    """Digest client secrets with HMAC-SHA256 under the server secret (a pepper).
+
+    Client secrets are 256-bit random values, not passwords: nobody can brute-force that space, so a slow hash
+    such as argon2 adds no security here and would cap token issuance at a few per second per core. The pepper
+    means a stolen database alone does not even allow checking a guess.
+    """
+
+    def __init__(self, pepper: bytes) -> None:
+        self._pepper = pepper
+
+    def digest(self, secret: str) -> str:
+        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+    def matches(self, secret: str, digest: str | None) -> bool:
+        # Compare in constant time, and do the work even when the client has no secret.
+        return hmac.compare_digest(self.digest(secret), digest or "0" * 64) and digest is not None
+
+
+class Directory:
+    """Members and clients in the database."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.hasher = SecretHasher(settings.secret)
+
+    async def create_member(self, *, name: str, bin: str, home_city: str) -> Member:
+        if not is_valid_bin(bin):
+            raise _invalid("/bin", "format", f"{bin!r} is not a valid 12-digit BIN (check digit)")
+        if not name.strip():
+            raise _invalid("/name", "minLength", "a member needs a name")
+        check_cities([home_city])
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    members.insert().values(bin=bin, name=name.strip(), home_city=home_city, created_at=time.time())
+                )
+        except IntegrityError as exc:
+            raise _invalid("/bin", "unique", f"a member with BIN {bin} already exists") from exc
+        return Member(bin, name.strip(), home_city)
+
+    async def list_members(self) -> list[Member]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(members).order_by(members.c.name))).all()
+        return [Member(row.bin, row.name, row.home_city) for row in rows]
+
+    async def get_member(self, bin: str) -> Member:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(members).where(members.c.bin == bin))).first()
+        if row is None:
+            raise NotFound(f"no member with BIN {bin!r}")
+        return Member(row.bin, row.name, row.home_city)
+
+    async def create_client(
+        self,
+        *,
+        member: str,
+        name: str,
+        scopes: Sequence[str],
+        cities: Sequence[str],
+        jwks: dict[str, Any] | None = None,
+        with_secret: bool = True,
+    ) -> tuple[Client, str | None]:
+        """Register a client; returns it with its secret, which is never retrievable again."""
+        await self.get_member(member)
+        if not with_secret and jwks is None:
+            raise _invalid("/jwks", "required", "a client without a secret needs a JWK Set for private_key_jwt")
+        client_id = "qc_" + secrets.token_hex(10)
+        secret = self._new_secret() if with_secret else None
+        values = {
+            "client_id": client_id,
+            "member": member,
+            "name": name,
+            "scopes": check_scopes(scopes),
+            "cities": check_cities(cities),
+            "enabled": True,
+            "secret_digest": self.hasher.digest(secret) if secret else None,
+            "jwks": check_jwks(jwks) if jwks is not None else None,
+            "created_at": time.time(),
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(clients.insert().values(**values))
+        return await self.get_client(client_id), secret
+
+    @staticmethod
+    def _new_secret() -> str:
+        return "qs_" + secrets.token_urlsafe(32)  # 256 bits from the OS CSPRNG
+
+    async def get_client(self, client_id: str) -> Client:
+        found = await self.find_client(client_id)
+        if found is None:
+            raise NotFound(f"no client {client_id!r}")
+        return found
+
+    async def find_client(self, client_id: str) -> Client | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(clients).where(clients.c.client_id == client_id))).first()
+        return None if row is None else _client(row)
+
+    async def list_clients(self, member: str | None = None) -> list[Client]:
+        query = sa.select(clients).order_by(clients.c.member, clients.c.name)
+        if member is not None:
+            query = query.where(clients.c.member == member)
+        async with self.engine.connect() as conn:
+            return [_client(row) for row in (await conn.execute(query)).all()]
+
+    async def rotate_secret(self, client_id: str) -> str:
+        """Replace the client's secret; the old one stops working at once."""
+        secret = self._new_secret()
+        await self._update(client_id, secret_digest=self.hasher.digest(secret))
+        return secret
+
+    async def set_enabled(self, client_id: str, enabled: bool) -> Client:
+        await self._update(client_id, enabled=enabled)
+        return await self.get_client(client_id)
+
+    async def _update(self, client_id: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(clients.update().where(clients.c.client_id == client_id).values(**values))
+        if result.rowcount != 1:
+            raise NotFound(f"no client {client_id!r}")

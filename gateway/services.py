@@ -1,0 +1,107 @@
+"""The gateway's long-lived resources, opened once per process by the app's lifespan (or by the CLI).
+
+    async with open_services(Settings()) as services:
+        await services.directory.list_clients()
+
+Routes reach them through ``ServicesDep``; nothing is a module-level global, so several apps can live in one
+process (the tests do exactly that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.audit import AuditLog
+from gateway.checkpoints import Checkpoints
+from gateway.client_auth import ClientAuthenticator
+from gateway.clients import Directory
+from gateway.db import create_schema, make_engine
+from gateway.keys import KeyStore
+from gateway.ratelimit import InProcessLimiter, RateLimiter, RedisLimiter
+from gateway.revocation import RevocationList
+from gateway.settings import Settings
+from gateway.tokens import TokenIssuer, TokenVerifier
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    keys: KeyStore
+    directory: Directory
+    client_auth: ClientAuthenticator
+    issuer: TokenIssuer
+    verifier: TokenVerifier
+    revocations: RevocationList
+    limiter: RateLimiter
+    audit: AuditLog
+    checkpoints: Checkpoints
+    http: httpx.AsyncClient
+    redis: Redis | None
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, *, background: bool = False) -> AsyncIterator[Services]:
+    """Open the database (creating tables), keys, Redis; with ``background``, also run periodic checkpoints."""
+    engine = make_engine(settings.database_url)
+    redis: Redis | None = None
+    http = httpx.AsyncClient(timeout=5.0)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await create_schema(engine)
+        keys = KeyStore(engine, settings)
+        await keys.ensure_all()
+        audit = AuditLog(engine)
+        await audit.ensure()
+        revocations = RevocationList(engine, settings.revocation_poll_seconds)
+        await revocations.load()
+        directory = Directory(engine, settings)
+        limiter: RateLimiter = InProcessLimiter()
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+            limiter = RedisLimiter(redis, settings.rate_limit_failure_mode)
+        services = Services(
+            settings=settings,
+            engine=engine,
+            keys=keys,
+            directory=directory,
+            client_auth=ClientAuthenticator(engine, directory, settings),
+            issuer=TokenIssuer(settings, keys),
+            verifier=TokenVerifier(settings, keys, revocations, http),
+            revocations=revocations,
+            limiter=limiter,
+            audit=audit,
+            checkpoints=Checkpoints(engine, keys, settings.issuer),
+            http=http,
+            redis=redis,
+        )
+        if background:
+            interval = settings.audit_checkpoint_seconds
+            tasks.append(asyncio.create_task(services.checkpoints.run_periodically(audit, interval)))
+        yield services
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await http.aclose()
+        if redis is not None:
+            await redis.aclose()
+        await engine.dispose()
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

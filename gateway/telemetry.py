@@ -1,0 +1,151 @@
+"""OpenTelemetry for the gateway: one server span and one duration measurement per HTTP request.
+
+Providers belong to the app (``app.state.telemetry``), not to the process-wide globals, so several apps (tests,
+workers) never fight over them. With ``QALA_OTLP_ENDPOINT`` unset nothing is exported.
+
+The span follows the stable HTTP semantic conventions: it is named ``{METHOD} {route template}`` (never the raw
+path, which would explode cardinality and leak identifiers), continues the caller's W3C ``traceparent``, leaves
+its status unset for 4xx and sets ``ERROR`` for 5xx.
+
+    >>> from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    >>> telemetry = Telemetry.from_settings(Settings(), span_exporter=InMemorySpanExporter())
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.metrics import Histogram
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.settings import Settings
+
+DURATION_METRIC = "http.server.request.duration"
+# The buckets the semantic conventions advise for request durations, in seconds.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+_propagator = TraceContextTextMapPropagator()
+
+
+@dataclass
+class Telemetry:
+    """The app's tracer and meter providers plus the instruments the middleware records into."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        span_exporter: SpanExporter | None = None,
+        metric_reader: MetricReader | None = None,
+    ) -> Telemetry:
+        """Providers for ``settings``; tests pass an in-memory exporter and reader."""
+        resource = Resource.create({"service.name": settings.service_name})
+        tracer_provider = TracerProvider(resource=resource)
+        readers: list[MetricReader] = []
+        if span_exporter is not None:
+            tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+        if metric_reader is not None:
+            readers.append(metric_reader)
+        if settings.otlp_endpoint:
+            # Imported lazily: the exporter pulls in protobuf, which most deployments never need.
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+
+            base = settings.otlp_endpoint.rstrip("/")
+            tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
+            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{base}/v1/metrics")))
+        view = View(instrument_name=DURATION_METRIC, aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS))
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=[view])
+        return cls(tracer_provider, meter_provider)
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        return self.tracer_provider.get_tracer("qala.gateway")
+
+    def duration_histogram(self) -> Histogram:
+        meter = self.meter_provider.get_meter("qala.gateway")
+        return meter.create_histogram(DURATION_METRIC, unit="s", description="Duration of HTTP server requests.")
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def current_trace_id() -> str | None:
+    """The hex trace id of the request being served, for the audit log; ``None`` outside a span."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def _route_template(scope: Scope) -> str | None:
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
+class TelemetryMiddleware:
+    """Pure ASGI middleware, so the span is the current context for the whole request in the same task."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        self.app = app
+        self.tracer = telemetry.tracer
+        self.duration = telemetry.duration_histogram()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
+        carrier = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        parent = _propagator.extract(carrier)
+        status_code = 500
+        started = time.perf_counter()
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        span.set_attribute("http.request.method", method)
+        span.set_attribute("url.path", scope["path"])
+        span.set_attribute("url.scheme", scope.get("scheme", "http"))
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        error: BaseException | None = None
+        try:
+            await self.app(scope, receive, recording_send)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            otel_context.detach(token)
+            route = _route_template(scope)
+            attributes: dict[str, str | int] = {"http.request.method": method, "http.response.status_code": status_code}
+            if route:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+                attributes["http.route"] = route
+            span.set_attribute("http.response.status_code", status_code)
+            if status_code >= 500 or error is not None:
+                kind = type(error).__qualname__ if error is not None else str(status_code)
+                span.set_attribute("error.type", kind)
+                attributes["error.type"] = kind
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
+            self.duration.record(time.perf_counter() - started, attributes)
