@@ -46,16 +46,19 @@ def _cyrillic_share(text: str) -> float:
     return sum(1 for c in wide if "\u0400" <= c <= "\u04ff" and c not in MOJIBAKE) / len(wide)
 
 
+def _is_utf8(sample: bytes) -> bool:
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.reason == "unexpected end of data"  # a sample cut inside a character is still UTF-8
+    return True
+
+
 def detect_encoding(sample: bytes) -> str:
     """The most plausible of :data:`SUPPORTED` for a sample of a file (its first 64 KiB are plenty)."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.reason == "unexpected end of data":  # a sample cut inside a character is still UTF-8
-            return "utf-8"
-    else:
+    if _is_utf8(sample):
         return "utf-8"
     as_kz = sample.decode("kz1048", errors="replace")
     if any(c in KAZAKH_ONLY for c in as_kz) and _cyrillic_share(as_kz) >= _cyrillic_share(
@@ -74,7 +77,10 @@ def check_declared(sample: bytes, encoding: str) -> None:
     ...
     adapters.errors.SourceError: the file is declared cp1251, but its bytes decode to Kazakh letters in kz1048 ...
     """
-    if canonical_name(encoding) != "cp1251":
+    name = canonical_name(encoding)
+    if name not in ("utf-8", "utf-8-sig") and any(b > 127 for b in sample) and _is_utf8(sample):
+        raise SourceError(f"the file is declared {encoding}, but its bytes are UTF-8; declare utf-8")
+    if name != "cp1251":
         return
     as_cp1251 = sample.decode("cp1251", errors="replace")
     as_kz = sample.decode("kz1048", errors="replace")

@@ -65,13 +65,6 @@ class CsvAdapter(TabularAdapter):
             return detect_encoding(sample)
         name = canonical_name(str(declared))
         check_declared(sample, name)
-        if name not in ("utf-8", "utf-8-sig") and any(b > 127 for b in sample):
-            try:
-                sample.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-            else:
-                raise SourceError(f"the file is declared {declared}, but its bytes are UTF-8; declare utf-8")
         return name
 
     def rows(self) -> Iterator[Record]:

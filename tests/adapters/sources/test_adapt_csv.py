@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.errors import SourceError
+
+SAMPLES = Path(__file__).parents[3] / "examples" / "legacy"
+IKOMEK = SAMPLES / "ikomek-109-astana.csv"
+IKOMEK_MAPPING = SAMPLES / "ikomek-109-astana.yaml"
+
+
+def test_ikomek_sample_converts_with_every_record_accounted_for(convert) -> None:
+    result = convert("csv", IKOMEK, IKOMEK_MAPPING)
+    s = result.summary
+    assert (s.read, s.accepted, s.rejected) == (48, 45, 3)
+    assert s.types == {"ServiceRequest": 45}
+    assert {r["reasons"][0]["code"] for r in result.quarantine} == {"invalid-value", "schema-required", "short-row"}
+
+
+def test_ikomek_offsets_across_the_time_zone_change(convert) -> None:
+    result = convert("csv", IKOMEK, IKOMEK_MAPPING)
+    last_plus6 = result.by_local_id("IK-2024-0212962")
+    first_plus5 = result.by_local_id("IK-2024-0212999")
+    assert last_plus6["dateRequested"] == "2024-02-29T23:40:00+06:00"
+    assert first_plus5["dateRequested"] == "2024-03-01T00:15:00+05:00"
+
+
+def test_ikomek_values(convert) -> None:
+    case = convert("csv", IKOMEK, IKOMEK_MAPPING).by_local_id("IK-2024-0212333")
+    assert case["description"] == "Не горят фонари.\nЖители просят ускорить ремонт"  # a quoted line break
+    assert case["status"] == "closed"
+    assert case["statusDetail"] == "resolved"  # "Выполнено"
+    assert case["channel"] == "telegram"
+    assert case["address"]["addressLocality"] == "Астана"
+    assert case["contactPhone"].startswith("+77")
+    lon, lat = case["location"]["coordinates"]
+    assert 71.3 < lon < 71.6
+    assert 51.0 < lat < 51.3
+    kazakh_status = convert("csv", IKOMEK, IKOMEK_MAPPING).by_local_id("IK-2024-0212111")
+    assert kazakh_status["status"] == "closed"  # "Орындалды"
+
+
+def test_quarantine_positions_point_at_the_raw_bytes(convert) -> None:
+    data = IKOMEK.read_bytes()
+    for entry in convert("csv", IKOMEK, IKOMEK_MAPPING).quarantine:
+        offset = entry["position"]["byte_offset"]
+        line = data[offset:].split(b"\r\n", 1)[0].decode("cp1251")
+        assert line == entry["raw"]
+        assert data[:offset].count(b"\n") + 1 == entry["position"]["line"]
+
+
+def test_truncated_file_keeps_the_good_rows(convert, tmp_path: Path) -> None:
+    data = IKOMEK.read_bytes()
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(data[: data.rindex(b"IK-2024-0213628") + 60])  # the last good row cut in the middle
+    result = convert("csv", cut, IKOMEK_MAPPING)
+    assert (result.summary.read, result.summary.accepted, result.summary.rejected) == (45, 44, 1)
+    assert result.quarantine[0]["reasons"][0]["code"] == "short-row"
+
+
+def test_file_cut_inside_a_quoted_field(convert, tmp_path: Path) -> None:
+    data = IKOMEK.read_bytes()
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(data[: data.index(b"\xcd\xe5 \xe3\xee\xf0\xff\xf2 \xf4\xee\xed\xe0\xf0\xe8.") + 10])
+    result = convert("csv", cut, IKOMEK_MAPPING)
+    assert result.summary.read == result.summary.accepted + 1 == 10
+    assert result.quarantine[-1]["reasons"][0]["code"] == "malformed-csv"
+
+
+@pytest.mark.parametrize(
+    ("text_encoding", "declared", "message"),
+    [
+        ("cp1251", "utf-8", "the header is not valid utf-8.*look like cp1251"),
+        ("utf-8", "cp1251", "declared cp1251, but its bytes are UTF-8"),
+        ("kz1048", "cp1251", "declare encoding kz1048"),
+    ],
+)
+def test_wrong_declared_encoding_is_one_clear_error(
+    convert, tmp_path: Path, text_encoding: str, declared: str, message: str
+) -> None:
+    source = tmp_path / "x.csv"
+    source.write_bytes(
+        "№ обращения;Статус\r\nIK-1;Орындалды\r\nIK-2;Қабылданды\r\n".encode(text_encoding)
+        if text_encoding != "cp1251"
+        else "№ обращения;Статус\r\nIK-1;Выполнено\r\n".encode(text_encoding)
+    )
+    with pytest.raises(SourceError, match=message):
+        convert("csv", source, IKOMEK_MAPPING, encoding=declared)
+
+
+def test_an_undecodable_line_is_quarantined_and_its_neighbours_kept(convert, tmp_path: Path) -> None:
+    lines = IKOMEK.read_bytes().decode("cp1251").encode("utf-8").split(b"\r\n")
+    lines[3] = lines[3].replace(b";", b";\xff\xfe", 1)
+    source = tmp_path / "utf8.csv"
+    source.write_bytes(b"\r\n".join(lines))
+    result = convert("csv", source, IKOMEK_MAPPING, encoding="utf-8")
+    assert result.summary.read == 48
+    undecodable = [q for q in result.quarantine if q["reasons"][0]["code"] == "undecodable"]
+    assert [q["position"]["line"] for q in undecodable] == [4]
+    assert result.summary.accepted == 44
+
+
+def test_missing_file_is_a_source_error(convert, tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="cannot open"):
+        convert("csv", tmp_path / "absent.csv", IKOMEK_MAPPING)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from adapters.conversions import (
+    boolean,
+    decimal_string,
+    epoch_datetime,
+    local_date,
+    local_datetime,
+    normalise_key,
+    number,
+    phone_kz,
+    to_decimal,
+)
+from adapters.errors import ConversionError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("29.02.2024 23:59", "2024-02-29T23:59:00+06:00"),
+        ("01.03.2024 00:00", "2024-03-01T00:00:00+05:00"),
+        ("28.02.2024", "2024-02-28T00:00:00+06:00"),
+        ("02.03.2024 08:15:30", "2024-03-02T08:15:30+05:00"),
+        (" 15.01.2023\u00a0 09:05 ", "2023-01-15T09:05:00+06:00"),
+    ],
+)
+def test_local_datetime_takes_the_offset_of_its_day(text: str, expected: str) -> None:
+    assert local_datetime(text) == expected
+
+
+def test_local_datetime_accepts_excel_values() -> None:
+    assert local_datetime(datetime(2024, 3, 5, 10, 0)) == "2024-03-05T10:00:00+05:00"
+    assert local_datetime(date(2024, 2, 5)) == "2024-02-05T00:00:00+06:00"
+
+
+@pytest.mark.parametrize("text", ["31.02.2024 10:00", "2024/03/01", "вчера", "12.13.2024"])
+def test_impossible_dates_are_refused(text: str) -> None:
+    with pytest.raises(ConversionError, match="not a date"):
+        local_datetime(text)
+
+
+def test_local_date_and_epoch() -> None:
+    assert local_date("01.03.2024") == "2024-03-01"
+    assert epoch_datetime(1709251200) == "2024-03-01T05:00:00+05:00"
+    assert epoch_datetime(1709164800) == "2024-02-29T06:00:00+06:00"
+    with pytest.raises(ConversionError):
+        epoch_datetime("soon")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1 234 567,89", "1234567.89"),
+        ("12\u00a0500,5", "12500.50"),
+        ("12\u202f500", "12500.00"),
+        ("0,1", "0.10"),
+        (Decimal("7.5"), "7.50"),
+        (250, "250.00"),
+        (0.1 + 0.2, None),
+    ],
+)
+def test_money_stays_exact(text: object, expected: str | None) -> None:
+    if expected is None:  # 0.30000000000000004 has more than two places: refused, not rounded
+        with pytest.raises(ConversionError):
+            decimal_string(text)
+    else:
+        assert decimal_string(text) == expected
+
+
+@pytest.mark.parametrize("text", ["12,5,3", "abc", "1.234,56.7", ""])
+def test_garbage_numbers_are_refused(text: str) -> None:
+    with pytest.raises(ConversionError):
+        to_decimal(text)
+
+
+def test_number_keeps_integers() -> None:
+    assert number("42") == 42
+    assert isinstance(number("42"), int)
+    assert number("51,1328") == pytest.approx(51.1328)
+
+
+def test_words_phones_and_keys() -> None:
+    assert boolean("Иә") is True
+    assert boolean("Жоқ") is False
+    with pytest.raises(ConversionError):
+        boolean("может быть")
+    assert phone_kz("+7 701 555 01 23") == "+77015550123"
+    assert phone_kz("8(747)5550000") == "+77475550000"
+    with pytest.raises(ConversionError):
+        phone_kz("555-01")
+    assert normalise_key("ДАТА\u00a0Закрытия  ") == normalise_key("дата закрытия")
+    assert normalise_key("Ёлка") == "елка"

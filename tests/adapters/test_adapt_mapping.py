@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.errors import MappingError
+from adapters.mapping import Mapping
+from adapters.records import Rejection
+
+DOC = {
+    "type": "ServiceRequest",
+    "constants": {"city": "almaty"},
+    "lookups": {"status": {"closed": ["Выполнено", "Орындалды"], "open": ["В работе"]}},
+    "fields": {
+        "serviceRequestId": {"column": ["№ обращения", "Номер"], "required": True},
+        "status": {"column": ["Статус"], "lookup": "status", "required": True},
+        "dateRequested": {"column": ["Дата"], "convert": "local_datetime"},
+        "address.district": {"column": ["Район"]},
+        "location": {"point": {"lon": ["Долгота"], "lat": ["Широта"]}},
+        "dateModified": {"first_of": ["dateClosed", "dateRequested"]},
+        "id": {"template": "urn:ngsi-ld:ServiceRequest:{city}:{serviceRequestId}"},
+    },
+}
+HEADERS = ["Номер", "СТАТУС", "Дата", "Район", "Долгота", "Широта"]
+
+
+def test_row_becomes_nested_entity_through_synonyms_lookups_and_templates() -> None:
+    compiled = Mapping.from_dict(DOC).compile(HEADERS)
+    entity = compiled.apply(["A-1", "Орындалды", "01.03.2024 09:00", "Медеуский", "76,95", "43,25"])
+    assert entity == {
+        "type": "ServiceRequest",
+        "city": "almaty",
+        "serviceRequestId": "A-1",
+        "status": "closed",
+        "dateRequested": "2024-03-01T09:00:00+05:00",
+        "address": {"district": "Медеуский"},
+        "location": {"type": "Point", "coordinates": [76.95, 43.25]},
+        "dateModified": "2024-03-01T09:00:00+05:00",
+        "id": "urn:ngsi-ld:ServiceRequest:almaty:A-1",
+    }
+
+
+def test_every_bad_field_is_reported_at_once() -> None:
+    compiled = Mapping.from_dict(DOC).compile(HEADERS)
+    result = compiled.apply(["", "Может быть", "32.01.2024", "", "", ""])
+    assert isinstance(result, Rejection)
+    assert {(r.code, r.field) for r in result.reasons} == {
+        ("missing-value", "serviceRequestId"),
+        ("unknown-value", "status"),
+        ("invalid-value", "dateRequested"),
+        ("invalid-value", "id"),
+    }
+
+
+def test_missing_required_column_names_what_was_looked_for() -> None:
+    with pytest.raises(MappingError, match=r"field 'status': no column named any of \['Статус'\]"):
+        Mapping.from_dict(DOC).compile(["Номер", "Дата"])
+
+
+def test_multi_row_header_matches_on_its_last_part() -> None:
+    doc = {"type": "ServiceRequest", "fields": {"contactPhone": {"column": ["Телефон"], "convert": "phone_kz"}}}
+    compiled = Mapping.from_dict(doc).compile(["Заявитель / ФИО", "Заявитель / Телефон"])
+    assert compiled.apply(["Ким Анна", "87015550000"]) == {"type": "ServiceRequest", "contactPhone": "+77015550000"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"fields": {"x": {"column": ["a"], "convert": "roman_numerals"}}}, "unknown converter 'roman_numerals'"),
+        ({"fields": {"x": {"column": ["a"], "lookup": "nope"}}}, "unknown lookup 'nope'"),
+        ({"fields": {"x": {"column": ["a"], "const": 1}}}, "give exactly one of"),
+        ({"fields": {"x": {"colum": ["a"]}}}, r"unknown key\(s\) \['colum'\]"),
+        ({"type": None}, "'type'"),
+        ({"fields": {}}, "'fields'"),
+    ],
+)
+def test_malformed_mappings_are_refused_with_the_key(change: dict[str, object], message: str) -> None:
+    with pytest.raises(MappingError, match=message):
+        Mapping.from_dict({**DOC, **change})
+
+
+def test_load_reports_bad_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("type: [unclosed", encoding="utf-8")
+    with pytest.raises(MappingError, match="not valid YAML"):
+        Mapping.load(path)
+    with pytest.raises(MappingError, match="cannot read mapping"):
+        Mapping.load(tmp_path / "absent.yaml")
