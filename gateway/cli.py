@@ -1,0 +1,302 @@
+"""``qala serve``, ``qala members``, ``qala clients``, ``qala keys`` and ``qala audit``.
+
+Every command works on the database of ``QALA_DATABASE_URL`` (or ``--database-url``) and uses the same
+``QALA_SECRET_KEY`` as the server, since client-secret digests and signing keys depend on it.
+
+    qala members create --name "Astana Akimat" --bin 970240001223 --city astana
+    qala clients create --member 970240001223 --name "311" --scope service-requests:write --city astana
+    qala audit verify
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from gateway.audit import AuditRecord
+from gateway.checkpoints import CheckpointInvalid
+from gateway.errors import GatewayError
+from gateway.services import Services, open_services
+from gateway.settings import Settings
+from qala.cli import CliError
+
+T = TypeVar("T")
+DatabaseOption = typer.Option(None, "--database-url", help="Database URL (default: QALA_DATABASE_URL).")
+
+
+def load_settings(database_url: str | None = None) -> Settings:
+    """Settings from the environment, with one readable line instead of a validation dump."""
+    try:
+        return Settings(database_url=database_url) if database_url else Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise CliError(f"invalid settings{' (' + where + ')' if where else ''}: {first['msg']}") from exc
+
+
+def run(database_url: str | None, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Open the services for one command, run ``work``, and turn gateway errors into one-line CLI errors."""
+
+    async def main() -> T:
+        async with open_services(load_settings(database_url)) as services:
+            return await work(services)
+
+    try:
+        return asyncio.run(main())
+    except GatewayError as exc:
+        raise CliError(exc.detail) from exc
+    except OSError as exc:
+        raise CliError(f"cannot reach the database: {exc}") from exc
+
+
+async def _cli_audit(services: Services, action: str, **fields: Any) -> None:
+    await services.audit.append(AuditRecord(action=action, outcome="ok", detail={"via": "cli"}, **fields))
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (share the database, and Redis when set)."),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Run the hub's HTTP service (uvicorn; every worker builds its app from QALA_* settings)."""
+    import uvicorn  # noqa: PLC0415 -- only this command needs the server
+
+    if database_url:
+        os.environ["QALA_DATABASE_URL"] = database_url  # workers are new processes: pass it on through the env
+    load_settings()  # refuse bad settings here, in one line, before any worker starts
+    uvicorn.run(
+        "gateway.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        proxy_headers=True,
+    )
+
+
+members_app = typer.Typer(help="Member organisations (identified by BIN).", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth clients: the city systems that call the hub.", no_args_is_help=True)
+keys_app = typer.Typer(help="The hub's signing keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+
+
+@members_app.command("create")
+def create_member(
+    name: str = typer.Option(..., help="Organisation name."),
+    bin: str = typer.Option(..., "--bin", help="12-digit BIN."),
+    city: str = typer.Option(..., help="Home city code, e.g. astana."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Register a member organisation."""
+
+    async def work(services: Services) -> None:
+        member = await services.directory.create_member(name=name, bin=bin, home_city=city)
+        await _cli_audit(services, "member.created", member=member.bin)
+        typer.echo(f"member {member.bin} created: {member.name} ({member.home_city})")
+
+    run(database_url, work)
+
+
+@members_app.command("list")
+def list_members(database_url: str | None = DatabaseOption) -> None:
+    """List member organisations."""
+
+    async def work(services: Services) -> None:
+        for member in await services.directory.list_members():
+            typer.echo(f"{member.bin}  {member.home_city:<12} {member.name}")
+
+    run(database_url, work)
+
+
+@clients_app.command("create")
+def create_client(
+    *,
+    member: str = typer.Option(..., help="BIN of the member organisation."),
+    name: str = typer.Option(..., help="Name of the system."),
+    scope: Annotated[list[str], typer.Option("--scope", help="A scope; repeat for several.")],
+    city: Annotated[list[str], typer.Option("--city", help="A city the client may touch ('*' for all); repeatable.")],
+    jwks: Annotated[Path | None, typer.Option(help="JSON file with the client's public JWK Set.")] = None,
+    secret: bool = typer.Option(True, help="Issue a client secret (--no-secret for private_key_jwt only)."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Register a client; its secret is printed once and never again."""
+    key_set: dict[str, Any] | None = None
+    if jwks is not None:
+        try:
+            key_set = json.loads(jwks.read_text())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read a JWK Set from {jwks}: {exc}") from exc
+
+    async def work(services: Services) -> None:
+        client, client_secret = await services.directory.create_client(
+            member=member, name=name, scopes=scope, cities=city, jwks=key_set, with_secret=secret
+        )
+        await _cli_audit(services, "client.created", client_id=client.client_id, member=member)
+        typer.echo(f"client_id:     {client.client_id}")
+        if client_secret:
+            typer.echo(f"client_secret: {client_secret}")
+            typer.echo("Store the secret now: it is not shown again (rotate it with `qala clients rotate-secret`).")
+
+    run(database_url, work)
+
+
+@clients_app.command("list")
+def list_clients(
+    member: str | None = typer.Option(None, help="Only this member's clients."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """List clients with their scopes, cities and state."""
+
+    async def work(services: Services) -> None:
+        for client in await services.directory.list_clients(member):
+            state = "enabled" if client.enabled else "DISABLED"
+            typer.echo(
+                f"{client.client_id}  {state:<8}  {client.member}  {client.name}  "
+                f"scopes={','.join(client.scopes)}  cities={','.join(client.cities)}"
+            )
+
+    run(database_url, work)
+
+
+@clients_app.command("rotate-secret")
+def rotate_secret(client_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Replace a client's secret (the old one stops working at once) and print the new one."""
+
+    async def work(services: Services) -> None:
+        new_secret = await services.directory.rotate_secret(client_id)
+        await _cli_audit(services, "client.secret-rotated", client_id=client_id)
+        typer.echo(f"client_secret: {new_secret}")
+
+    run(database_url, work)
+
+
+@clients_app.command("disable")
+def disable_client(client_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Stop a client from getting tokens (tokens already issued expire on their own, or revoke them)."""
+
+    async def work(services: Services) -> None:
+        await services.directory.set_enabled(client_id, False)
+        await _cli_audit(services, "client.disabled", client_id=client_id)
+        typer.echo(f"client {client_id} disabled")
+
+    run(database_url, work)
+
+
+@clients_app.command("enable")
+def enable_client(client_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Allow a disabled client to get tokens again."""
+
+    async def work(services: Services) -> None:
+        await services.directory.set_enabled(client_id, True)
+        await _cli_audit(services, "client.enabled", client_id=client_id)
+        typer.echo(f"client {client_id} enabled")
+
+    run(database_url, work)
+
+
+@keys_app.command("list")
+def list_keys(database_url: str | None = DatabaseOption) -> None:
+    """List signing keys: purpose, state (pending, active, retired) and whether the JWKS publishes them."""
+
+    async def work(services: Services) -> None:
+        now = services.keys.clock()
+        published = {key.kid for key in services.keys.published()}
+        for key in services.keys.all_keys():
+            info = key.describe(now)
+            shown = "published" if key.kid in published else "unpublished"
+            typer.echo(f"{key.kid}  {key.purpose:<18} {key.alg}  {info['state']:<8} {shown}")
+
+    run(database_url, work)
+
+
+@keys_app.command("rotate")
+def rotate_key(
+    purpose: str = typer.Option("access-token", help="Which key to rotate."),
+    lead: float | None = typer.Option(None, min=0, help="Seconds it is published before signing."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Add a new key: published at once, signing after the lead time; the old key stays published meanwhile."""
+
+    async def work(services: Services) -> None:
+        try:
+            key = await services.keys.rotate(purpose, lead=lead)
+        except KeyError as exc:
+            raise CliError(str(exc.args[0])) from exc
+        await _cli_audit(services, "key.rotated", resource=key.kid)
+        typer.echo(f"key {key.kid} ({purpose}) published; signs from {key.activates_at:.0f} (unix time)")
+
+    run(database_url, work)
+
+
+@audit_app.command("verify")
+def verify_audit(database_url: str | None = DatabaseOption) -> None:
+    """Check the whole chain and its signed checkpoints; exit 1 naming the first record altered or missing."""
+
+    async def work(services: Services) -> str:
+        try:
+            signed = await services.checkpoints.verified()
+        except CheckpointInvalid as exc:
+            raise CliError(f"audit log NOT intact: {exc}", exit_code=1) from exc
+        report = await services.audit.verify(signed)
+        if not report.intact:
+            raise CliError(f"audit log NOT intact: {report.problem}", exit_code=1)
+        return (
+            f"audit log intact: {report.records} records, head {report.head_seq} {report.head_hash[:16]}..., "
+            f"{report.checkpoints} signed checkpoints"
+        )
+
+    typer.echo(run(database_url, work))
+
+
+def _line(record: dict[str, Any]) -> str:
+    fields = [str(record["seq"]), record["at"], record["action"], record["outcome"], str(record["status"] or "-")]
+    fields += [record["client_id"] or "-", record["method"] or "-", record["resource"] or record["route"] or "-"]
+    fields.append(f"trace={record['trace_id']}" if record["trace_id"] else "")
+    return "  ".join(fields).rstrip()
+
+
+@audit_app.command("tail")
+def tail_audit(
+    lines: int = typer.Option(20, "-n", "--lines", min=1, help="How many of the latest records to show."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records (Ctrl-C stops)."),
+    interval: float = typer.Option(1.0, help="Polling interval for --follow, seconds."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Show the latest audit records, oldest first."""
+
+    async def work(services: Services) -> None:
+        records = await services.audit.last(lines)
+        for record in records:
+            typer.echo(_line(record))
+        after = records[-1]["seq"] if records else 0
+        while follow:
+            await asyncio.sleep(interval)
+            for record in await services.audit.records(after=after, limit=1000):
+                typer.echo(_line(record))
+                after = record["seq"]
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run(database_url, work)
+
+
+@audit_app.command("checkpoint")
+def checkpoint_audit(database_url: str | None = DatabaseOption) -> None:
+    """Sign the current chain head now (the server does this periodically)."""
+
+    async def work(services: Services) -> str:
+        seq = await services.checkpoints.take(services.audit)
+        head_seq, head_hash = await services.audit.head()
+        return f"checkpoint at record {head_seq} {head_hash[:16]}..." if seq else "nothing new to sign"
+
+    typer.echo(run(database_url, work))
