@@ -5,7 +5,7 @@ field. Targets may be dotted (``address.district``, ``name.kk``). Each rule take
 ``column`` (a list of header synonyms), ``point`` (``lon``/``lat`` columns), ``collect`` (several columns into
 ``[{code, value}]``), ``const``, ``template`` (``{field}`` placeholders over fields mapped before it) or
 ``first_of`` (the first present among fields mapped before it), then applies ``convert`` (+ ``args``) and
-``lookup``::
+``lookup``. Targets starting with ``_`` are scratch values that templates may use but the entity does not get::
 
     type: ServiceRequest
     source: {encoding: cp1251, delimiter: ";"}
@@ -112,6 +112,17 @@ class Mapping:
             timezone=str(document.get("timezone", "Asia/Almaty")),
             origin=origin,
         )
+
+    def column_names(self) -> list[str]:
+        """Every column name the rules mention, for sources whose records carry their own names (XML, JSON)."""
+        names: list[str] = []
+        for rule in self.rules:
+            groups = {"column": [rule.spec], "point": [rule.spec.get("lon"), rule.spec.get("lat")]}
+            for group in groups.get(rule.kind, list(rule.spec.values()) if rule.kind == "collect" else []):
+                for name in group if isinstance(group, list) else [group]:
+                    if name is not None and name not in names:
+                        names.append(str(name))
+        return names
 
     def compile(self, headers: Sequence[Any]) -> CompiledMapping:
         """Resolve every column rule against the source's headers; MappingError when a required one is absent."""
@@ -282,7 +293,8 @@ class CompiledMapping:
                 else:
                     continue
             done[rule.target] = value
-            _put(entity, path, value)
+            if not rule.target.startswith("_"):  # "_name" fields are scratch values for templates
+                _put(entity, path, value)
         return Rejection(reasons) if reasons else entity
 
 
