@@ -22,12 +22,20 @@ ENTRY_POINT_GROUP = "qala.commands"
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class CliError(Exception):
-    """A failure to report as one line, with an exit code (2: usage, 1: a check failed)."""
+class CliError(typer.Exit):
+    """A failure to report as one line, with an exit code (2: usage or input, 1: a check failed).
+
+    Raising it prints ``qala: error: <message>`` to standard error and exits. It derives from ``typer.Exit``
+    because Typer handles that the same way in the real CLI and in ``CliRunner`` tests.
+    """
 
     def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+        super().__init__(exit_code)
+        self.message = message
+        err.print(f"qala: error: {message}", markup=False)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _version(value: bool) -> None:
@@ -72,11 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app()
     try:
         app(args=argv, prog_name="qala", standalone_mode=True)
-    except CliError as exc:
-        err.print(f"qala: error: {exc}")
-        sys.exit(exc.exit_code)
     except Exception as exc:
         if os.environ.get("QALA_DEBUG"):
             raise
-        err.print(f"qala: error: {type(exc).__name__}: {exc} (QALA_DEBUG=1 shows the traceback)")
+        err.print(f"qala: error: {type(exc).__name__}: {exc} (QALA_DEBUG=1 shows the traceback)", markup=False)
         sys.exit(1)

@@ -18,7 +18,7 @@ Layout on disk (``schemas/models``)::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -52,12 +52,12 @@ def read_json(path: Path) -> Any:
 
 
 def collection_name(type_name: str) -> str:
-    """Kebab-case plural of a type name: ``ServiceRequest`` -> ``service-requests``.
+    """Kebab-case plural of a type name: ``ServiceRequest`` -> ``service-requests``, ``KPIValue`` -> ``kpi-values``.
 
     Names that already end in a plural word (``AirQualityObserved``) keep it: the collection name is
     declared in each schema's ``x-collection`` and this is only the default.
     """
-    kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", type_name).lower()
+    kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", type_name).lower()
     if kebab.endswith("observed"):
         return kebab
     if kebab.endswith("y") and not kebab.endswith(("ay", "ey", "oy", "uy")):
@@ -221,8 +221,16 @@ class SchemaRegistry:
 
     def is_valid(self, entity: Any) -> bool:
         """Fast path: the latest version of the entity's own ``type``."""
-        target = self._target(entity)
-        return target is not None and target.is_valid(entity)
+        try:
+            check = self._fast_checks[entity["type"]]
+        except (KeyError, TypeError, IndexError):
+            return False  # not an object, no type, or an unknown type
+        return check(entity)
+
+    @cached_property
+    def _fast_checks(self) -> dict[Any, Callable[[Any], bool]]:
+        """Type name -> the bound fast check of its latest version: one dict look-up on the hot path."""
+        return {name: version.fast.is_valid for name, version in self._latest.items()}
 
     def explain(self, entity: Any) -> list[Issue]:
         """Explaining path: every error, best match first; empty when valid."""
