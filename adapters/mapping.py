@@ -117,8 +117,13 @@ class Mapping:
         """Every column name the rules mention, for sources whose records carry their own names (XML, JSON)."""
         names: list[str] = []
         for rule in self.rules:
-            groups = {"column": [rule.spec], "point": [rule.spec.get("lon"), rule.spec.get("lat")]}
-            for group in groups.get(rule.kind, list(rule.spec.values()) if rule.kind == "collect" else []):
+            if rule.kind == "column":
+                groups = [rule.spec]
+            elif rule.kind in ("point", "collect"):
+                groups = list(rule.spec.values())
+            else:
+                continue
+            for group in groups:
                 for name in group if isinstance(group, list) else [group]:
                     if name is not None and name not in names:
                         names.append(str(name))
