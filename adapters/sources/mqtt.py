@@ -45,7 +45,7 @@ class SenmlMqttAdapter:
         if not self.options.get("city"):
             raise MappingError("senml-mqtt needs -o city=<tenant code>")
         self.city = self.options["city"]
-        url = urlsplit(source)
+        url = urlsplit(source.replace("#", "%23"))  # '#' is MQTT's multi-level wildcard, not a URL fragment
         if url.scheme != "mqtt" or not url.hostname or len(url.path) < 2:
             raise SourceError(f"{source!r}: expected mqtt://host[:port]/<topic filter>")
         self.source = source

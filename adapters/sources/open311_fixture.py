@@ -15,9 +15,16 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
+
+
+def _moment(text: str) -> datetime:
+    """A stored time; a naive one (a server bug the sample keeps) is read as the server's local time."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Asia/Almaty"))
 
 
 class Open311Fixture:
@@ -38,15 +45,15 @@ class Open311Fixture:
         try:
             requests: list[dict[str, Any]] = self._load("requests.json")
             page, size = int(query.get("page", 1)), min(int(query.get("page_size", 1000)), 1000)
-            start = datetime.fromisoformat(query["start_date"]) if "start_date" in query else None
-            end = datetime.fromisoformat(query["end_date"]) if "end_date" in query else None
+            start = _moment(query["start_date"]) if "start_date" in query else None
+            end = _moment(query["end_date"]) if "end_date" in query else None
         except ValueError as exc:
             return 400, [{"code": 400, "description": str(exc)}]
         selected = [
             r
             for r in requests
-            if (start is None or datetime.fromisoformat(r["requested_datetime"]) >= start)
-            and (end is None or datetime.fromisoformat(r["requested_datetime"]) <= end)
+            if (start is None or _moment(r["requested_datetime"]) >= start)
+            and (end is None or _moment(r["requested_datetime"]) <= end)
             and query.get("status", r.get("status")) == r.get("status")
         ]
         return 200, selected[(page - 1) * size : page * size]

@@ -60,5 +60,5 @@ fields:
 def test_layout_is_required(convert, tmp_path: Path) -> None:
     mapping = tmp_path / "m.yaml"
     mapping.write_text("type: MeterReading\nfields: {value: {column: [value]}}\n", encoding="utf-8")
-    with pytest.raises(MappingError, match="source.layout"):
+    with pytest.raises(MappingError, match=r"source\.layout"):
         convert("fixed-width", DUMP, mapping)

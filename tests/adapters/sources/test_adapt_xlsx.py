@@ -40,7 +40,7 @@ def test_combine_header_keeps_vertical_merges_whole() -> None:
 def test_not_a_workbook_is_one_error(convert, tmp_path: Path) -> None:
     bogus = tmp_path / "x.xlsx"
     bogus.write_bytes(b"PK\x03\x04 this is no workbook")
-    with pytest.raises(SourceError, match="cannot read .* as an XLSX workbook"):
+    with pytest.raises(SourceError, match=r"cannot read .* as an XLSX workbook"):
         convert("xlsx", bogus, SAMPLES / "almaty-109.yaml")
 
 
