@@ -1,0 +1,217 @@
+"""The hash-chained audit log: what gets recorded, and `qala audit verify` catching every kind of tampering."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from gateway.audit import AuditLog, AuditRecord, audit_head, audit_log, record_hash
+from gateway.db import make_engine
+from gateway.services import Services, open_services
+from gateway.settings import Settings
+from qala.cli import main
+from tests.gateway.conftest import get_token
+
+QALA = str(Path(sys.executable).with_name("qala"))
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def qala(capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
+    """Run `qala ...` in process (the real entry point, exit code and output; no interpreter start-up)."""
+
+    def run(*args: str) -> Outcome:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit:
+            code = int(exit.code or 0)
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return run
+
+
+async def seed(database_url: str, count: int = 6, checkpoint: bool = False) -> None:
+    async with open_services(Settings(database_url=database_url)) as services:
+        for index in range(count):
+            record = AuditRecord(
+                action="api.call",
+                outcome="ok",
+                status=200,
+                client_id=f"qc_{index}",
+                method="GET",
+                route="/api/v1/whoami",
+                resource=f"/api/v1/whoami?n={index}",
+                trace_id=f"{index:032x}",
+                detail={"n": index, "city": "Астана"},
+            )
+            await services.audit.append(record)
+        if checkpoint:
+            await services.checkpoints.take(services.audit)
+
+
+async def execute(database_url: str, *statements: Any) -> None:
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(statement)
+    finally:
+        await engine.dispose()
+
+
+def where(seq: int) -> Any:
+    return audit_log.c.seq == seq
+
+
+TAMPERING = {
+    "edit": (lambda: [audit_log.update().where(where(3)).values(outcome="refused")], "record 3 altered"),
+    "edit detail": (lambda: [audit_log.update().where(where(2)).values(detail={"n": 99})], "record 2 altered"),
+    "delete": (lambda: [audit_log.delete().where(where(3))], "record 3 removed"),
+    "delete last": (lambda: [audit_log.delete().where(where(6))], "records 6..6 removed from the end"),
+    "reorder": (
+        lambda: [
+            audit_log.update().where(where(2)).values(seq=-2),
+            audit_log.update().where(where(4)).values(seq=2),
+            audit_log.update().where(where(-2)).values(seq=4),
+        ],
+        "record 2 does not link to record 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(TAMPERING))
+def test_verify_catches_tampering(database_url: str, kind: str, qala: Callable[..., Outcome]) -> None:
+    asyncio.run(seed(database_url))
+    intact = qala("audit", "verify", "--database-url", database_url)
+    assert intact.returncode == 0, intact.stderr
+    assert "intact: 6 records" in intact.stdout
+    statements, expected = TAMPERING[kind]
+    asyncio.run(execute(database_url, *statements()))
+    broken = qala("audit", "verify", "--database-url", database_url)
+    assert broken.returncode == 1
+    assert expected in broken.stderr
+    assert broken.stderr.count("\n") == 1, "one line, no traceback"
+
+
+def test_signed_checkpoint_catches_a_rewritten_chain(database_url: str, qala: Callable[..., Outcome]) -> None:
+    asyncio.run(seed(database_url, checkpoint=True))
+
+    async def rewrite() -> None:
+        # An attacker with database access but not the signing key: edit record 3 and re-hash everything after it.
+        engine = make_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                rows = [dict(r._mapping) for r in await conn.execute(sa.select(audit_log).order_by(audit_log.c.seq))]
+                prev = rows[1]["record_hash"]
+                for row in rows[2:]:
+                    if row["seq"] == 3:
+                        row["outcome"] = "refused"
+                    row["prev_hash"] = prev
+                    row["record_hash"] = prev = record_hash(row)
+                    values = {"outcome": row["outcome"], "prev_hash": row["prev_hash"], "record_hash": prev}
+                    await conn.execute(audit_log.update().where(where(row["seq"])).values(**values))
+                await conn.execute(audit_head.update().values(hash=prev))
+            log = AuditLog(engine)
+            assert (await log.verify()).intact, "the rewrite is consistent: only the checkpoint can tell"
+        finally:
+            await engine.dispose()
+
+    asyncio.run(rewrite())
+    result = qala("audit", "verify", "--database-url", database_url)
+    assert result.returncode == 1
+    assert "record 6 differs from the signed checkpoint" in result.stderr
+
+
+async def test_tokens_and_api_calls_are_recorded_with_trace_ids(
+    http: httpx.AsyncClient, register: Any, services: Services
+) -> None:
+    who = await register()
+    token = await get_token(http, who)
+    await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(who.client_id, "qs_wrong"))
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    await http.get(
+        "/api/v1/whoami",
+        headers={"Authorization": f"Bearer {token}", "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    )
+    await http.get("/api/v1/admin/members", headers={"Authorization": f"Bearer {token}"})
+    records = await services.audit.records()
+    issued, refused, call, forbidden = records[-4:]
+    assert (issued["action"], issued["outcome"], issued["client_id"]) == ("token.issued", "ok", who.client_id)
+    assert issued["detail"]["jti"]
+    assert (refused["action"], refused["outcome"], refused["status"]) == ("token.refused", "invalid_client", 401)
+    assert refused["client_id"] == who.client_id
+    assert (call["action"], call["route"], call["status"], call["trace_id"]) == (
+        "api.call",
+        "/api/v1/whoami",
+        200,
+        trace_id,
+    )
+    assert call["member"] == who.client.member
+    assert (forbidden["route"], forbidden["status"], forbidden["outcome"]) == ("/api/v1/admin/members", 403, "refused")
+    assert (await services.audit.verify()).intact
+
+
+async def test_append_joins_the_callers_transaction(services: Services) -> None:
+    before = await services.audit.head()
+    with pytest.raises(RuntimeError):
+        async with services.engine.begin() as conn:
+            await services.audit.append(AuditRecord(action="entity.create", outcome="ok"), conn)
+            raise RuntimeError("the entity write failed")
+    assert await services.audit.head() == before, "a rolled-back transaction leaves no audit record"
+    async with services.engine.begin() as conn:
+        seq, _ = await services.audit.append(AuditRecord(action="entity.create", outcome="ok"), conn)
+    assert seq == before[0] + 1
+
+
+async def test_concurrent_appends_keep_one_chain(services: Services) -> None:
+    async def writer(n: int) -> None:
+        for index in range(10):
+            await services.audit.append(AuditRecord(action="load", outcome="ok", detail={"w": n, "i": index}))
+
+    await asyncio.gather(*(writer(n) for n in range(5)))
+    report = await services.audit.verify()
+    assert report.intact, report.problem
+    assert report.records == 50
+
+
+def test_tail_prints_latest_records(database_url: str, qala: Callable[..., Outcome]) -> None:
+    asyncio.run(seed(database_url))
+    result = qala("audit", "tail", "-n", "2", "--database-url", database_url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["5", "6"]
+    assert "trace=00000000000000000000000000000005" in lines[1]
+
+
+def test_verify_as_a_real_process(database_url: str) -> None:
+    asyncio.run(seed(database_url))
+    asyncio.run(execute(database_url, audit_log.update().where(where(4)).values(client_id="qc_someone_else")))
+    result = subprocess.run(
+        [QALA, "audit", "verify", "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr == "qala: error: audit log NOT intact: record 4 altered: its content no longer matches its hash\n"
+    )
