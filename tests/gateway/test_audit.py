@@ -171,10 +171,14 @@ async def test_tokens_and_api_calls_are_recorded_with_trace_ids(
 
 async def test_append_joins_the_callers_transaction(services: Services) -> None:
     before = await services.audit.head()
-    with pytest.raises(RuntimeError):
+
+    async def failing_write() -> None:
         async with services.engine.begin() as conn:
             await services.audit.append(AuditRecord(action="entity.create", outcome="ok"), conn)
             raise RuntimeError("the entity write failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_write()
     assert await services.audit.head() == before, "a rolled-back transaction leaves no audit record"
     async with services.engine.begin() as conn:
         seq, _ = await services.audit.append(AuditRecord(action="entity.create", outcome="ok"), conn)

@@ -76,7 +76,10 @@ async def test_private_key_jwt_rules(http: httpx.AsyncClient, register: Any) -> 
     assert (await post_assertion(http, good)).status_code == 200
     replay = await post_assertion(http, good)
     assert replay.status_code == 401
-    assert replay.json() == {"error": "invalid_client", "error_description": "client assertion already used (jti replay)"}
+    assert replay.json() == {
+        "error": "invalid_client",
+        "error_description": "client assertion already used (jti replay)",
+    }
     # aud may be the issuer itself (RFC 7523 allows either)
     assert (await post_assertion(http, assertion(key, who.client_id, aud=ISSUER, jti="a"))).status_code == 200
     refused = {
