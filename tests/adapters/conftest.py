@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -61,3 +65,61 @@ def convert(schemas: SchemaRegistry, adapters: AdapterRegistry, tmp_path: Path) 
         return Converted(summary, out.getvalue(), q_path)
 
     return _convert
+
+
+class FakeHub:
+    """Idempotent by id + content, like the hub; failures can be switched on to play an outage."""
+
+    def __init__(self, client_id: str = "ikomek", secret: str = "s3cret") -> None:
+        self.credentials = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        self.store: dict[str, str] = {}
+        self.tokens: list[str] = []
+        self.batch_calls = 0
+        self.down = False  # every batch call fails with a connection error
+        self.lose_answer_once = False  # commit the next batch, then drop the connection
+        self.throttle_once: float | None = None  # answer 429 with this Retry-After once
+        self.expire_token_once = False
+        self.reject_city: str | None = None
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            if request.headers.get("authorization") != f"Basic {self.credentials}":
+                return httpx.Response(401, json={"error": "invalid_client"})
+            form = dict(x.split("=", 1) for x in request.content.decode().split("&"))
+            if form.get("grant_type") != "client_credentials":
+                return httpx.Response(400, json={"error": "unsupported_grant_type"})
+            token = f"t{len(self.tokens)}"
+            self.tokens.append(token)
+            return httpx.Response(200, json={"access_token": token, "token_type": "Bearer", "expires_in": 300})
+        if request.url.path != "/api/v1/batch":
+            return httpx.Response(404)
+        self.batch_calls += 1
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.expire_token_once or request.headers.get("authorization") != f"Bearer {self.tokens[-1]}":
+            self.expire_token_once = False
+            return httpx.Response(401, json={"title": "token expired"})
+        if self.throttle_once is not None:
+            retry, self.throttle_once = self.throttle_once, None
+            return httpx.Response(429, headers={"Retry-After": str(retry)})
+        assert request.headers["content-type"] == "application/x-ndjson"
+        results = [self._one(i, orjson.loads(line)) for i, line in enumerate(request.content.splitlines())]
+        if self.lose_answer_once:
+            self.lose_answer_once = False
+            raise httpx.ReadError("connection reset after the commit", request=request)
+        return httpx.Response(207, content=b"\n".join(orjson.dumps(r) for r in results) + b"\n")
+
+    def _one(self, index: int, entity: dict[str, Any]) -> dict[str, Any]:
+        if entity.get("city") == self.reject_city or entity.get("address", {}).get("district") == self.reject_city:
+            error = {"pointer": "/address/district", "keyword": "x-scope", "message": "not a district of yours"}
+            return {"index": index, "id": entity["id"], "status": "rejected", "errors": [error]}
+        digest = hashlib.sha256(orjson.dumps(entity, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        previous = self.store.get(entity["id"])
+        self.store[entity["id"]] = digest
+        status = "created" if previous is None else ("unchanged" if previous == digest else "updated")
+        return {"index": index, "id": entity["id"], "status": status, "errors": []}
+
+
+@pytest.fixture
+def hub() -> FakeHub:
+    return FakeHub()

@@ -44,7 +44,10 @@ def test_senml_over_mqtt_with_a_bad_message_between_good_ones(convert) -> None:
     publisher.join(5)
     assert time.monotonic() - started < 15
     assert (result.summary.read, result.summary.accepted, result.summary.rejected) == (3, 2, 1)
-    assert [e["refDevice"] for e in result.entities] == ["urn:ngsi-ld:Device:astana:EM-1", "urn:ngsi-ld:Device:astana:EM-2"]
+    assert [e["refDevice"] for e in result.entities] == [
+        "urn:ngsi-ld:Device:astana:EM-1",
+        "urn:ngsi-ld:Device:astana:EM-2",
+    ]
     assert result.entities[0]["dateObserved"] == "2024-03-01T05:00:00+05:00"
     bad = result.quarantine[0]
     assert bad["raw"] == "reboot"
