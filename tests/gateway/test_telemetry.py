@@ -1,0 +1,117 @@
+"""OpenTelemetry: one server span per request named by route template, traceparent honoured, duration metric."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from gateway.telemetry import Telemetry
+from tests.gateway.conftest import ISSUER, get_token
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+PARENT_ID = "b7ad6b7169203331"
+router = APIRouter()
+
+
+@router.get("/api/v1/fail/{code}")
+async def fail(code: int) -> None:
+    raise RuntimeError(f"failure {code}")
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def reader() -> InMemoryMetricReader:
+    return InMemoryMetricReader()
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, exporter: InMemorySpanExporter, reader: InMemoryMetricReader
+) -> AsyncIterator[FastAPI]:
+    telemetry = Telemetry.from_settings(settings, span_exporter=exporter, metric_reader=reader)
+    application = create_app(settings, telemetry=telemetry, routers=[router])
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def durations(reader: InMemoryMetricReader) -> list[HistogramDataPoint]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    points: list[HistogramDataPoint] = []
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == "http.server.request.duration":
+                    assert metric.unit == "s"
+                    points += [p for p in metric.data.data_points if isinstance(p, HistogramDataPoint)]
+    return points
+
+
+async def test_span_per_request_continues_the_callers_trace(
+    app: FastAPI, http: httpx.AsyncClient, register: Any, exporter: InMemorySpanExporter
+) -> None:
+    admin = await register(scopes=["admin"])
+    token = await get_token(http, admin)
+    exporter.clear()
+    response = await http.get(
+        f"/api/v1/admin/clients/{admin.client_id}",
+        headers={"Authorization": f"Bearer {token}", "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"},
+    )
+    assert response.status_code == 200
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "GET /api/v1/admin/clients/{client_id}", "route template, never the raw path"
+    assert span.kind is SpanKind.SERVER
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == PARENT_ID
+    assert span.attributes is not None
+    assert span.attributes["http.route"] == "/api/v1/admin/clients/{client_id}"
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_4xx_leaves_status_unset_and_5xx_is_an_error(
+    app: FastAPI, exporter: InMemorySpanExporter, reader: InMemoryMetricReader
+) -> None:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+        assert (await http.get("/api/v1/whoami")).status_code == 401
+        assert (await http.get("/api/v1/fail/7")).status_code == 500
+    unauthorised, failed = exporter.get_finished_spans()
+    assert unauthorised.name == "GET /api/v1/whoami"
+    assert unauthorised.status.status_code is StatusCode.UNSET
+    assert failed.name == "GET /api/v1/fail/{code}"
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.attributes is not None
+    assert failed.attributes["error.type"] == "RuntimeError"
+    assert failed.context.trace_id != unauthorised.context.trace_id, "no traceparent: a new trace each"
+
+    points = {(p.attributes["http.route"], p.attributes["http.response.status_code"]): p for p in durations(reader)}
+    assert set(points) >= {("/api/v1/whoami", 401), ("/api/v1/fail/{code}", 500)}
+    whoami = points["/api/v1/whoami", 401]
+    assert whoami.attributes["http.request.method"] == "GET"
+    assert whoami.count == 1
+    assert 0 < whoami.sum < 5, "seconds, not milliseconds"
+
+
+async def test_unknown_paths_do_not_name_spans_after_the_raw_path(
+    http: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    await http.get("/secret/urn:ngsi-ld:ServiceRequest:astana:42")
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "GET"
+    await http.request("BREW", "/oauth/jwks")
+    assert exporter.get_finished_spans()[-1].name.startswith("_OTHER")
