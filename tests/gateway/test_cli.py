@@ -1,0 +1,139 @@
+"""The gateway's CLI commands, through the real `qala` entry point, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from gateway.services import open_services
+from gateway.settings import Settings
+from qala.cli import main
+from tests.gateway.conftest import MEMBER_BIN
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def qala(capsys: pytest.CaptureFixture[str], database_url: str) -> Callable[..., Outcome]:
+    def run(*args: str) -> Outcome:
+        capsys.readouterr()
+        try:
+            main([*args, "--database-url", database_url])
+            code = 0
+        except SystemExit as exit:
+            code = int(exit.code or 0)
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return run
+
+
+def secret_matches(database_url: str, client_id: str, secret: str) -> bool:
+    async def check() -> bool:
+        async with open_services(Settings(database_url=database_url)) as services:
+            client = await services.directory.get_client(client_id)
+            return services.directory.hasher.matches(secret, client.secret_digest)
+
+    return asyncio.run(check())
+
+
+def field(pattern: str, text: str) -> str:
+    found = re.search(pattern, text)
+    assert found is not None, text
+    return found.group(1)
+
+
+def test_members_and_clients_lifecycle(qala: Callable[..., Outcome], database_url: str) -> None:
+    created = qala("members", "create", "--name", "Astana Akimat", "--bin", MEMBER_BIN, "--city", "astana")
+    assert created.code == 0, created.err
+    assert MEMBER_BIN in qala("members", "list").out
+    duplicate = qala("members", "create", "--name", "Again", "--bin", MEMBER_BIN, "--city", "astana")
+    assert (duplicate.code, duplicate.err.count("\n")) == (2, 1)
+    assert "already exists" in duplicate.err
+
+    made = qala(
+        "clients", "create", "--member", MEMBER_BIN, "--name", "311", "--scope", "service-requests:write",
+        "--scope", "service-requests:read", "--city", "astana",
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    client_id = field(r"client_id:\s+(\S+)", made.out)
+    secret = field(r"client_secret:\s+(\S+)", made.out)
+    assert secret_matches(database_url, client_id, secret)
+
+    listed = qala("clients", "list").out
+    assert client_id in listed
+    assert "enabled" in listed
+    assert secret not in listed, "a secret is shown once, at creation"
+
+    new_secret = field(r"client_secret:\s+(\S+)", qala("clients", "rotate-secret", client_id).out)
+    assert new_secret != secret
+    assert not secret_matches(database_url, client_id, secret)
+    assert secret_matches(database_url, client_id, new_secret)
+
+    assert qala("clients", "disable", client_id).code == 0
+    assert "DISABLED" in qala("clients", "list").out
+    assert qala("clients", "enable", client_id).code == 0
+
+    tail = qala("audit", "tail", "-n", "10").out
+    assert [line.split()[2] for line in tail.splitlines()] == [
+        "member.created",
+        "client.created",
+        "client.secret-rotated",
+        "client.disabled",
+        "client.enabled",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("members", "create", "--name", "X", "--bin", "123456789012", "--city", "astana"), "not a valid 12-digit BIN"),
+        (("clients", "create", "--member", MEMBER_BIN, "--name", "x", "--scope", "x", "--city", "a1"), "no member"),
+        (("clients", "rotate-secret", "qc_nobody"), "no client 'qc_nobody'"),
+        (("clients", "disable", "qc_nobody"), "no client 'qc_nobody'"),
+        (("keys", "rotate", "--purpose", "nonsense"), "unknown key purpose 'nonsense'"),
+    ],
+)
+def test_failures_print_one_line(qala: Callable[..., Outcome], args: tuple[str, ...], message: str) -> None:
+    outcome = qala(*args)
+    assert outcome.code == 2
+    assert message in outcome.err
+    assert outcome.err.startswith("qala: error: ")
+    assert outcome.err.count("\n") == 1
+    assert "Traceback" not in outcome.err
+
+
+def test_unknown_scope_is_refused(qala: Callable[..., Outcome]) -> None:
+    qala("members", "create", "--name", "Astana Akimat", "--bin", MEMBER_BIN, "--city", "astana")
+    outcome = qala("clients", "create", "--member", MEMBER_BIN, "--name", "x", "--scope", "bogus", "--city", "astana")
+    assert outcome.code == 2
+    assert "unknown scopes: bogus" in outcome.err
+
+
+def test_keys_list_and_rotate(qala: Callable[..., Outcome]) -> None:
+    before = qala("keys", "list").out.splitlines()
+    assert sorted(line.split()[1] for line in before) == ["access-token", "audit-checkpoint"]
+    assert qala("keys", "rotate", "--lead", "600").code == 0
+    after = qala("keys", "list").out.splitlines()
+    states = sorted((line.split()[1], line.split()[3], line.split()[4]) for line in after)
+    assert ("access-token", "pending", "published") in states
+    assert ("access-token", "active", "published") in states
+
+
+def test_refuses_unsafe_settings_in_one_line(qala: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QALA_ENV", "production")
+    monkeypatch.delenv("QALA_SECRET_KEY", raising=False)
+    for command in (("audit", "verify"), ("serve",)):
+        outcome = qala(*command)
+        assert outcome.code == 2
+        assert "QALA_SECRET_KEY must be set" in outcome.err
+        assert outcome.err.count("\n") == 1

@@ -1,0 +1,52 @@
+"""Settings: environment variables, derived URLs, and refusing unsafe secrets outside the demo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.settings import DEMO_SECRET, Settings
+
+STRONG = "x" * 40
+
+
+def test_reads_qala_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QALA_ISSUER", "https://hub.qala.kz/")
+    monkeypatch.setenv("QALA_ACCESS_TOKEN_TTL", "600")
+    monkeypatch.setenv(
+        "QALA_TRUSTED_ISSUERS",
+        json.dumps([{"issuer": "https://conformance.qala.kz", "jwks_uri": "https://conformance.qala.kz/jwks"}]),
+    )
+    settings = Settings()
+    assert settings.issuer == "https://hub.qala.kz"
+    assert settings.audience == "https://hub.qala.kz/api/v1"
+    assert settings.token_endpoint == "https://hub.qala.kz/oauth/token"
+    assert settings.access_token_ttl == 600
+    assert settings.trusted_issuers[0].jwks_uri == "https://conformance.qala.kz/jwks"
+
+
+def test_demo_falls_back_to_the_public_demo_secret() -> None:
+    assert Settings(env="demo").secret_key.get_secret_value() == DEMO_SECRET
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"env": "development"}, "QALA_SECRET_KEY must be set"),
+        ({"env": "production", "secret_key": DEMO_SECRET}, "QALA_SECRET_KEY must be set"),
+        ({"env": "development", "secret_key": "short"}, "at least 32 characters"),
+        ({"env": "production", "secret_key": STRONG, "issuer": "http://hub.kz"}, "https://"),
+        ({"trusted_issuers": [{"issuer": "https://x.kz"}]}, "exactly one of jwks_uri or jwks"),
+        ({"rate_limit_failure_mode": "sometimes"}, "rate_limit_failure_mode"),
+    ],
+)
+def test_refuses_unsafe_configuration(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**values)  # type: ignore[arg-type]
+
+
+def test_production_with_a_real_secret_is_accepted() -> None:
+    settings = Settings(env="production", secret_key=STRONG, issuer="https://hub.qala.kz")  # type: ignore[arg-type]
+    assert settings.secret == STRONG.encode()
