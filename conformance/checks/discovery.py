@@ -1,0 +1,120 @@
+"""Discovery: the module serves an OpenAPI document with every mandated operation, compatibly.
+
+The mandated operations and list parameters are read from the profile's mandate document, so the tests follow
+the mandate when it changes. A module may publish its paths under a base path (the hub serves ``/api/v1/...``):
+a served path matches a mandated one when it ends with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.checks.common import describe
+from conformance.checks.registry import check
+from conformance.context import JsonObject, RunContext
+from conformance.outcomes import CheckFailed, CheckSkipped, expect
+from openapi.mandate import mandate_document
+from schemas import SchemaVersion
+
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def served_document(ctx: RunContext) -> JsonObject:
+    response = ctx.openapi_response
+    if response is None or response.status_code != 200:
+        raise CheckSkipped("the module's OpenAPI document could not be fetched (see QM-DISC-001)")
+    try:
+        document = response.json()
+    except ValueError:
+        raise CheckSkipped("the module's OpenAPI document is not JSON (see QM-DISC-001)") from None
+    if not isinstance(document, dict):
+        raise CheckSkipped("the module's OpenAPI document is not an object (see QM-DISC-001)")
+    return document
+
+
+def _find_path(document: JsonObject, mandated: str) -> JsonObject | None:
+    paths = document.get("paths")
+    if not isinstance(paths, dict):
+        return None
+    if isinstance(paths.get(mandated), dict):
+        return dict(paths[mandated])
+    for served, item in sorted(paths.items()):
+        # the path template's parameter name is the module's own business: compare with it normalised
+        normalised = served.replace("{" + served.rsplit("{", 1)[-1], "{id}") if "{" in served else served
+        if normalised.endswith(mandated) and isinstance(item, dict):
+            return dict(item)
+    return None
+
+
+def mandated_operations(profile: SchemaVersion) -> list[str]:
+    document = mandate_document(profile)
+    return [
+        f"{method.upper()} {path}" for path, item in document["paths"].items() for method in METHODS if method in item
+    ]
+
+
+@check("QM-DISC-001", "openapi-document")
+def openapi_document(ctx: RunContext, param: str) -> str:
+    response = ctx.openapi_response
+    if response is None:
+        raise CheckFailed("GET /openapi.json got no answer", expected="200 with an OpenAPI 3.x JSON document")
+    expect(response.status_code == 200, describe(response), expected="200 with an OpenAPI 3.x JSON document")
+    try:
+        document: Any = response.json()
+    except ValueError:
+        raise CheckFailed("/openapi.json is not JSON", expected="an OpenAPI 3.x JSON document") from None
+    version = document.get("openapi") if isinstance(document, dict) else None
+    expect(
+        isinstance(version, str) and version.startswith("3."),
+        f"/openapi.json declares openapi {version!r}",
+        expected="openapi: 3.x",
+    )
+    return f"OpenAPI {version}, {len(ctx.openapi_body)} bytes"
+
+
+@check("QM-DISC-002", "operation", params=mandated_operations)
+def operation(ctx: RunContext, param: str) -> str:
+    method, path = param.split(" ", 1)
+    item = _find_path(served_document(ctx), path)
+    expect(item is not None, f"the document has no path ending in {path}", expected=f"{method} {path}")
+    assert item is not None
+    expect(method.lower() in item, f"{path} has no {method} operation", expected=f"{method} {path}")
+    return f"{method} {path} is declared"
+
+
+@check("QM-DISC-003", "list-parameters")
+def list_parameters(ctx: RunContext, param: str) -> str:
+    document = served_document(ctx)
+    mandated = mandate_document(ctx.profile)
+    wanted = {_parameter_name(mandated, spec) for spec in mandated["paths"][ctx.collection_path]["get"]["parameters"]}
+    item = _find_path(document, ctx.collection_path) or {}
+    operation = item.get("get") if isinstance(item.get("get"), dict) else {}
+    assert isinstance(operation, dict)
+    declared = {
+        _parameter_name(document, spec) for spec in [*item.get("parameters", []), *operation.get("parameters", [])]
+    }
+    missing = sorted(wanted - declared)
+    expect(not missing, f"the list operation does not declare {', '.join(missing)}", expected=", ".join(sorted(wanted)))
+    return f"{len(wanted)} parameters declared"
+
+
+def _parameter_name(document: JsonObject, spec: Any) -> str:
+    if isinstance(spec, dict) and "$ref" in spec:
+        name = str(spec["$ref"]).rsplit("/", 1)[-1]
+        spec = document.get("components", {}).get("parameters", {}).get(name, {})
+    return str(spec.get("name", "")) if isinstance(spec, dict) else ""
+
+
+@check("QM-DISC-004", "oauth2-security")
+def oauth2_security(ctx: RunContext, param: str) -> str:
+    document = served_document(ctx)
+    schemes = document.get("components", {}).get("securitySchemes", {})
+    flows = [
+        spec.get("flows", {}) for spec in schemes.values() if isinstance(spec, dict) and spec.get("type") == "oauth2"
+    ]
+    expect(
+        any("clientCredentials" in flow for flow in flows),
+        "no oauth2 security scheme with a clientCredentials flow",
+        expected="components.securitySchemes with type oauth2 and flows.clientCredentials",
+    )
+    return "oauth2 client credentials declared"

@@ -1,0 +1,161 @@
+"""What a run produces: one :class:`Result` per test, with its evidence, gathered in a :class:`RunReport`.
+
+Statuses follow Inferno: ``pass``, ``fail`` (the module broke the requirement), ``skip`` (not enough data to
+decide), ``omit`` (not applicable) and ``error`` (the suite's own fault, counted apart). A module is certified
+when every MUST test passed or was omitted and the suite itself made no error.
+
+    >>> result = Result("QM-AUTH-002/expired", "QM-AUTH-002", "An expired token is refused", "MUST", Status.PASS)
+    >>> RunReport.verdict_of([result])
+    'certified'
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "pass"  # noqa: S105 -- a test status, not a password
+    FAIL = "fail"
+    SKIP = "skip"
+    OMIT = "omit"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP exchange, already redacted: no bearer token or secret ever reaches this object."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str
+    status: int | None
+    response_headers: dict[str, str]
+    response_body: str
+    elapsed_ms: float
+    error: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Result:
+    """The outcome of one test."""
+
+    test_id: str
+    requirement: str
+    title: str
+    severity: str
+    status: Status
+    message: str = ""
+    expected: str = ""
+    requirement_text: str = ""
+    duration_ms: float = 0.0
+    evidence: list[Exchange] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> bool:
+        """A MUST test that neither passed nor was omitted."""
+        return self.severity == "MUST" and self.status in (Status.FAIL, Status.SKIP, Status.ERROR)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "testId": self.test_id,
+            "requirement": self.requirement,
+            "title": self.title,
+            "severity": self.severity,
+            "status": str(self.status),
+            "message": self.message,
+            "expected": self.expected,
+            "requirementText": self.requirement_text,
+            "durationMs": round(self.duration_ms, 1),
+            "evidence": [exchange.as_json() for exchange in self.evidence],
+        }
+
+
+@dataclass
+class ModuleInfo:
+    base_url: str
+    name: str
+    vendor: str
+    version: str
+    openapi_sha256: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "baseUrl": self.base_url,
+            "name": self.name,
+            "vendor": self.vendor,
+            "version": self.version,
+            "openapiSha256": self.openapi_sha256,
+        }
+
+
+@dataclass
+class RunReport:
+    """Everything a run found; serialised to ``report.json`` and rendered to JUnit and HTML."""
+
+    run_id: str
+    profile: str
+    suite_version: str
+    mandate_version: str
+    module: ModuleInfo
+    started_at: str
+    mode: str
+    results: list[Result] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    setup: list[Exchange] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @staticmethod
+    def verdict_of(results: list[Result]) -> str:
+        if any(result.status is Status.ERROR for result in results):
+            return "incomplete"
+        return "not-certified" if any(result.blocking for result in results) else "certified"
+
+    @property
+    def verdict(self) -> str:
+        return self.verdict_of(self.results)
+
+    @property
+    def certified(self) -> bool:
+        return self.verdict == "certified"
+
+    def counts(self) -> dict[str, int]:
+        counts = {str(status): 0 for status in Status}
+        for result in self.results:
+            counts[str(result.status)] += 1
+        return counts
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "total": len(self.results),
+            **self.counts(),
+            "mustFailed": sorted({r.requirement for r in self.results if r.blocking and r.status is Status.FAIL}),
+            "shouldFailed": sorted(
+                {r.requirement for r in self.results if r.severity == "SHOULD" and r.status is Status.FAIL}
+            ),
+            "suiteErrors": sorted(r.test_id for r in self.results if r.status is Status.ERROR),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reportVersion": "1",
+            "suite": {"name": "qala-conformance", "version": self.suite_version},
+            "mandateVersion": self.mandate_version,
+            "profile": self.profile,
+            "mode": self.mode,
+            "runId": self.run_id,
+            "startedAt": self.started_at,
+            "durationSeconds": round(self.duration_s, 3),
+            "module": self.module.as_json(),
+            "verdict": self.verdict,
+            "summary": self.summary(),
+            "notes": self.notes,
+            "results": [result.as_json() for result in self.results],
+            "setup": [exchange.as_json() for exchange in self.setup],
+        }

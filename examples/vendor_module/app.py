@@ -1,0 +1,247 @@
+"""The reference module's FastAPI app: ``create_app(issuer_url, jwks_url, audience)``.
+
+``faults`` switches on one defect at a time; the conformance suite's own tests use them to prove that each
+requirement is really tested. A real module has none.
+
+    app = create_app("http://127.0.0.1:8765", "http://127.0.0.1:8765/oauth/jwks", "http://127.0.0.1:9000")
+    app = create_app(..., faults={Fault.IGNORE_EXPIRY})          # fails QM-AUTH-002
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Collection
+from enum import StrEnum
+from typing import Annotated
+from urllib.parse import quote
+
+import httpx
+from fastapi import FastAPI, Header, Request
+from starlette.datastructures import QueryParams
+from starlette.responses import JSONResponse, Response
+
+from examples.vendor_module import problems
+from examples.vendor_module.auth import Access, TokenVerifier, unauthorized
+from examples.vendor_module.problems import Problem
+from examples.vendor_module.store import JsonObject, Query, Store, etag_of, parse_instant
+from openapi.mandate import MAX_LIMIT, mandate_document
+from schemas import SchemaRegistry
+
+
+IfMatchHeader = Annotated[str | None, Header(alias="If-Match")]
+
+
+class Fault(StrEnum):
+    IGNORE_EXPIRY = "ignore-expiry"
+    IGNORE_SCOPE = "ignore-scope"
+    DROP_REQUIRED_FIELD = "drop-required-field"
+    DUPLICATE_ACROSS_PAGES = "duplicate-across-pages"
+    IGNORE_UPDATED_SINCE = "ignore-updated-since"
+    HTML_ERRORS = "html-errors"
+    LEAK_PERSONAL = "leak-personal"
+    CRASH_ON_BAD_INPUT = "crash-on-bad-input"
+    IGNORE_IF_MATCH = "ignore-if-match"
+    ACCEPT_ALG_NONE = "accept-alg-none"
+
+
+def _cursor(after: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str, *, crash: bool) -> str:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return str(value["after"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        if crash:
+            raise Problem(500, "internal", "the module failed to handle this request") from None
+        raise Problem(400, "bad-cursor", "the cursor is not one this module issued") from None
+
+
+class ReferenceModule:
+    """The module's behaviour, apart from HTTP routing: authorisation, validation, redaction, listing."""
+
+    def __init__(self, issuer_url: str, jwks_url: str, audience: str, collection: str, faults: frozenset[Fault]):
+        self.collection, self.faults = collection, faults
+        self.profile = SchemaRegistry.load().get(collection)
+        self.document = mandate_document(self.profile)
+        self.verifier = TokenVerifier(
+            issuer_url,
+            jwks_url,
+            audience,
+            accept_none=Fault.ACCEPT_ALG_NONE in faults,
+            ignore_expiry=Fault.IGNORE_EXPIRY in faults,
+        )
+        self.store = Store()
+        self.filterable = [name for name in self.profile.filterable_fields if name != "city"]
+
+    async def caller(self, request: Request, scope: str) -> Access:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise unauthorized("this call needs a bearer token", error=None)
+        access = await self.verifier.verify(header[7:].strip(), request.app.state.http)
+        needed = f"{self.collection}:{scope}"
+        if needed not in access.scopes and Fault.IGNORE_SCOPE not in self.faults:
+            raise Problem(403, "insufficient-scope", f"this call needs the scope {needed!r}")
+        return access
+
+    def shown(self, entity: JsonObject, access: Access) -> JsonObject:
+        out = dict(entity)
+        if f"{self.collection}:read-personal" not in access.scopes and Fault.LEAK_PERSONAL not in self.faults:
+            out = self.profile.redact(out)
+        if Fault.DROP_REQUIRED_FIELD in self.faults:
+            out.pop(self.profile.required[-1], None)
+        return out
+
+    async def body_of(self, request: Request) -> JsonObject:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            raise Problem(415, "unsupported-media-type", "the body must be application/json")
+        try:
+            entity = json.loads(await request.body())
+        except ValueError:
+            raise Problem(400, "malformed-json", "the body is not valid JSON") from None
+        issues = self.profile.explain(entity) if not self.profile.is_valid(entity) else []
+        if issues or not isinstance(entity, dict):
+            errors = [{"pointer": i.pointer, "keyword": i.keyword, "message": i.message} for i in issues]
+            raise Problem(422, "validation-failed", f"not a valid {self.profile.type_name}", errors=errors)
+        return entity
+
+    @staticmethod
+    def check_city(entity: JsonObject, access: Access) -> None:
+        if entity["city"] not in access.cities:
+            raise Problem(403, "city-not-allowed", f"this client may not write entities of {entity['city']!r}")
+
+    def check_if_match(self, current: JsonObject | None, if_match: str | None) -> None:
+        if if_match is None or Fault.IGNORE_IF_MATCH in self.faults:
+            return
+        if current is None or (if_match.strip() != "*" and etag_of(current) not in if_match):
+            raise Problem(412, "precondition-failed", "If-Match does not match the current ETag")
+
+    def entity_response(self, entity: JsonObject, access: Access, status: int, request: Request) -> Response:
+        headers = {"ETag": etag_of(entity)}
+        if status == 201:
+            path = f"/{self.collection}/{quote(entity['id'], safe='')}"
+            headers["Location"] = str(request.base_url).rstrip("/") + path
+        return JSONResponse(self.shown(entity, access), status_code=status, headers=headers)
+
+    def query(self, params: QueryParams) -> Query:
+        """The list query, refusing malformed parameters with 400 (or, as a defect, crashing)."""
+        query = Query(equals={name: params[name] for name in self.filterable if name in params})
+        query.city = params.get("city")
+        raw_limit = params.get("limit", "100")
+        if not raw_limit.lstrip("-").isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            raise Problem(400, "bad-limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
+        query.limit = int(raw_limit)
+        if "cursor" in params:
+            query.after = _after(params["cursor"], crash=Fault.CRASH_ON_BAD_INPUT in self.faults)
+        if "updatedSince" in params and Fault.IGNORE_UPDATED_SINCE not in self.faults:
+            query.updated_since = parse_instant(params["updatedSince"])
+            if query.updated_since is None:
+                raise Problem(400, "bad-updated-since", "updatedSince must be an RFC 3339 date-time with an offset")
+        if "bbox" in params:
+            try:
+                box = [float(part) for part in params["bbox"].split(",")]
+            except ValueError:
+                box = []
+            if len(box) != 4:
+                raise Problem(400, "bad-bbox", "bbox must be minLon,minLat,maxLon,maxLat")
+            query.bbox = (box[0], box[1], box[2], box[3])
+        return query
+
+    def page(self, request: Request, access: Access) -> JsonObject:
+        items, after = self.store.page(self.query(request.query_params))
+        if after is not None and Fault.DUPLICATE_ACROSS_PAGES in self.faults and len(items) > 1:
+            after = items[-2]["id"]
+        next_link = None
+        if after is not None:
+            next_params = {key: value for key, value in request.query_params.items() if key != "cursor"}
+            next_link = str(request.url.replace_query_params(**next_params, cursor=_cursor(after)))
+        return {"items": [self.shown(item, access) for item in items], "next": next_link}
+
+
+def create_app(
+    issuer_url: str,
+    jwks_url: str,
+    audience: str,
+    *,
+    collection: str = "service-requests",
+    faults: Collection[Fault] = (),
+) -> FastAPI:
+    """A module serving ``collection`` that trusts tokens of ``issuer_url`` addressed to ``audience``."""
+    module = ReferenceModule(issuer_url, jwks_url, audience, collection, frozenset(faults))
+    store = module.store
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            app.state.http = http
+            yield
+
+    app = FastAPI(title=f"Reference vendor module: {collection}", version="1.0.0", lifespan=lifespan, openapi_url=None)
+    problems.install(app, html=Fault.HTML_ERRORS in module.faults)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse({**module.document, "servers": [{"url": str(request.base_url).rstrip("/")}]})
+
+    @app.get(f"/{collection}")
+    async def list_entities(request: Request) -> JSONResponse:
+        access = await module.caller(request, "read")
+        return JSONResponse(module.page(request, access))
+
+    @app.post(f"/{collection}")
+    async def create(request: Request) -> Response:
+        access = await module.caller(request, "write")
+        entity = await module.body_of(request)
+        module.check_city(entity, access)
+        if store.get(entity["id"]) is not None:
+            raise Problem(409, "conflict", f"{entity['id']} exists already")
+        store.put(entity)
+        return module.entity_response(entity, access, 201, request)
+
+    @app.get(f"/{collection}/{{entity_id:path}}")
+    async def read(entity_id: str, request: Request) -> Response:
+        access = await module.caller(request, "read")
+        entity = store.get(entity_id)
+        if entity is None:
+            raise Problem(404, "not-found", f"no entity {entity_id!r}")
+        return module.entity_response(entity, access, 200, request)
+
+    @app.put(f"/{collection}/{{entity_id:path}}")
+    async def upsert(entity_id: str, request: Request, if_match: IfMatchHeader = None) -> Response:
+        access = await module.caller(request, "write")
+        entity = await module.body_of(request)
+        if entity["id"] != entity_id:
+            errors = [{"pointer": "/id", "keyword": "x-path-id", "message": "the id differs from the URL's"}]
+            raise Problem(422, "validation-failed", "the body's id is not the URL's", errors=errors)
+        module.check_city(entity, access)
+        current = store.get(entity_id)
+        module.check_if_match(current, if_match)
+        store.put(entity)
+        return module.entity_response(entity, access, 200 if current is not None else 201, request)
+
+    @app.delete(f"/{collection}/{{entity_id:path}}")
+    async def delete(entity_id: str, request: Request, if_match: IfMatchHeader = None) -> Response:
+        access = await module.caller(request, "write")
+        current = store.get(entity_id)
+        if current is None:
+            raise Problem(404, "not-found", f"no entity {entity_id!r}")
+        module.check_city(current, access)
+        module.check_if_match(current, if_match)
+        store.delete(entity_id)
+        return Response(status_code=204)
+
+    return app
+
+
+def from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory``: ``VENDOR_ISSUER_URL``, ``VENDOR_JWKS_URL``, ``VENDOR_AUDIENCE``."""
+    issuer = os.environ.get("VENDOR_ISSUER_URL", "http://127.0.0.1:8765").rstrip("/")
+    jwks = os.environ.get("VENDOR_JWKS_URL", f"{issuer}/oauth/jwks")
+    audience = os.environ.get("VENDOR_AUDIENCE", "http://127.0.0.1:9000")
+    return create_app(issuer, jwks, audience, collection=os.environ.get("VENDOR_COLLECTION", "service-requests"))
