@@ -153,9 +153,8 @@ def _run(
     pusher: BatchPusher | None = None
     previous: Path | None = None
     if push:
-        state_path = state or quarantine_path.with_name(
-            quarantine_path.name.removesuffix(".quarantine.ndjson") + ".push-state.json"
-        )
+        stem = quarantine_path.name.removesuffix(".ndjson").removesuffix(".quarantine")
+        state_path = state or quarantine_path.with_name(stem + ".push-state.json")
         client = HubClient(push, client_id or "", client_secret or "", scope=scope)
         pusher = BatchPusher(client, state_path, file_fingerprint(source), batch_size)
         if pusher.resuming:

@@ -80,6 +80,7 @@ def test_lost_answer_is_resent_without_duplicates(hub: Any, tmp_path: Path) -> N
     sleeps = Sleeps()
     hub.lose_answer_once = True
     summary, pusher = push_once(hub, tmp_path / "state.json", tmp_path / "q.ndjson", sleeps)
+    assert summary.accepted == 45
     assert len(hub.store) == 45
     assert pusher.statuses == {"created": 35, "unchanged": 10}  # the first batch, resent after its lost answer
     assert hub.batch_calls == 6
