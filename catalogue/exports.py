@@ -1,0 +1,87 @@
+"""Streaming encoders for downloads: CSV, JSON and GeoJSON, one chunk per row.
+
+CSV cells are neutralised against spreadsheet formula injection (OWASP "CSV Injection"): a cell starting with
+``= + - @``, a tab or a carriage return gets a leading apostrophe, so a spreadsheet shows it as text.
+
+    >>> neutralise("=HYPERLINK(\\"http://x\\")")
+    '\\'=HYPERLINK("http://x")'
+    >>> flatten({"name": {"kk": "Саябақ", "en": "Park"}, "n": 3, "ok": True})
+    {'name': '{"kk":"Саябақ","en":"Park"}', 'n': '3', 'ok': 'true'}
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+JsonObject = dict[str, Any]
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "geojson": "application/geo+json",
+}
+
+
+def neutralise(cell: str) -> str:
+    """Make a CSV cell inert in spreadsheets."""
+    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+def flatten(row: JsonObject) -> dict[str, str]:
+    """Top-level values as text: nested objects and arrays become compact JSON."""
+    return {key: _text(value) for key, value in row.items()}
+
+
+def _csv_line(values: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([neutralise(v) for v in values])
+    return buffer.getvalue()
+
+
+async def stream_csv(columns: list[str], rows: AsyncIterator[JsonObject]) -> AsyncIterator[bytes]:
+    """A CSV file with a header line; every cell neutralised. Starts with a BOM so Excel reads UTF-8."""
+    yield ("\ufeff" + _csv_line(columns)).encode()
+    async for row in rows:
+        flat = flatten(row)
+        yield _csv_line([flat.get(column, "") for column in columns]).encode()
+
+
+async def stream_json(rows: AsyncIterator[JsonObject]) -> AsyncIterator[bytes]:
+    """A JSON array, written one element at a time."""
+    first = True
+    yield b"["
+    async for row in rows:
+        yield (b"" if first else b",") + orjson.dumps(row)
+        first = False
+    yield b"]"
+
+
+async def stream_geojson(rows: AsyncIterator[JsonObject], geometry_field: str = "location") -> AsyncIterator[bytes]:
+    """A GeoJSON FeatureCollection; entities without a geometry are features with ``geometry: null``."""
+    first = True
+    yield b'{"type":"FeatureCollection","features":['
+    async for row in rows:
+        geometry = row.get(geometry_field)
+        properties = {key: value for key, value in row.items() if key != geometry_field}
+        feature = {"type": "Feature", "id": row.get("id"), "geometry": geometry, "properties": properties}
+        yield (b"" if first else b",") + orjson.dumps(feature)
+        first = False
+    yield b"]}"

@@ -1,0 +1,140 @@
+"""Languages of the catalogue (Kazakh, Russian, English): interface messages and the names of things.
+
+Every user-visible string of the public pages is looked up here, so a missing translation is a missing key in
+one table (a test checks the three tables have the same keys).
+
+    >>> translate("search", "kk")
+    'Іздеу'
+    >>> pick({"kk": "Астана", "en": "Astana"}, "ru")
+    'Астана'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LOCALES = ("kk", "ru", "en")
+DEFAULT_LOCALE = "kk"
+LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
+
+Translated = dict[str, str]
+
+MESSAGES: dict[str, Translated] = {
+    "site_tagline": {
+        "kk": "Қалалардың ашық деректері — тікелей хабтан",
+        "ru": "Открытые данные городов — в реальном времени из хаба",
+        "en": "Open data of Kazakh cities, live from the hub",
+    },
+    "search": {"kk": "Іздеу", "ru": "Поиск", "en": "Search"},
+    "search_label": {"kk": "Деректер жиынтығын іздеу", "ru": "Поиск наборов данных", "en": "Search datasets"},
+    "datasets": {"kk": "Деректер жиынтықтары", "ru": "Наборы данных", "en": "Datasets"},
+    "featured": {"kk": "Жаңартылған деректер", "ru": "Недавно обновлённые", "en": "Recently updated"},
+    "organizations": {"kk": "Ұйымдар", "ru": "Организации", "en": "Organisations"},
+    "modules": {"kk": "Сертификатталған модульдер", "ru": "Сертифицированные модули", "en": "Certified modules"},
+    "api": {"kk": "API", "ru": "API", "en": "API"},
+    "language": {"kk": "Тіл", "ru": "Язык", "en": "Language"},
+    "skip": {"kk": "Негізгі мазмұнға өту", "ru": "Перейти к содержимому", "en": "Skip to content"},
+    "found": {"kk": "Табылған жиынтықтар", "ru": "Найдено наборов", "en": "Datasets found"},
+    "no_results": {"kk": "Ештеңе табылмады", "ru": "Ничего не найдено", "en": "No datasets found"},
+    "filters": {"kk": "Сүзгілер", "ru": "Фильтры", "en": "Filters"},
+    "organization": {"kk": "Ұйым", "ru": "Организация", "en": "Organisation"},
+    "city": {"kk": "Қала", "ru": "Город", "en": "City"},
+    "groups": {"kk": "Тақырып", "ru": "Тема", "en": "Theme"},
+    "res_format": {"kk": "Формат", "ru": "Формат", "en": "Format"},
+    "license_id": {"kk": "Лицензия", "ru": "Лицензия", "en": "Licence"},
+    "tags": {"kk": "Тегтер", "ru": "Теги", "en": "Tags"},
+    "previous": {"kk": "Алдыңғы", "ru": "Назад", "en": "Previous"},
+    "next": {"kk": "Келесі", "ru": "Далее", "en": "Next"},
+    "page": {"kk": "Бет", "ru": "Страница", "en": "Page"},
+    "metadata": {"kk": "Метадеректер", "ru": "Метаданные", "en": "Metadata"},
+    "freshness": {"kk": "Жаңалығы", "ru": "Актуальность", "en": "Freshness"},
+    "last_update": {"kk": "Соңғы жаңарту", "ru": "Последнее обновление", "en": "Last update"},
+    "latency": {"kk": "Кешігудің медианасы", "ru": "Медианная задержка", "en": "Median data latency"},
+    "lineage": {"kk": "Шығу тегі", "ru": "Происхождение", "en": "Lineage"},
+    "publishers": {"kk": "Жариялаушылар", "ru": "Публикаторы", "en": "Publishers"},
+    "sources": {"kk": "Бастапқы жүйелер", "ru": "Системы-источники", "en": "Source systems"},
+    "preview": {"kk": "Алдын ала қарау", "ru": "Предпросмотр", "en": "Preview"},
+    "downloads": {"kk": "Жүктеп алу", "ru": "Скачать", "en": "Downloads"},
+    "api_example": {"kk": "API мысалы", "ru": "Пример API", "en": "API example"},
+    "copy": {"kk": "Көшіру", "ru": "Копировать", "en": "Copy"},
+    "licence": {"kk": "Лицензия", "ru": "Лицензия", "en": "Licence"},
+    "frequency": {"kk": "Жаңарту жиілігі", "ru": "Периодичность", "en": "Update frequency"},
+    "spatial": {"kk": "Аумақ", "ru": "Территория", "en": "Spatial coverage"},
+    "temporal": {"kk": "Кезең", "ru": "Период", "en": "Temporal coverage"},
+    "records": {"kk": "Жазбалар", "ru": "Записей", "en": "Records"},
+    "live": {"kk": "Тікелей", "ru": "Живой", "en": "Live"},
+    "aggregated": {
+        "kk": "Жеке деректерді қорғау үшін тек жиынтық көрсеткіштер (k ≥ 10) жарияланады.",
+        "ru": "Для защиты персональных данных публикуются только агрегаты (k ≥ 10).",
+        "en": "To protect personal data only aggregates are published (cells below k = 10 suppressed).",
+    },
+    "seconds": {"kk": "сек", "ru": "сек", "en": "s"},
+    "no_modules": {
+        "kk": "Әзірге сертификатталған модульдер жоқ.",
+        "ru": "Сертифицированных модулей пока нет.",
+        "en": "No certified modules yet.",
+    },
+    "module_name": {"kk": "Модуль", "ru": "Модуль", "en": "Module"},
+    "profile": {"kk": "Профиль", "ru": "Профиль", "en": "Profile"},
+    "version": {"kk": "Нұсқа", "ru": "Версия", "en": "Version"},
+    "certified_at": {"kk": "Берілген күні", "ru": "Дата выдачи", "en": "Certified on"},
+    "api_intro": {
+        "kk": "Каталог CKAN Action API үйлесімді: ckanapi және басқа құралдар өзгеріссіз жұмыс істейді.",
+        "ru": "Каталог совместим с CKAN Action API: ckanapi и другие инструменты работают без изменений.",
+        "en": "The catalogue speaks the CKAN Action API: ckanapi and other CKAN tools work unchanged.",
+    },
+    "not_found": {"kk": "Бет табылмады", "ru": "Страница не найдена", "en": "Page not found"},
+}
+
+CITY_NAMES: dict[str, Translated] = {
+    "astana": {"kk": "Астана", "ru": "Астана", "en": "Astana"},
+    "almaty": {"kk": "Алматы", "ru": "Алматы", "en": "Almaty"},
+    "shymkent": {"kk": "Шымкент", "ru": "Шымкент", "en": "Shymkent"},
+    "karaganda": {"kk": "Қарағанды", "ru": "Караганда", "en": "Karaganda"},
+    "kz": {"kk": "Қазақстан", "ru": "Казахстан", "en": "Kazakhstan"},
+}
+
+THEMES: dict[str, Translated] = {
+    "mobility": {"kk": "Көлік", "ru": "Мобильность", "en": "Mobility"},
+    "environment": {"kk": "Қоршаған орта", "ru": "Окружающая среда", "en": "Environment"},
+    "utilities": {"kk": "Коммуналдық қызметтер", "ru": "Коммунальные услуги", "en": "Utilities"},
+    "safety": {"kk": "Қауіпсіздік", "ru": "Безопасность", "en": "Safety"},
+    "services": {"kk": "Қалалық қызметтер", "ru": "Городские услуги", "en": "City services"},
+    "finance": {"kk": "Қаржы", "ru": "Финансы", "en": "Finance"},
+}
+
+
+def translate(key: str, locale: str) -> str:
+    """The interface message ``key`` in ``locale`` (English when the key lacks that language)."""
+    entry = MESSAGES.get(key)
+    if entry is None:
+        return key
+    return entry.get(locale) or entry["en"]
+
+
+def pick(values: Mapping[str, str] | str | None, locale: str) -> str:
+    """One language out of a ``{kk, ru, en}`` object, falling back kk -> ru -> en -> anything."""
+    if values is None:
+        return ""
+    if isinstance(values, str):
+        return values
+    for candidate in (locale, DEFAULT_LOCALE, "ru", "en"):
+        if values.get(candidate):
+            return values[candidate]
+    return next(iter(values.values()), "")
+
+
+def city_name(city: str) -> Translated:
+    """The city's name in the three languages; an unknown tenant code is shown capitalised."""
+    return CITY_NAMES.get(city, {locale: city.capitalize() for locale in LOCALES})
+
+
+def negotiate(cookie: str | None, accept_language: str | None) -> str:
+    """The page language: the remembered cookie first, then the browser's preference, then Kazakh."""
+    if cookie in LOCALES:
+        return cookie
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LOCALES:
+            return code
+    return DEFAULT_LOCALE

@@ -1,0 +1,202 @@
+"""``package_search``: CKAN's parameters parsed and checked, run as ranked full text plus facet counts.
+
+Full text is SQLite FTS5 (``bm25`` rank) or PostgreSQL ``to_tsvector('simple', ...)`` (``ts_rank``), every term
+matched as a prefix. ``fq`` (and ``field:value`` terms inside ``q``) filter on the facet fields.
+
+    >>> [(f.field, f.value, f.negate) for f in parse_filters('organization:astana +tags:"air q" -res_format:CSV')]
+    [('organization', 'astana', False), ('tags', 'air q', False), ('res_format', 'CSV', True)]
+    >>> parse_params({"q": "air", "rows": "5", "facet.field": '["tags"]'}).facet_fields
+    ['tags']
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Float, String, and_, func, literal_column, not_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement, Select
+
+from catalogue.errors import SearchQueryError, ValidationFailed
+from catalogue.tables import datasets, facets
+
+JsonObject = dict[str, Any]
+FACET_FIELDS = ("organization", "city", "groups", "tags", "res_format", "license_id")
+FILTER_FIELDS = (*FACET_FIELDS, "name", "id")
+ROWS_MAX = 1000
+SORTS = {
+    "score": "score",
+    "metadata_modified": "metadata_modified",
+    "metadata_created": "metadata_created",
+    "name": "name",
+    "title_string": "title",
+    "title": "title",
+}
+_FILTER = re.compile(r'(?P<sign>[+-]?)(?P<field>[A-Za-z_]+):(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))')
+_TERM = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: str
+    value: str
+    negate: bool = False
+
+
+@dataclass
+class SearchParams:
+    terms: list[str] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    rows: int = 10
+    start: int = 0
+    sort: list[tuple[str, bool]] = field(default_factory=lambda: [("score", True), ("metadata_modified", True)])
+    facet_fields: list[str] = field(default_factory=list)
+    facet_limit: int = 50
+    facet_mincount: int = 1
+    sort_text: str = "score desc, metadata_modified desc"
+
+
+def parse_filters(query: str) -> list[Filter]:
+    """``field:value`` clauses (``AND`` between them is implied); a leading ``-`` negates."""
+    out = []
+    rest = _FILTER.sub(" ", query).replace(" AND ", " ").strip()
+    if rest:
+        raise SearchQueryError(f'Cannot parse fq: {query!r} (use field:value or field:"value")')
+    for match in _FILTER.finditer(query):
+        name = match["field"]
+        if name not in FILTER_FIELDS:
+            raise SearchQueryError(f"undefined field {name}")
+        value = match["quoted"] if match["quoted"] is not None else match["bare"]
+        out.append(Filter(name, value, negate=match["sign"] == "-"))
+    return out
+
+
+def _int(data: JsonObject, key: str, default: int, minimum: int = 0) -> int:
+    value = data.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed({key: ["Invalid integer"]}) from None
+    if number < minimum:
+        raise ValidationFailed({key: [f"Must be a natural number >= {minimum}"]})
+    return number
+
+
+def _list_param(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.lstrip().startswith("[") else [value]
+        except json.JSONDecodeError:
+            raise ValidationFailed({key: ["Could not parse as valid JSON"]}) from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationFailed({key: ["Not a list of strings"]})
+    return value
+
+
+def _parse_sort(text_value: str) -> list[tuple[str, bool]]:
+    out = []
+    for clause in text_value.split(","):
+        parts = clause.split()
+        if not parts:
+            continue
+        if len(parts) > 2 or parts[0] not in SORTS or (len(parts) == 2 and parts[1] not in ("asc", "desc")):
+            raise SearchQueryError(f"Can't determine a valid sort from {clause.strip()!r}")
+        out.append((SORTS[parts[0]], len(parts) == 2 and parts[1] == "desc"))
+    return out or [("score", True)]
+
+
+def parse_params(data: JsonObject) -> SearchParams:
+    """Check and convert ``package_search`` input; ``rows`` above 1000 is clamped as CKAN does."""
+    q = str(data.get("q") or "").strip()
+    filters = []
+    for fq in [str(data.get("fq") or ""), *_list_param(data.get("fq_list"), "fq_list")]:
+        if fq.strip():
+            filters += parse_filters(fq)
+    if q in ("*:*", "*"):
+        q = ""
+    q_filters = [m.group(0) for m in _FILTER.finditer(q)]
+    if q_filters:
+        filters += parse_filters(" ".join(q_filters))
+        q = _FILTER.sub(" ", q)
+    sort_text = str(data.get("sort") or "score desc, metadata_modified desc")
+    return SearchParams(
+        terms=[t.lower() for t in _TERM.findall(q) if t.upper() not in ("AND", "OR")][:20],
+        filters=filters,
+        rows=min(_int(data, "rows", 10), ROWS_MAX),
+        start=_int(data, "start", 0),
+        sort=_parse_sort(sort_text),
+        facet_fields=_list_param(data.get("facet.field"), "facet.field"),
+        facet_limit=_int(data, "facet.limit", 50, minimum=-1),
+        facet_mincount=_int(data, "facet.mincount", 1),
+        sort_text=sort_text,
+    )
+
+
+def _filter_clause(item: Filter) -> ColumnElement[bool]:
+    if item.field == "name":
+        clause: ColumnElement[bool] = datasets.c.name == item.value
+    elif item.field == "id":
+        clause = datasets.c.id == item.value
+    else:
+        clause = datasets.c.id.in_(
+            select(facets.c.dataset_id).where(facets.c.field == item.field, facets.c.value == item.value)
+        )
+    return not_(clause) if item.negate else clause
+
+
+def _matching(params: SearchParams, dialect: str) -> tuple[Select[Any], ColumnElement[Any]]:
+    """The ids of matching datasets with their score (higher is better)."""
+    conditions: list[ColumnElement[bool]] = [datasets.c.state == "active"]
+    conditions += [_filter_clause(f) for f in params.filters]
+    score: ColumnElement[Any] = literal_column("0.0", Float)
+    query = select(datasets.c.id)
+    if params.terms and dialect == "sqlite":
+        expression = " ".join('"' + t.replace('"', "") + '"*' for t in params.terms)
+        fts = (
+            text("SELECT dataset_id, bm25(catalogue_fts) AS rank FROM catalogue_fts WHERE catalogue_fts MATCH :m")
+            .bindparams(m=expression)
+            .columns(dataset_id=String, rank=Float)
+            .subquery("fts")
+        )
+        query = query.join(fts, fts.c.dataset_id == datasets.c.id)
+        score = -fts.c.rank
+    elif params.terms:
+        tsquery = func.to_tsquery("simple", " & ".join(t.replace("'", "") + ":*" for t in params.terms))
+        vector = func.to_tsvector("simple", datasets.c.search_text)
+        conditions.append(vector.op("@@")(tsquery))
+        score = func.ts_rank(vector, tsquery)
+    return query.where(and_(*conditions)), score
+
+
+async def search(connection: AsyncConnection, params: SearchParams) -> tuple[int, list[JsonObject], JsonObject]:
+    """(count, package dicts of the page, facet counts ``{field: {value: count}}``)."""
+    dialect = connection.dialect.name
+    ids, score = _matching(params, dialect)
+    count = (await connection.execute(select(func.count()).select_from(ids.subquery()))).scalar_one()
+    page = ids.add_columns(datasets.c.doc, score.label("score"))
+    order = []
+    for name, descending in params.sort:
+        column = score if name == "score" else datasets.c[name]
+        order.append(column.desc() if descending else column.asc())
+    page = page.order_by(*order, datasets.c.name).limit(params.rows).offset(params.start)
+    docs = [row.doc for row in await connection.execute(page)] if params.rows else []
+    counts: JsonObject = {name: {} for name in params.facet_fields}
+    wanted = [f for f in params.facet_fields if f in FACET_FIELDS]
+    if wanted:
+        facet_query = (
+            select(facets.c.field, facets.c.value, func.count().label("n"))
+            .where(facets.c.field.in_(wanted), facets.c.dataset_id.in_(ids))
+            .group_by(facets.c.field, facets.c.value)
+            .having(func.count() >= params.facet_mincount)
+        )
+        rows = sorted(await connection.execute(facet_query), key=lambda r: (-r.n, r.value))
+        for row in rows:
+            bucket = counts[row.field]
+            if params.facet_limit < 0 or len(bucket) < params.facet_limit:
+                bucket[row.value] = row.n
+    return count, docs, counts

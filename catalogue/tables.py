@@ -1,0 +1,115 @@
+"""The catalogue's tables, declared on the hub's shared :data:`gateway.db.metadata`.
+
+A dataset is stored as its CKAN package dictionary (``doc``) plus the columns search and paging need; its
+facet values (organisation, city, themes, tags, formats, licence) are rows of ``catalogue_facets`` so that facet
+counts are one ``GROUP BY``. Full text lives in an FTS5 table on SQLite and in a GIN-indexed ``tsvector``
+expression on PostgreSQL, both created here by DDL events so ``create_schema`` builds everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    event,
+)
+from sqlalchemy.engine import Connection
+
+from gateway.db import JsonColumn, metadata
+
+organizations = Table(
+    "catalogue_organizations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False, default="organization"),  # "organization" or "group"
+    Column("doc", JsonColumn, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+datasets = Table(
+    "catalogue_datasets",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("title", Text, nullable=False, default=""),
+    Column("live", Boolean, nullable=False, default=False),
+    Column("owner_org", String(100), nullable=True),
+    Column("state", String(20), nullable=False, default="active"),
+    Column("metadata_created", DateTime(timezone=True), nullable=False),
+    Column("metadata_modified", DateTime(timezone=True), nullable=False),
+    Column("search_text", Text, nullable=False, default=""),
+    Column("doc", JsonColumn, nullable=False),
+    Index("ix_catalogue_datasets_modified", "state", "metadata_modified"),
+)
+
+facets = Table(
+    "catalogue_facets",
+    metadata,
+    Column("dataset_id", String(64), ForeignKey("catalogue_datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("field", String(40), nullable=False),
+    Column("value", String(200), nullable=False),
+    Index("ix_catalogue_facets_field_value", "field", "value", "dataset_id"),
+    Index("ix_catalogue_facets_dataset", "dataset_id"),
+)
+
+resources = Table(
+    "catalogue_resources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("dataset_id", String(64), ForeignKey("catalogue_datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+uploads = Table(
+    "catalogue_uploads",
+    metadata,
+    Column("resource_id", String(64), primary_key=True),
+    Column("filename", String(255), nullable=False),
+    Column("mimetype", String(100), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)
+
+api_tokens = Table(
+    "catalogue_api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+
+def _create_full_text(target: Table, connection: Connection, **_: Any) -> None:
+    # SQLite: an FTS5 table keyed by dataset id, kept in step with the datasets by the store.
+    # PostgreSQL: the 'simple' configuration, since no stemmer exists for Kazakh and texts mix three languages.
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS catalogue_fts USING fts5("
+            "dataset_id UNINDEXED, body, tokenize = 'unicode61 remove_diacritics 2')"
+        )
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_catalogue_datasets_fts ON catalogue_datasets "
+            "USING GIN (to_tsvector('simple', search_text))"
+        )
+
+
+def _drop_full_text(target: Table, connection: Connection, **_: Any) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("DROP TABLE IF EXISTS catalogue_fts")
+
+
+event.listen(datasets, "after_create", _create_full_text)
+event.listen(datasets, "before_drop", _drop_full_text)
