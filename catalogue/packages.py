@@ -35,6 +35,7 @@ LICENSES = {
     ),
     "ODbL-1.0": ("Open Data Commons Open Database License", "https://opendatacommons.org/licenses/odbl/1-0/", True),
     "other-closed": ("Other (Not Open)", "", False),
+    "notspecified": ("License not specified", "", False),
 }
 # Keys the server owns: a client may send them back (package_update with a package_show result), they are ignored.
 SERVER_KEYS = {

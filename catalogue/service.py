@@ -89,6 +89,14 @@ class Catalogue:
     # lifecycle --------------------------------------------------------------------------------------------
 
     async def open(self) -> None:
+        """Prepare the tables, describe the live datasets, then keep them fresh in the background."""
+        await self.prepare()
+        await self.refresh()
+        if self.settings.refresh_seconds > 0:
+            self._task = asyncio.create_task(self._refresh_forever())
+
+    async def prepare(self) -> None:
+        """Create the tables (when asked) and the theme groups; enough for the CLI, which has no live source."""
         if self._create_tables:
             await create_schema(self.engine)
         async with self.engine.begin() as connection:
@@ -103,9 +111,6 @@ class Catalogue:
                             default_locale=self.settings.default_locale,
                         ),
                     )
-        await self.refresh()
-        if self.settings.refresh_seconds > 0:
-            self._task = asyncio.create_task(self._refresh_forever())
 
     async def close(self) -> None:
         if self._task is not None:
