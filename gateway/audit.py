@@ -16,6 +16,7 @@ together or not at all:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -32,6 +33,7 @@ from gateway.db import JsonColumn, metadata
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
+MAX_BATCH = 500
 
 audit_log = sa.Table(
     "audit_log",
@@ -122,6 +124,8 @@ class Verification:
 class AuditLog:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._pending: list[tuple[AuditRecord, asyncio.Future[tuple[int, str]]]] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     async def ensure(self) -> None:
         """Create the chain head once (racing workers are harmless)."""
@@ -132,28 +136,56 @@ class AuditLog:
             pass
 
     async def append(self, record: AuditRecord, conn: AsyncConnection | None = None) -> tuple[int, str]:
-        """Append ``record``; in ``conn``'s transaction when given, else in a transaction of its own.
+        """Append ``record``; returns its sequence number and hash once it is committed.
 
-        Returns the sequence number and hash. Three statements, the first of which takes the chain lock.
+        With ``conn``, the record joins that transaction (and commits or rolls back with it). Without, it is
+        *group-committed*: concurrent appends share one transaction, so under load the chain lock is taken once
+        per batch rather than once per record, and every caller still waits until its record is durable.
         """
-        if conn is None:
-            async with self.engine.begin() as own:
-                return await self._append(own, record)
-        return await self._append(conn, record)
+        if conn is not None:
+            return (await self._append_many(conn, [record]))[0]
+        future: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
 
-    async def _append(self, conn: AsyncConnection, record: AuditRecord) -> tuple[int, str]:
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                async with self.engine.begin() as conn:
+                    results = await self._append_many(conn, [record for record, _ in batch])
+            except Exception as exc:  # every waiting caller learns that its record was not written
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _append_many(self, conn: AsyncConnection, records: list[AuditRecord]) -> list[tuple[int, str]]:
+        # Bumping the head first takes the chain lock (PostgreSQL row lock, SQLite write lock) before any read.
         bumped = await conn.execute(
             audit_head.update()
             .where(audit_head.c.id == HEAD_ID)
-            .values(seq=audit_head.c.seq + 1)
+            .values(seq=audit_head.c.seq + len(records))
             .returning(audit_head.c.seq, audit_head.c.hash)
         )
-        seq, prev_hash = bumped.one()
-        fields = {**asdict(record), "seq": seq, "at": _timestamp(time.time()), "prev_hash": prev_hash}
-        digest = record_hash(fields)
-        await conn.execute(audit_log.insert().values(**fields, record_hash=digest))
-        await conn.execute(audit_head.update().where(audit_head.c.id == HEAD_ID).values(hash=digest))
-        return seq, digest
+        last_seq, prev_hash = bumped.one()
+        seq = last_seq - len(records)
+        at = _timestamp(time.time())
+        rows, results = [], []
+        for record in records:
+            seq += 1
+            fields = {**asdict(record), "seq": seq, "at": at, "prev_hash": prev_hash}
+            prev_hash = record_hash(fields)
+            rows.append({**fields, "record_hash": prev_hash})
+            results.append((seq, prev_hash))
+        await conn.execute(audit_log.insert(), rows)
+        await conn.execute(audit_head.update().where(audit_head.c.id == HEAD_ID).values(hash=prev_hash))
+        return results
 
     async def head(self) -> tuple[int, str]:
         async with self.engine.connect() as conn:
