@@ -31,7 +31,6 @@ from examples.vendor_module.store import JsonObject, Query, Store, etag_of, pars
 from openapi.mandate import MAX_LIMIT, mandate_document
 from schemas import SchemaRegistry
 
-
 IfMatchHeader = Annotated[str | None, Header(alias="If-Match")]
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from conformance.results import Status
 from conformance.runner import RunOptions, run
-from tests.conformance.conftest import free_port
 from examples.vendor_module import Fault
+from tests.conformance.conftest import free_port
 
 Module = Callable[..., AbstractContextManager[str]]
 

@@ -1,0 +1,184 @@
+"""``qala conformance``: run the suite, list the requirements, verify a certificate, show the suite's issuer.
+
+qala conformance issuer                                  # what to configure the module to trust
+qala conformance run --profile service-requests --base-url http://127.0.0.1:9000 --report-dir report
+qala conformance verify report/certificate.jws --jwks report/hub-jwks.json
+qala conformance requirements --profile service-requests
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from conformance.certificate import issue_certificate, load_jwks, verify_certificate
+from conformance.errors import ConformanceError
+from conformance.issuer import DEFAULT_ISSUER_URL, DEFAULT_STATE_DIR, SuiteIssuer
+from conformance.reports import write_reports
+from conformance.requirements import Catalogue
+from conformance.results import Result, RunReport, Status
+from conformance.runner import RunOptions, resolve_profile, run
+from qala.cli import CliError
+
+app = typer.Typer(help="Certify a module against the open-API mandate.", no_args_is_help=True)
+console = Console(highlight=False)
+STYLES = {
+    Status.PASS: "green",
+    Status.FAIL: "bold red",
+    Status.SKIP: "yellow",
+    Status.OMIT: "dim",
+    Status.ERROR: "magenta",
+}
+
+StateDir = Annotated[Path, typer.Option(help="Where the suite keeps its issuer key between runs.")]
+IssuerUrl = Annotated[str, typer.Option(help="The suite's issuer URL; its JWKS is served on this port during a run.")]
+
+
+class LiveView:
+    """The run's progress bar, with one line per test that did not pass (and a dot-free count of those that did)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("testing", total=None)
+
+    def started(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
+
+    def finished(self, result: Result) -> None:
+        self.progress.advance(self.task)
+        self.progress.update(self.task, description=result.test_id)
+        if result.status is not Status.PASS:
+            style = STYLES[result.status]
+            line = f"[{style}]{result.status.upper():5}[/] {result.test_id} ({result.severity}) {result.message}"
+            self.progress.console.print(line, markup=True, highlight=False, soft_wrap=True)
+
+
+def _sign(report: RunReport, report_dir: Path) -> Path:
+    from conformance.hubkeys import hub_signer  # the gateway's key store, imported only when signing
+    from gateway.settings import Settings
+
+    async def sign() -> tuple[str, dict[str, object]]:
+        async with hub_signer(Settings()) as signer:
+            return issue_certificate(report, signer), dict(signer.jwks)
+
+    token, jwks = asyncio.run(sign())
+    (report_dir / "hub-jwks.json").write_text(json.dumps(jwks, indent=2) + "\n", encoding="utf-8")
+    path = report_dir / "certificate.jws"
+    path.write_text(token + "\n", encoding="utf-8")
+    return path
+
+
+@app.command("run")
+def run_command(
+    profile: Annotated[str, typer.Option(help="Collection profile, e.g. service-requests.")],
+    base_url: Annotated[str, typer.Option(help="The module's base URL (where /openapi.json is).")],
+    report_dir: Annotated[Path, typer.Option(help="Where to write the reports and the certificate.")] = Path(
+        "conformance-report"
+    ),
+    audience: Annotated[str | None, typer.Option(help="The aud the module expects (default: the base URL).")] = None,
+    issuer_url: IssuerUrl = DEFAULT_ISSUER_URL,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    city: Annotated[str, typer.Option(help="City of the test data (the token's cities).")] = "astana",
+    fixture: Annotated[Path | None, typer.Option(help="NDJSON entities already loaded (read-only module).")] = None,
+    module_name: Annotated[str | None, typer.Option(help="Default: info.title of its OpenAPI.")] = None,
+    vendor: Annotated[str, typer.Option(help="Vendor named in the certificate.")] = "unknown",
+    module_version: Annotated[str | None, typer.Option(help="Default: info.version of its OpenAPI.")] = None,
+    sign: Annotated[bool, typer.Option(help="Sign a certificate with the hub's key when certified.")] = True,
+) -> None:
+    """Run every test of PROFILE against the module; exit 0 only when it is certified."""
+    options = RunOptions(
+        profile=profile,
+        base_url=base_url,
+        audience=audience,
+        issuer_url=issuer_url,
+        state_dir=state_dir,
+        city=city,
+        fixture=fixture,
+        module_name=module_name,
+        vendor=vendor,
+        module_version=module_version,
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            report = run(options, LiveView(progress))
+        paths = write_reports(report, report_dir)
+        certificate = _sign(report, report_dir) if report.certified and sign else None
+    except ConformanceError as exc:
+        raise CliError(str(exc), 2) from exc
+    summary = report.summary()
+    console.print(
+        f"{summary['pass']} passed, {summary['fail']} failed, {summary['skip']} skipped, {summary['omit']} omitted, "
+        f"{summary['error']} suite errors in {report.duration_s:.1f} s"
+    )
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False)
+    console.print(f"reports: {paths['json']}, {paths['junit']}, {paths['html']}", markup=False)
+    if report.verdict == "incomplete":
+        raise CliError(f"the suite itself failed on {', '.join(summary['suiteErrors'])}; report it to Qala", 3)
+    if not report.certified:
+        raise CliError(
+            f"not certified: MUST requirements failed or untested: {', '.join(summary['mustFailed']) or 'see report'}",
+            1,
+        )
+    console.print(f"[bold green]certified[/]: {certificate or 'not signed (--no-sign)'}")
+
+
+@app.command("requirements")
+def requirements_command(
+    profile: Annotated[str | None, typer.Option(help="Only the requirements of this profile.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the requirements of the mandate with their IDs, severity and source."""
+    try:
+        catalogue = Catalogue.load()
+        selected = catalogue.for_profile(resolve_profile(profile)) if profile else list(catalogue)
+    except ConformanceError as exc:
+        raise CliError(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps([requirement.as_json() for requirement in selected], indent=2, ensure_ascii=False))
+        return
+    table = Table("ID", "Severity", "Requirement", "Source", "Since")
+    for requirement in selected:
+        table.add_row(requirement.id, requirement.severity, requirement.title, requirement.source, requirement.since)
+    console.print(table)
+
+
+@app.command("verify")
+def verify_command(
+    certificate: Annotated[Path, typer.Argument(help="A certificate.jws file.")],
+    jwks: Annotated[str | None, typer.Option(help="JWKS file or URL (default: the hub's /oauth/jwks).")] = None,
+) -> None:
+    """Check a certificate's signature, type and validity; exit 1 when it does not verify."""
+    if jwks is None:
+        from gateway.settings import Settings
+
+        jwks = f"{Settings().issuer}/oauth/jwks"
+    try:
+        token = certificate.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {certificate}: {exc.strerror}") from exc
+    try:
+        verified = verify_certificate(token, load_jwks(jwks))
+    except ConformanceError as exc:
+        raise CliError(f"certificate rejected: {exc}", 1) from exc
+    console.print(f"valid: {verified.summary}", markup=False)
+    console.print(f"OpenAPI SHA-256 {verified.claims['module']['openapiSha256']}, expires {verified.claims['exp']}")
+
+
+@app.command("issuer")
+def issuer_command(issuer_url: IssuerUrl = DEFAULT_ISSUER_URL, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """Show the suite's issuer identity: what a module must be configured to trust."""
+    try:
+        issuer = SuiteIssuer.from_state_dir(state_dir, issuer_url)
+    except ConformanceError as exc:
+        raise CliError(str(exc)) from exc
+    console.print(f"issuer:   {issuer.url}\njwks_uri: {issuer.jwks_url}\nkid:      {issuer.kid}", markup=False)
+    typer.echo(json.dumps(issuer.jwks(), indent=2))
