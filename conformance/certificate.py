@@ -43,9 +43,14 @@ REQUIRED_CLAIMS = ("iss", "iat", "exp", "jti", "profile", "mandateVersion", "sui
 class CertificateSigner(Protocol):
     """The key a certificate is signed with (the hub's conformance key, see :mod:`conformance.hubkeys`)."""
 
-    issuer: str
-    kid: str
-    key: ECKey
+    @property
+    def issuer(self) -> str: ...
+
+    @property
+    def kid(self) -> str: ...
+
+    @property
+    def key(self) -> ECKey: ...
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,8 @@ class Certificate:
     def summary(self) -> str:
         module = self.claims["module"]
         return (
-            f"{module.get('name')} {module.get('version')} by {module.get('vendor')}: profile {self.claims['profile']}, "
+            f"{module.get('name')} {module.get('version')} by {module.get('vendor')}: "
+            f"profile {self.claims['profile']}, "
             f"mandate {self.claims['mandateVersion']}, suite {self.claims['suiteVersion']}"
         )
 

@@ -20,11 +20,13 @@ from rich.table import Table
 
 from conformance.certificate import issue_certificate, load_jwks, verify_certificate
 from conformance.errors import ConformanceError
+from conformance.hubkeys import hub_signer
 from conformance.issuer import DEFAULT_ISSUER_URL, DEFAULT_STATE_DIR, SuiteIssuer
 from conformance.reports import write_reports
 from conformance.requirements import Catalogue
 from conformance.results import Result, RunReport, Status
 from conformance.runner import RunOptions, resolve_profile, run
+from gateway.settings import Settings
 from qala.cli import CliError
 
 app = typer.Typer(help="Certify a module against the open-API mandate.", no_args_is_help=True)
@@ -61,9 +63,6 @@ class LiveView:
 
 
 def _sign(report: RunReport, report_dir: Path) -> Path:
-    from conformance.hubkeys import hub_signer  # the gateway's key store, imported only when signing
-    from gateway.settings import Settings
-
     async def sign() -> tuple[str, dict[str, object]]:
         async with hub_signer(Settings()) as signer:
             return issue_certificate(report, signer), dict(signer.jwks)
@@ -76,7 +75,7 @@ def _sign(report: RunReport, report_dir: Path) -> Path:
 
 
 @app.command("run")
-def run_command(
+def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
     profile: Annotated[str, typer.Option(help="Collection profile, e.g. service-requests.")],
     base_url: Annotated[str, typer.Option(help="The module's base URL (where /openapi.json is).")],
     report_dir: Annotated[Path, typer.Option(help="Where to write the reports and the certificate.")] = Path(
@@ -158,8 +157,6 @@ def verify_command(
 ) -> None:
     """Check a certificate's signature, type and validity; exit 1 when it does not verify."""
     if jwks is None:
-        from gateway.settings import Settings
-
         jwks = f"{Settings().issuer}/oauth/jwks"
     try:
         token = certificate.read_text(encoding="utf-8")

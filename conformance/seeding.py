@@ -63,7 +63,7 @@ def make_entity(
     profile: SchemaVersion, example: JsonObject, *, run_id: str, name: str, city: str, n: int
 ) -> JsonObject:
     """A copy of ``example`` with a run-specific id, the given city, and an instant of its own."""
-    entity = _replace(copy.deepcopy(example), local_id(example["id"]), f"qct-{run_id}-{name}")
+    entity: JsonObject = _replace(copy.deepcopy(example), local_id(example["id"]), f"qct-{run_id}-{name}")
     entity["id"] = f"urn:ngsi-ld:{profile.type_name}:{city}:qct-{run_id}-{name}"
     entity["city"] = city
     entity["dateModified"] = format_instant(SEED_EPOCH + timedelta(hours=n))
