@@ -33,6 +33,7 @@ from gateway import locking
 from gateway.db import JsonColumn, metadata
 from gateway.settings import Settings
 
+MISSING_KID_MEMORY = 5.0  # seconds an unknown kid is not looked up again
 SIGNING_ALG = "ES256"
 """The one algorithm the hub signs with; verifiers pin it, so ``none`` and HS* confusion cannot get in."""
 
@@ -132,6 +133,7 @@ class KeyStore:
         self._sealer = KeySealer(settings.secret)
         self._keys: list[SigningKey] = []
         self._loaded_at = -1.0
+        self._missing: dict[str, float] = {}
 
     async def ensure_all(self) -> None:
         """Create the first key of every registered purpose that has none."""
@@ -189,6 +191,24 @@ class KeyStore:
         age = time.monotonic() - self._loaded_at
         if age > self.settings.key_refresh_seconds or (force and age > 1.0):
             await self.load()
+
+    async def refresh_for(self, kid: str) -> None:
+        """Reload at once if ``kid`` exists in the database but not here (another worker rotated or started).
+
+        One primary-key lookup per unknown ``kid``; kids found missing are remembered for a few seconds so a
+        stream of forged kids cannot turn into a stream of reloads.
+        """
+        now = time.monotonic()
+        if any(key.kid == kid for key in self._keys) or now - self._missing.get(kid, -1e9) < MISSING_KID_MEMORY:
+            return
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(sa.select(signing_keys.c.kid).where(signing_keys.c.kid == kid))).first()
+        if found is None:
+            if len(self._missing) > 10_000:
+                self._missing.clear()
+            self._missing[kid] = now
+            return
+        await self.load()
 
     def signer(self, purpose: str, now: float | None = None) -> SigningKey:
         """The key of ``purpose`` that signs at ``now``: the newest one already active."""

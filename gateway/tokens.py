@@ -142,7 +142,7 @@ class TokenVerifier:
             algorithms: tuple[str, ...] = (SIGNING_ALG,)
             key_set = self.keys.verification_set("access-token")
             if header.get("kid") not in {key.kid for key in key_set.keys}:
-                await self.keys.refresh_if_stale(force=True)  # another worker may have rotated or just started
+                await self.keys.refresh_for(str(header.get("kid")))  # another worker may have rotated keys
                 key_set = self.keys.verification_set("access-token")
         elif issuer in self._trusted:
             algorithms = TRUSTED_ALGS
