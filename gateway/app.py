@@ -54,7 +54,11 @@ def create_app(
         app.include_router(router)
     # add_middleware wraps: the last one added runs first.
     app.add_middleware(AuditMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        per_path={"/api/v1/batch": settings.batch_max_bytes},
+    )
     app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
     return app
 

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     trusted_issuers: list[TrustedIssuer] = Field(default_factory=list)
 
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    batch_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Body limit of /api/v1/batch.")
 
     rate_limit_enabled: bool = True
     rate_limit_requests: int = Field(default=600, ge=1, description="API requests a client may burst per window.")

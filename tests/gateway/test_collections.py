@@ -2,52 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from gateway.app import create_app
-from gateway.routes.exchange import exchange_routers
-from gateway.services import Services
-from gateway.settings import Settings
-from schemas import SchemaRegistry
-from tests.gateway.conftest import ISSUER, get_token
-from tests.gateway.exchange_fixtures import bearer, service_request
+from tests.gateway.exchange_app import app, http, reader, services, writer
+from tests.gateway.exchange_fixtures import service_request
 
-WRITER_SCOPES = ["service-requests:read", "service-requests:write", "service-requests:read-personal"]
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, routers=exchange_routers(SchemaRegistry.load()))
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-def services(app: FastAPI) -> Services:
-    found: Services = app.state.services
-    return found
-
-
-@pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER) as client:
-        yield client
-
-
-@pytest.fixture
-async def writer(http: httpx.AsyncClient, register: Any) -> dict[str, str]:
-    return bearer(await get_token(http, await register(scopes=WRITER_SCOPES, cities=["astana"])))
-
-
-@pytest.fixture
-async def reader(http: httpx.AsyncClient, register: Any) -> dict[str, str]:
-    return bearer(await get_token(http, await register(scopes=["service-requests:read"], cities=["almaty"])))
+__all__ = ["app", "http", "reader", "services", "writer"]  # fixtures
 
 
 def url(entity_id: str) -> str:

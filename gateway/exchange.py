@@ -1,0 +1,120 @@
+"""What every exchange route shares: the store and registry, reading and validating entities, redaction.
+
+entity = parse_entity(await request.body(), request.headers.get("content-type"))
+schema = validated(registry.get("service-requests"), entity)   # 422 problem with every error
+caller.check_city(entity["city"])                               # 403 problem
+body = public_view(schema, stored.payload, caller)              # x-personal removed without read-personal
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+
+from gateway.audit import AuditRecord
+from gateway.auth import Caller
+from gateway.errors import BadRequest, GatewayError, ValidationFailed
+from gateway.services import Services, get_services
+from gateway.store.entities import EntityStore
+from gateway.store.records import JsonObject, Publisher
+from gateway.telemetry import current_trace_id
+from schemas import SchemaRegistry, SchemaVersion
+
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+class UnsupportedMediaType(GatewayError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class Exchange:
+    """The exchange API's own resources, opened once per app."""
+
+    def __init__(self, services: Services, registry: SchemaRegistry) -> None:
+        self.services = services
+        self.registry = registry
+        self.store = EntityStore(services.engine, services.audit)
+        self._ready = False
+
+    async def ready(self) -> Exchange:
+        if not self._ready:
+            await self.store.ensure()
+            self._ready = True
+        return self
+
+
+async def get_exchange(request: Request, services: Annotated[Services, Depends(get_services)]) -> Exchange:
+    exchange: Exchange | None = getattr(request.app.state, "exchange", None)
+    if exchange is None or exchange.services is not services:
+        exchange = Exchange(services, SchemaRegistry.load())
+        request.app.state.exchange = exchange
+    return await exchange.ready()
+
+
+ExchangeDep = Annotated[Exchange, Depends(get_exchange)]
+
+
+def parse_entity(body: bytes, content_type: str | None) -> JsonObject:
+    """The JSON object in a request body; 415 for another media type, 400 for malformed JSON or a non-object."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in JSON_TYPES:
+        raise UnsupportedMediaType(f"send the entity as application/json, not {media or 'no Content-Type'}")
+    try:
+        entity = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if not isinstance(entity, dict):
+        raise BadRequest("the body must be one JSON object (an entity)")
+    return entity
+
+
+def validated(schema: SchemaVersion, entity: JsonObject) -> SchemaVersion:
+    """``schema`` when the entity conforms to it; otherwise a 422 problem listing every error."""
+    if schema.is_valid(entity):
+        return schema
+    issues = schema.explain(entity)
+    first = issues[0] if issues else None
+    detail = f"the {schema.type_name} is invalid: {len(issues)} error(s)"
+    if first is not None:
+        detail += f"; first: {first.pointer or '/'}: {first.message}"
+    raise ValidationFailed(detail, errors=[issue.as_dict() for issue in issues])
+
+
+def public_view(schema: SchemaVersion, entity: JsonObject, caller: Caller) -> JsonObject:
+    """The entity as ``caller`` may see it: without x-personal fields unless it holds ``read-personal``."""
+    if caller.has_scope(f"{schema.collection}:read-personal"):
+        return entity
+    return schema.redact(entity)
+
+
+def publisher_of(caller: Caller) -> Publisher:
+    return Publisher(client_id=caller.client_id, member=caller.member)
+
+
+def audit_record(
+    request: Request, caller: Caller, action: str, *, resource: str, status: int, detail: dict[str, Any] | None = None
+) -> AuditRecord:
+    """The audit record of a write, to commit in the same transaction as the data it describes.
+
+    Once the write has committed, the route calls :func:`mark_audited` so the audit middleware does not record
+    the call a second time; a write that fails is recorded by the middleware with its error status.
+    """
+    route = request.scope.get("route")
+    return AuditRecord(
+        action=action,
+        outcome="ok",
+        status=status,
+        client_id=caller.client_id,
+        member=caller.member,
+        method=request.method,
+        route=getattr(route, "path", None),
+        resource=resource,
+        trace_id=current_trace_id(),
+        detail=detail,
+    )
+
+
+def mark_audited(request: Request) -> None:
+    request.state.audited = True

@@ -1,0 +1,158 @@
+"""``POST /api/v1/batch``: many entities of mixed types as NDJSON, one result line per input line.
+
+The body is read as a stream. Lines are validated as they arrive and committed in chunks; the result lines of a
+chunk are sent only after its transaction has committed, so a client never sees ``created`` for something a
+crash could still lose. A bad line never rejects the good ones, and the same batch sent again changes nothing
+(``unchanged``), so a client that lost the connection simply sends the batch again.
+
+    curl -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/x-ndjson" \\
+         --data-binary @entities.ndjson http://127.0.0.1:8000/api/v1/batch
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
+
+from gateway.auth import Caller, CallerDep
+from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited, publisher_of
+from gateway.store.records import JsonObject
+from schemas import SchemaRegistry, SchemaVersion
+
+router = APIRouter(prefix="/api/v1", tags=["exchange"])
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
+CHUNK = 500
+MAX_LINES = 100_000
+
+
+class DuplexNDJSONResponse(StreamingResponse):
+    """Streams result lines while the request body is still being read.
+
+    Starlette's StreamingResponse (for ASGI servers older than spec 2.4) runs a task that reads ``receive`` to
+    notice disconnects; here that task would swallow the very body chunks the route is still parsing, and the
+    batch would hang. The route reads the body itself, so a disconnect surfaces there.
+    """
+
+    media_type = "application/x-ndjson"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.stream_response(send)
+        except OSError as exc:
+            raise ClientDisconnect from exc
+
+
+@dataclass
+class _Chunk:
+    results: list[JsonObject] = field(default_factory=list)
+    valid: list[tuple[int, JsonObject, SchemaVersion]] = field(default_factory=list)
+
+
+def _rejected(index: int, entity_id: Any, errors: list[dict[str, str]]) -> JsonObject:
+    return {
+        "index": index,
+        "id": entity_id if isinstance(entity_id, str) else None,
+        "status": "rejected",
+        "errors": errors,
+    }
+
+
+def check_line(index: int, raw: bytes, registry: SchemaRegistry, caller: Caller) -> tuple[JsonObject, Any]:
+    """(entity, schema) for a good line, or (rejection, None) with the precise reason."""
+    try:
+        entity = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _rejected(
+            index, None, [{"pointer": "", "keyword": "x-json", "message": f"invalid JSON: {exc.msg}"}]
+        ), None
+    if not isinstance(entity, dict):
+        return _rejected(
+            index,
+            None,
+            [{"pointer": "", "keyword": "type", "message": "each line must be one JSON object (an entity)"}],
+        ), None
+    type_name = entity.get("type")
+    if not isinstance(type_name, str) or not registry.has(type_name):
+        issues = registry.explain(entity)
+        return _rejected(index, entity.get("id"), [i.as_dict() for i in issues]), None
+    schema = registry.get(type_name)
+    if not caller.has_scope(f"{schema.collection}:write"):
+        message = f"the token lacks the scope {schema.collection}:write"
+        return _rejected(
+            index, entity.get("id"), [{"pointer": "/type", "keyword": "x-scope", "message": message}]
+        ), None
+    if not schema.is_valid(entity):
+        return _rejected(index, entity.get("id"), [i.as_dict() for i in schema.explain(entity)]), None
+    if not caller.may_touch(entity["city"]):
+        message = f"client {caller.client_id!r} may not write city {entity['city']!r}"
+        return _rejected(index, entity["id"], [{"pointer": "/city", "keyword": "x-city", "message": message}]), None
+    return entity, schema
+
+
+async def _lines(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    pending = b""
+    async for chunk in stream:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line
+    if pending:
+        yield pending
+
+
+@router.post("/batch", summary="Publish entities of any type as NDJSON; one result line per input line.")
+async def batch(request: Request, caller: CallerDep, exchange: ExchangeDep) -> DuplexNDJSONResponse:
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media not in NDJSON_TYPES:
+        raise UnsupportedMediaType(f"send the batch as application/x-ndjson, not {media or 'no Content-Type'}")
+    registry, store, publisher = exchange.registry, exchange.store, publisher_of(caller)
+
+    async def commit(chunk: _Chunk) -> list[JsonObject]:
+        if chunk.valid:
+            counts = {"lines": len(chunk.results), "valid": len(chunk.valid)}
+            record = audit_record(request, caller, "entity.batch", resource="/api/v1/batch", status=200, detail=counts)
+            written = await store.write_many([(e, s) for _, e, s in chunk.valid], publisher, record)
+            mark_audited(request)
+            for (index, entity, _), (stored, outcome) in zip(chunk.valid, written, strict=True):
+                chunk.results[index - chunk.results[0]["index"]] = {
+                    "index": index,
+                    "id": entity["id"],
+                    "status": outcome.value,
+                    "version": stored.version,
+                }
+        return chunk.results
+
+    async def results() -> AsyncIterator[bytes]:
+        chunk = _Chunk()
+        index = -1
+        async for raw in _lines(request.stream()):
+            if not raw.strip():
+                continue
+            index += 1
+            if index >= MAX_LINES:  # the response has started: refuse line by line, never silently drop
+                message = f"a batch holds at most {MAX_LINES} lines; send the rest in another batch"
+                outcome, schema = (
+                    _rejected(index, None, [{"pointer": "", "keyword": "x-batch-size", "message": message}]),
+                    None,
+                )
+            else:
+                outcome, schema = check_line(index, raw, registry, caller)
+            if schema is None:
+                chunk.results.append(outcome)
+            else:
+                chunk.results.append({"index": index})  # filled in after the commit
+                chunk.valid.append((index, outcome, schema))
+            if len(chunk.results) >= CHUNK:
+                yield b"".join(orjson.dumps(r) + b"\n" for r in await commit(chunk))
+                chunk = _Chunk()
+        if chunk.results:
+            yield b"".join(orjson.dumps(r) + b"\n" for r in await commit(chunk))
+
+    return DuplexNDJSONResponse(results())

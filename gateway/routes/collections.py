@@ -1,0 +1,207 @@
+"""The collections API, generated from the schema registry: a new canonical type needs no route code.
+
+For every collection ``c``: ``GET /api/v1/c`` (filters, keyset pages), ``POST /api/v1/c`` (create),
+``GET|PUT|DELETE /api/v1/c/{id}``. The operations are exactly those of the open-API mandate
+(``openapi/c.yaml``), which also documents them in the hub's OpenAPI document.
+"""
+
+# No ``from __future__ import annotations`` here: the routes' parameter annotations are built per collection
+# inside a function, and FastAPI can only see such local types when annotations are evaluated eagerly.
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import QueryParams
+
+from gateway.auth import Caller, require_scope
+from gateway.errors import BadRequest, NotFound
+from gateway.exchange import (
+    Exchange,
+    ExchangeDep,
+    audit_record,
+    mark_audited,
+    parse_entity,
+    public_view,
+    publisher_of,
+    validated,
+)
+from gateway.store.cursor import CursorCodec
+from gateway.store.entities import ListQuery
+from gateway.store.records import StoredEntity
+from openapi.mandate import DEFAULT_LIMIT, MAX_LIMIT
+from schemas import SchemaRegistry, SchemaVersion
+
+PREFIX = "/api/v1"
+_CITY = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+_RESERVED = frozenset({"city", "updatedSince", "bbox", "limit", "cursor"})
+
+
+def build_router(registry: SchemaRegistry) -> APIRouter:
+    router = APIRouter(prefix=PREFIX)
+    for schema in registry.latest():
+        _add_collection(router, schema)
+    return router
+
+
+def _entity_response(
+    schema: SchemaVersion,
+    stored: StoredEntity,
+    caller: Caller,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    assert stored.payload is not None
+    return JSONResponse(
+        public_view(schema, stored.payload, caller),
+        status_code=status,
+        headers={"ETag": stored.etag, **(headers or {})},
+    )
+
+
+def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
+    collection = schema.collection
+    filters = frozenset(schema.filterable_fields) - _RESERVED
+    read = Annotated[Caller, Depends(require_scope(f"{collection}:read"))]
+    write = Annotated[Caller, Depends(require_scope(f"{collection}:write"))]
+    options: dict[str, Any] = {"include_in_schema": False}  # documented from the mandate instead
+
+    async def list_entities(request: Request, caller: read, exchange: ExchangeDep) -> JSONResponse:
+        return await _list(schema, filters, request, caller, exchange)
+
+    async def create_entity(request: Request, caller: write, exchange: ExchangeDep) -> JSONResponse:
+        entity = parse_entity(await request.body(), request.headers.get("content-type"))
+        validated(schema, entity)
+        caller.check_city(entity["city"])
+        record = audit_record(request, caller, "entity.created", resource=entity["id"], status=201)
+        stored = await exchange.store.create(entity, schema, publisher_of(caller), record)
+        mark_audited(request)
+        location = f"{request.base_url}{PREFIX.lstrip('/')}/{collection}/{quote(entity['id'], safe='')}"
+        return _entity_response(schema, stored, caller, 201, {"Location": location})
+
+    async def get_entity(entity_id: str, request: Request, caller: read, exchange: ExchangeDep) -> Response:
+        stored = await exchange.store.get(entity_id)
+        if stored is None or stored.collection != collection:
+            raise NotFound(f"no {schema.type_name} {entity_id}")
+        if stored.etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+            return Response(status_code=304, headers={"ETag": stored.etag})
+        return _entity_response(schema, stored, caller)
+
+    async def put_entity(entity_id: str, request: Request, caller: write, exchange: ExchangeDep) -> JSONResponse:
+        entity = parse_entity(await request.body(), request.headers.get("content-type"))
+        if entity.get("id") != entity_id:
+            raise BadRequest(f"the body's id {entity.get('id')!r} differs from the id in the path {entity_id!r}")
+        validated(schema, entity)
+        caller.check_city(entity["city"])
+        current = await exchange.store.get(entity_id)
+        if current is not None:
+            caller.check_city(current.city)  # nor may it take over another city's entity
+        record = audit_record(request, caller, "entity.put", resource=entity_id, status=200)
+        stored, outcome = await exchange.store.put(
+            entity, schema, publisher_of(caller), request.headers.get("if-match"), record
+        )
+        mark_audited(request)
+        status = 201 if outcome.value == "created" else 200
+        headers = {"Location": str(request.url)} if status == 201 else {}
+        return _entity_response(schema, stored, caller, status, headers)
+
+    async def delete_entity(entity_id: str, request: Request, caller: write, exchange: ExchangeDep) -> Response:
+        current = await exchange.store.get(entity_id)
+        if current is None or current.collection != collection:
+            raise NotFound(f"no {schema.type_name} {entity_id}")
+        caller.check_city(current.city)
+        record = audit_record(request, caller, "entity.deleted", resource=entity_id, status=204)
+        await exchange.store.delete(entity_id, publisher_of(caller), request.headers.get("if-match"), record)
+        mark_audited(request)
+        return Response(status_code=204)
+
+    base, item = f"/{collection}", f"/{collection}/{{entity_id:path}}"
+    router.add_api_route(base, list_entities, methods=["GET"], name=f"list-{collection}", **options)
+    router.add_api_route(base, create_entity, methods=["POST"], name=f"create-{collection}", **options)
+    router.add_api_route(item, get_entity, methods=["GET"], name=f"get-{collection}", **options)
+    router.add_api_route(item, put_entity, methods=["PUT"], name=f"put-{collection}", **options)
+    router.add_api_route(item, delete_entity, methods=["DELETE"], name=f"delete-{collection}", **options)
+
+
+def _parse_list_query(
+    params: QueryParams, filters: frozenset[str], codec: CursorCodec, collection: str
+) -> tuple[ListQuery, dict[str, str]]:
+    """The list query and the part of it a cursor is bound to; a 400 problem for anything malformed."""
+    unknown = sorted(set(params) - _RESERVED - filters)
+    if unknown:
+        known = ", ".join(sorted(filters | {"city", "updatedSince", "bbox"}))
+        raise BadRequest(f"unknown query parameter(s) {', '.join(unknown)}; filters of {collection}: {known}")
+    for name in params:
+        if len(params.getlist(name)) > 1:
+            raise BadRequest(f"query parameter {name!r} is given more than once")
+    query_key = {k: v for k, v in sorted(params.items()) if k not in ("cursor", "limit")}
+    cursor = params.get("cursor")
+    query = ListQuery(
+        limit=_limit(params.get("limit")),
+        after=codec.decode(cursor, query_key) if cursor else None,
+        city=_city(params.get("city")),
+        updated_since=_instant(params.get("updatedSince")),
+        bbox=_bbox(params.get("bbox")),
+        equals={k: v for k, v in params.items() if k in filters},
+    )
+    return query, query_key
+
+
+async def _list(
+    schema: SchemaVersion, filters: frozenset[str], request: Request, caller: Caller, exchange: Exchange
+) -> JSONResponse:
+    codec = CursorCodec(exchange.services.settings.secret)
+    query, query_key = _parse_list_query(request.query_params, filters, codec, schema.collection)
+    page, last = await exchange.store.list_page(schema.collection, query)
+    items = [public_view(schema, s.payload, caller) for s in page if s.payload is not None]
+    next_url = None
+    headers = {}
+    if last is not None:
+        next_params = {**query_key, "limit": str(query.limit), "cursor": codec.encode(last, query_key)}
+        next_url = str(request.url.replace(query=urlencode(next_params)))
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return JSONResponse({"items": items, "next": next_url}, headers=headers)
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {raw!r}") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise BadRequest(f"limit must be from 1 to {MAX_LIMIT}; {value} is out of range")
+    return value
+
+
+def _city(raw: str | None) -> str | None:
+    if raw is not None and not _CITY.match(raw):
+        raise BadRequest(f"city must be a tenant code such as 'astana', not {raw!r}")
+    return raw
+
+
+def _instant(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"updatedSince must be an RFC 3339 date-time with offset, not {raw!r}") from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"updatedSince {raw!r} has no offset; add Z or +05:00")
+    return moment.timestamp()
+
+
+def _bbox(raw: str | None) -> tuple[float, float, float, float] | None:
+    if raw is None:
+        return None
+    try:
+        min_lon, min_lat, max_lon, max_lat = (float(part) for part in raw.split(","))
+    except ValueError:
+        raise BadRequest(f"bbox must be minLon,minLat,maxLon,maxLat, not {raw!r}") from None
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise BadRequest(f"bbox {raw!r} is not a box [lon, lat] with min <= max")
+    return min_lon, min_lat, max_lon, max_lat
