@@ -24,6 +24,7 @@ from catalogue.service import Catalogue
 
 JsonObject = dict[str, Any]
 CKAN_VERSION = "2.11.0"
+UPLOAD_MAX = 50 * 2**20
 
 
 @dataclass(frozen=True)
@@ -165,17 +166,16 @@ async def _read(request: Request) -> tuple[JsonObject, tuple[str, str, bytes] | 
         return data, None
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form()
         data, upload = {}, None
-        for key, item in form.multi_items():
-            if isinstance(item, UploadFile):
-                upload = (
-                    item.filename or "file",
-                    item.content_type or "application/octet-stream",
-                    await item.read(),
-                )
-            else:
-                data[key] = str(item)
+        async with request.form() as form:
+            for key, item in form.multi_items():
+                if not isinstance(item, UploadFile):
+                    data[key] = str(item)
+                    continue
+                content = await item.read(UPLOAD_MAX + 1)
+                if len(content) > UPLOAD_MAX:
+                    raise ValidationFailed({key: [f"File larger than {UPLOAD_MAX // 2**20} MiB"]})
+                upload = (item.filename or "file", item.content_type or "application/octet-stream", content)
         return data, upload
     body = await request.body()
     if not body.strip():

@@ -56,15 +56,20 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _translated(data: JsonObject, key: str, plain: str, errors: dict[str, list[str]]) -> dict[str, str]:
-    value = data.get(key)
-    if value is None:
-        text = data.get(plain)
-        return {loc: str(text) for loc in LOCALES} if text else {}
+def _translated(
+    data: JsonObject, key: str, plain: str, errors: dict[str, list[str]], default_locale: str = "kk"
+) -> dict[str, str]:
+    """The ``{kk, ru, en}`` texts. A plain ``title``/``notes`` that differs from the translated text in the
+    default language comes from a client that knows only CKAN's plain fields: it then replaces them all."""
+    value = data.get(key) or {}
+    text = data.get(plain)
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         errors[key] = ["Must be an object of language code to text (kk, ru, en)"]
         return {}
-    return {loc: text for loc, text in value.items() if loc in LOCALES and text}
+    translated = {loc: text for loc, text in value.items() if loc in LOCALES and text}
+    if isinstance(text, str) and text and text != pick(translated, default_locale):
+        return dict.fromkeys(LOCALES, text)
+    return translated
 
 
 def _names(value: Any, key: str, errors: dict[str, list[str]]) -> list[str]:
@@ -113,8 +118,8 @@ def normalise(data: JsonObject, default_locale: str = "kk") -> JsonObject:
         errors["name"] = ["Missing value"]
     elif not NAME_PATTERN.match(name):
         errors["name"] = ["Must be purely lowercase alphanumeric (ascii) characters and these symbols: -_"]
-    titles = _translated(data, "title_translated", "title", errors)
-    notes = _translated(data, "notes_translated", "notes", errors)
+    titles = _translated(data, "title_translated", "title", errors, default_locale)
+    notes = _translated(data, "notes_translated", "notes", errors, default_locale)
     license_id = data.get("license_id") or "CC-BY-4.0"
     if license_id not in LICENSES:
         errors["license_id"] = [f"Unknown licence; one of: {', '.join(LICENSES)}"]
@@ -212,8 +217,8 @@ def group_dict(data: JsonObject, *, is_organization: bool, default_locale: str =
             {"name": ["Must be purely lowercase alphanumeric (ascii) characters and these symbols: -_"]}
         )
     errors: dict[str, list[str]] = {}
-    titles = _translated(data, "title_translated", "title", errors)
-    descriptions = _translated(data, "description_translated", "description", errors)
+    titles = _translated(data, "title_translated", "title", errors, default_locale)
+    descriptions = _translated(data, "description_translated", "description", errors, default_locale)
     if errors:
         raise ValidationFailed(errors)
     title = pick(titles, default_locale) or name

@@ -151,11 +151,17 @@ def aggregate_cells(raw: dict[CellKey, tuple[int, Decimal | int]], k: int = K_AN
             lines: dict[CellKey, list[Cell]] = defaultdict(list)
             for key, cell in cells.items():
                 lines[key[:axis] + key[axis + 1 :]].append(cell)
-            for members in lines.values():
+            for line, members in lines.items():
                 hidden = [c for c in members if c.suppressed]
                 shown = [c for c in members if not c.suppressed]
-                if len(hidden) == 1 and shown:
+                if len(hidden) != 1:
+                    continue
+                if shown:
                     min(shown, key=lambda c: c.count).suppressed = True
+                    changed = True
+                elif axis == width - 1 and not margins[(*line, ALL)].suppressed:
+                    # the line's published total would equal the one hidden cell
+                    margins[(*line, ALL)].suppressed = True
                     changed = True
     return {**cells, **margins}
 

@@ -181,6 +181,8 @@ async def search(connection: AsyncConnection, params: SearchParams) -> tuple[int
     page = ids.add_columns(datasets.c.doc, score.label("score"))
     order = []
     for name, descending in params.sort:
+        if name == "score" and not params.terms:
+            continue  # every score is equal without terms; PostgreSQL refuses to order by a constant
         column = score if name == "score" else datasets.c[name]
         order.append(column.desc() if descending else column.asc())
     page = page.order_by(*order, datasets.c.name).limit(params.rows).offset(params.start)

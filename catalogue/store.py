@@ -141,7 +141,7 @@ class Store:
     async def facet_counts(self, field: str) -> dict[str, int]:
         query = select(facets.c.value, func.count()).where(facets.c.field == field).group_by(facets.c.value)
         async with self.engine.connect() as connection:
-            return dict((await connection.execute(query)).tuples().all())
+            return {str(value): int(count) for value, count in (await connection.execute(query)).all()}
 
     # organisations and groups -----------------------------------------------------------------------------
 
