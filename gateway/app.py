@@ -19,10 +19,12 @@ from fastapi import APIRouter, FastAPI
 from gateway.auditing import AuditMiddleware
 from gateway.bodylimit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
-from gateway.routes import ROUTERS
+from gateway.routes import ROUTERS, documents
+from gateway.routes.exchange import exchange_routers
 from gateway.services import open_services
 from gateway.settings import Settings
 from gateway.telemetry import Telemetry, TelemetryMiddleware
+from schemas import SchemaRegistry
 
 
 def create_app(
@@ -50,8 +52,10 @@ def create_app(
     app.state.settings = settings
     app.state.telemetry = telemetry
     install_error_handlers(app)
-    for router in [*ROUTERS, *(routers or ())]:
+    registry = SchemaRegistry.load()
+    for router in [*ROUTERS, *exchange_routers(registry), *(routers or ())]:
         app.include_router(router)
+    documents.install(app, registry, settings.token_endpoint)
     # add_middleware wraps: the last one added runs first.
     app.add_middleware(AuditMiddleware)
     app.add_middleware(

@@ -9,10 +9,10 @@ import httpx
 import orjson
 
 from schemas.registry import MODELS_DIR
-from tests.gateway.exchange_app import app, http, reader, services, writer
+from tests.gateway.exchange_app import reader, writer
 from tests.gateway.exchange_fixtures import ndjson_results, service_request
 
-__all__ = ["app", "http", "reader", "services", "writer"]  # fixtures
+__all__ = ["reader", "writer"]  # fixtures
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
 

@@ -8,10 +8,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.gateway.exchange_app import app, http, reader, services, writer
+from tests.gateway.exchange_app import reader, writer
 from tests.gateway.exchange_fixtures import service_request
 
-__all__ = ["app", "http", "reader", "services", "writer"]  # fixtures
+__all__ = ["reader", "writer"]  # fixtures
 
 
 def url(entity_id: str) -> str:
