@@ -100,7 +100,7 @@ def normalise_resource(data: JsonObject, position: int) -> JsonObject:
     resource.setdefault("url", "")
     last = str(resource["url"]).rsplit("/", 1)[-1]
     guess = last.rsplit(".", 1)[-1] if "." in last else ""
-    resource["format"] = str(resource.get("format") or guess).upper()
+    resource["format"] = str(resource.get("format") or guess.upper())
     resource.setdefault("mimetype", None)
     resource.setdefault("size", None)
     resource.setdefault("url_type", None)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Select
 
 from catalogue.errors import SearchQueryError, ValidationFailed
-from catalogue.tables import datasets, facets
+from catalogue.tables import PG_VECTOR, datasets, facets
 
 JsonObject = dict[str, Any]
 FACET_FIELDS = ("organization", "city", "groups", "tags", "res_format", "license_id")
@@ -158,7 +158,10 @@ def _matching(params: SearchParams, dialect: str) -> tuple[Select[Any], ColumnEl
     if params.terms and dialect == "sqlite":
         expression = " ".join('"' + t.replace('"', "") + '"*' for t in params.terms)
         fts = (
-            text("SELECT dataset_id, bm25(catalogue_fts) AS rank FROM catalogue_fts WHERE catalogue_fts MATCH :m")
+            text(
+                "SELECT dataset_id, bm25(catalogue_fts, 0.0, 10.0, 1.0) AS rank FROM catalogue_fts "
+                "WHERE catalogue_fts MATCH :m"
+            )
             .bindparams(m=expression)
             .columns(dataset_id=String, rank=Float)
             .subquery("fts")
@@ -167,7 +170,7 @@ def _matching(params: SearchParams, dialect: str) -> tuple[Select[Any], ColumnEl
         score = -fts.c.rank
     elif params.terms:
         tsquery = func.to_tsquery("simple", " & ".join(t.replace("'", "") + ":*" for t in params.terms))
-        vector = func.to_tsvector("simple", datasets.c.search_text)
+        vector: ColumnElement[Any] = literal_column(PG_VECTOR)
         conditions.append(vector.op("@@")(tsquery))
         score = func.ts_rank(vector, tsquery)
     return query.where(and_(*conditions)), score

@@ -3,7 +3,7 @@
 Each dataset row keeps the full ``package_show`` dictionary, so reads are one lookup; writes also refresh its
 facet rows and its full-text entry.
 
-    >>> search_body({"name": "air", "title_translated": {"kk": "Ауа"}, "tags": [{"name": "pm25"}]})
+    >>> search_title({"name": "air", "title_translated": {"kk": "Ауа"}, "tags": [{"name": "pm25"}]})
     'air Ауа pm25'
 """
 
@@ -23,13 +23,16 @@ from catalogue.tables import api_tokens, datasets, facets, organizations, resour
 JsonObject = dict[str, Any]
 
 
-def search_body(doc: JsonObject) -> str:
-    """The text full-text search indexes: names, titles and descriptions in every language, tags, themes."""
-    parts = [doc.get("name", "")]
-    for key in ("title_translated", "notes_translated"):
-        parts += list((doc.get(key) or {}).values())
-    parts += [doc.get("title") or "", doc.get("notes") or "", doc.get("collection") or ""]
+def search_title(doc: JsonObject) -> str:
+    """The heavier-weighted text: name, titles in every language, tags and themes."""
+    parts = [doc.get("name", ""), doc.get("title") or "", *(doc.get("title_translated") or {}).values()]
     parts += [t["name"] for t in doc.get("tags", [])] + [g["name"] for g in doc.get("groups", [])]
+    return " ".join(dict.fromkeys(p for p in parts if p))
+
+
+def search_body(doc: JsonObject) -> str:
+    """The rest: descriptions in every language, the collection and the organisation."""
+    parts = [doc.get("notes") or "", *(doc.get("notes_translated") or {}).values(), doc.get("collection") or ""]
     organization = doc.get("organization") or {}
     parts += [organization.get("name", ""), organization.get("title", "")]
     return " ".join(dict.fromkeys(p for p in parts if p))
@@ -83,6 +86,7 @@ class Store:
                 state="active",
                 metadata_created=created,
                 metadata_modified=modified,
+                title_text=search_title(doc),
                 search_text=search_body(doc),
                 doc=doc,
             )
@@ -99,7 +103,8 @@ class Store:
             )
         if connection.dialect.name == "sqlite":
             await connection.exec_driver_sql(
-                "INSERT INTO catalogue_fts (dataset_id, body) VALUES (?, ?)", (dataset_id, search_body(doc))
+                "INSERT INTO catalogue_fts (dataset_id, title, body) VALUES (?, ?, ?)",
+                (dataset_id, search_title(doc), search_body(doc)),
             )
 
     async def _forget(self, connection: AsyncConnection, dataset_id: str) -> None:

@@ -48,6 +48,7 @@ datasets = Table(
     Column("state", String(20), nullable=False, default="active"),
     Column("metadata_created", DateTime(timezone=True), nullable=False),
     Column("metadata_modified", DateTime(timezone=True), nullable=False),
+    Column("title_text", Text, nullable=False, default=""),
     Column("search_text", Text, nullable=False, default=""),
     Column("doc", JsonColumn, nullable=False),
     Index("ix_catalogue_datasets_modified", "state", "metadata_modified"),
@@ -91,18 +92,21 @@ api_tokens = Table(
 )
 
 
+PG_VECTOR = "setweight(to_tsvector('simple', title_text), 'A') || setweight(to_tsvector('simple', search_text), 'D')"
+"""The PostgreSQL document vector: titles, names and tags weigh more than descriptions."""
+
+
 def _create_full_text(target: Table, connection: Connection, **_: Any) -> None:
     # SQLite: an FTS5 table keyed by dataset id, kept in step with the datasets by the store.
     # PostgreSQL: the 'simple' configuration, since no stemmer exists for Kazakh and texts mix three languages.
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(
             "CREATE VIRTUAL TABLE IF NOT EXISTS catalogue_fts USING fts5("
-            "dataset_id UNINDEXED, body, tokenize = 'unicode61 remove_diacritics 2')"
+            "dataset_id UNINDEXED, title, body, tokenize = 'unicode61 remove_diacritics 2')"
         )
     elif connection.dialect.name == "postgresql":
         connection.exec_driver_sql(
-            "CREATE INDEX IF NOT EXISTS ix_catalogue_datasets_fts ON catalogue_datasets "
-            "USING GIN (to_tsvector('simple', search_text))"
+            f"CREATE INDEX IF NOT EXISTS ix_catalogue_datasets_fts ON catalogue_datasets USING GIN (({PG_VECTOR}))"
         )
 
 

@@ -1,0 +1,97 @@
+"""Live datasets follow the hub's store: appear, change, disappear; freshness and lineage are measured."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from catalogue.service import Catalogue
+from catalogue.source import MemorySource
+
+
+def _air(local_id: str, modified: datetime) -> dict[str, object]:
+    return {
+        "id": f"urn:ngsi-ld:AirQualityObserved:shymkent:{local_id}",
+        "type": "AirQualityObserved",
+        "city": "shymkent",
+        "dateModified": modified.isoformat(),
+        "dateObserved": modified.isoformat(),
+        "source": "Shymkent eco-monitoring",
+        "location": {"type": "Point", "coordinates": [69.59, 42.34]},
+        "pm25": 31.0,
+    }
+
+
+async def test_a_new_pair_becomes_a_dataset_with_freshness_and_lineage(
+    catalogue: Catalogue, source: MemorySource
+) -> None:
+    observed = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    source.add(
+        _air("s1", observed),
+        collection="air-quality-observed",
+        publisher="Shymkent akimat",
+        received=observed + timedelta(seconds=40),
+    )
+    source.add(
+        _air("s2", observed),
+        collection="air-quality-observed",
+        publisher="Shymkent akimat",
+        received=observed + timedelta(seconds=20),
+    )
+    assert await catalogue.refresh() == 1
+    doc = await catalogue.package_show("air-quality-observed-shymkent")
+    assert doc["title_translated"]["kk"] == "Ауа сапасы — Шымкент"
+    assert doc["organization"]["name"] == "shymkent"
+    assert doc["freshness"]["median_latency_seconds"] == 30.0
+    assert doc["freshness"]["records"] == 2
+    assert doc["freshness"]["last_update"] == (observed + timedelta(seconds=40)).isoformat()
+    assert doc["lineage"] == {"publishers": ["Shymkent akimat"], "sources": ["Shymkent eco-monitoring"]}
+    assert {r["format"] for r in doc["resources"]} == {"CSV", "JSON", "GeoJSON", "API"}
+    assert await catalogue.refresh() == 0  # nothing changed, nothing rewritten
+    source.remove("urn:ngsi-ld:AirQualityObserved:shymkent:s1")
+    source.remove("urn:ngsi-ld:AirQualityObserved:shymkent:s2")
+    assert await catalogue.refresh() == 1
+    assert "air-quality-observed-shymkent" not in await catalogue.package_list()
+
+
+async def test_downloads_stream_the_current_entities(
+    http: httpx.AsyncClient, source: MemorySource, catalogue: Catalogue
+) -> None:
+    name = "air-quality-observed-astana"
+    before = (await http.get(f"/dataset/{name}/download/{name}.json")).json()
+    source.add(
+        {**before[0], "id": "urn:ngsi-ld:AirQualityObserved:astana:new", "pm25": 99.5},
+        collection="air-quality-observed",
+    )
+    after = (await http.get(f"/dataset/{name}/download/{name}.json")).json()
+    assert len(after) == len(before) + 1
+    geo = (await http.get(f"/dataset/{name}/download/{name}.geojson")).json()
+    assert len(geo["features"]) == len(after)
+    csv_response = await http.get(f"/dataset/{name}/download/{name}.csv")
+    assert csv_response.headers["content-type"].startswith("text/csv")
+    assert csv_response.text.lstrip("\ufeff").splitlines()[0].startswith("id,type,city,dateModified")
+    assert (await http.get(f"/dataset/{name}/download/other.csv")).status_code == 404
+    assert (await http.get(f"/dataset/{name}/download/{name}.xml")).status_code == 404
+
+
+async def test_datastore_search_filters_sorts_and_pages(http: httpx.AsyncClient, catalogue: Catalogue) -> None:
+    doc = await catalogue.package_show("meter-readings-astana")
+    api = next(r for r in doc["resources"] if r["format"] == "API")
+    url = "/api/3/action/datastore_search"
+    everything = (await http.post(url, json={"resource_id": api["id"]})).json()["result"]
+    assert everything["total"] == len(everything["records"]) >= 2
+    assert "next_page" not in everything
+    first = (await http.post(url, json={"resource_id": api["id"], "limit": 1, "sort": "id desc"})).json()["result"]
+    assert first["records"][0]["id"] == max(r["id"] for r in everything["records"])
+    assert first["next_page"].endswith("offset=1")
+    meter_type = everything["records"][0]["meterType"]
+    filtered = (
+        await http.post(
+            url, json={"resource_id": api["id"], "filters": {"meterType": meter_type}, "fields": ["id", "meterType"]}
+        )
+    ).json()["result"]
+    assert {r["meterType"] for r in filtered["records"]} == {meter_type}
+    assert [f["id"] for f in filtered["fields"]] == ["id", "meterType"]
+    bad = (await http.post(url, json={"resource_id": api["id"], "fields": ["payerRef"]})).json()
+    assert bad["error"]["__type"] == "Validation Error"

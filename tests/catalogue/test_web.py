@@ -1,0 +1,89 @@
+"""Public pages in process: languages, cookie, search with facets, dataset page, registry, 404."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from catalogue.i18n import LOCALES, MESSAGES, negotiate
+from catalogue.service import Catalogue
+
+
+def test_every_message_exists_in_every_language() -> None:
+    for key, texts in MESSAGES.items():
+        assert set(texts) == set(LOCALES), key
+
+
+def test_language_negotiation() -> None:
+    assert negotiate(None, None) == "kk"
+    assert negotiate(None, "ru-RU,ru;q=0.9,en;q=0.8") == "ru"
+    assert negotiate("en", "ru") == "en"
+    assert negotiate("fr", "de") == "kk"
+
+
+async def test_home_in_three_languages(http: httpx.AsyncClient) -> None:
+    expected = {"kk": "Деректер жиынтығын іздеу", "ru": "Поиск наборов данных", "en": "Search datasets"}
+    for locale, label in expected.items():
+        page = await http.get("/", headers={"Accept-Language": locale})
+        assert page.status_code == 200
+        assert f'<html lang="{locale}">' in page.text
+        assert f'<label for="q">{label}</label>' in page.text
+        for landmark in ("<header", "<nav", '<main id="content"', "<footer", 'role="search"'):
+            assert landmark in page.text
+
+
+async def test_language_choice_is_remembered_in_a_cookie(http: httpx.AsyncClient) -> None:
+    response = await http.get("/lang/ru?next=/dataset")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dataset"
+    assert "qala_lang=ru" in response.headers["set-cookie"]
+    page = await http.get("/dataset", headers={"Accept-Language": "en"})
+    assert '<html lang="ru">' in page.text
+    assert (await http.get("/lang/ru?next=//evil.example")).headers["location"] == "/"
+    assert (await http.get("/lang/de")).status_code == 404
+
+
+async def test_search_page_with_facets_and_paging(http: httpx.AsyncClient) -> None:
+    http.cookies.set("qala_lang", "en")
+    page = (await http.get("/dataset", params={"organization": "astana", "groups": "mobility"})).text
+    assert "Datasets found: 2" in page
+    assert 'href="/dataset/traffic-flow-observed-astana"' in page
+    assert "Mobility" in page
+    everything = (await http.get("/dataset")).text
+    assert "Datasets found: 25" in everything
+    assert 'rel="next"' in everything
+    second = (await http.get("/dataset?page=2")).text
+    assert len(re.findall(r'class="dataset-item"', second)) == 5
+
+
+async def test_dataset_page_shows_freshness_lineage_preview_and_api(
+    http: httpx.AsyncClient, catalogue: Catalogue
+) -> None:
+    http.cookies.set("qala_lang", "en")
+    page = (await http.get("/dataset/air-quality-observed-almaty")).text
+    assert "<h1" in page
+    assert "Air quality — Almaty" in page
+    for section in ("freshness-heading", "lineage-heading", "preview-heading", "downloads-heading", "api-heading"):
+        assert f'id="{section}"' in page
+    assert "Median data latency" in page
+    assert '<th scope="col">pm25</th>' in page
+    assert "datastore_search?resource_id=" in page
+    aggregated = (await http.get("/dataset/payment-transactions-astana")).text
+    assert "only aggregates are published" in aggregated
+    assert "payerRef" not in aggregated
+    assert (await http.get("/dataset/nope")).status_code == 404
+
+
+async def test_organisations_modules_and_api_pages(http: httpx.AsyncClient, catalogue: Catalogue) -> None:
+    http.cookies.set("qala_lang", "kk")
+    assert "Астана" in (await http.get("/organization")).text
+    assert "Алматы" in (await http.get("/organization/almaty")).text
+    assert "Әзірге сертификатталған модульдер жоқ." in (await http.get("/modules")).text
+    catalogue.modules = lambda: [
+        {"module": "iKOMEK 109", "version": "2.1.0", "profile": "service-requests", "issued": "2025-03-01"}
+    ]
+    assert "iKOMEK 109" in (await http.get("/modules")).text
+    assert "ckanapi" in (await http.get("/api-docs")).text
+    assert (await http.get("/static/catalogue/catalogue.css")).headers["content-type"].startswith("text/css")
+    assert (await http.get("/static/catalogue/../app.py")).status_code == 404
