@@ -34,6 +34,7 @@ _DATETIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y-%m-%
 _SEPARATORS = str.maketrans("", "", " \u00a0\u202f\u2009'")
 _DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _TWO_PLACES = Decimal("0.01")
+_NON_DIGITS = re.compile(r"\D")
 
 
 def _isoformat(moment: datetime) -> str:
@@ -41,8 +42,31 @@ def _isoformat(moment: datetime) -> str:
     return text.replace("+00:00", "Z") if moment.utcoffset() == timedelta(0) else text
 
 
+def _exact_local(text: str) -> datetime | None:
+    """``DD.MM.YYYY HH:MM[:SS]`` or ``DD.MM.YYYY`` written out in full, without strptime (which costs ~10x).
+
+    None for anything else, including impossible dates, so that strptime has the final word on those.
+    """
+    size = len(text)
+    if size not in (10, 16, 19) or not text.isascii() or text[2] != "." or text[5] != ".":
+        return None
+    fields = (text[0:2], text[3:5], text[6:10], text[11:13] or "00", text[14:16] or "00", text[17:19] or "00")
+    if size > 10 and (text[10] != " " or text[13] != ":" or (size == 19 and text[16] != ":")):
+        return None
+    if not all(f.isdigit() for f in fields):
+        return None
+    day, month, year, hour, minute, second = map(int, fields)
+    try:
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+
+
 @lru_cache(maxsize=65536)
 def _parse_local(text: str, zone: str) -> str:
+    exact = _exact_local(text)
+    if exact is not None:
+        return _isoformat(exact.replace(tzinfo=ZoneInfo(zone)))
     for fmt in _DATETIME_FORMATS:
         try:
             naive = datetime.strptime(text, fmt)
@@ -142,6 +166,12 @@ def number(value: Any) -> int | float:
     >>> number("51,1328")
     51.1328
     """
+    if isinstance(value, str):
+        # The common cell needs no separator removed; then the text itself is the decimal, and float() of it
+        # equals float() of the Decimal (both round the same digits once).
+        plain = value.replace(",", ".")
+        if _DECIMAL.match(plain):
+            return float(plain) if "." in plain else int(plain)
     amount = to_decimal(value)
     return int(amount) if amount == amount.to_integral_value() and "." not in str(amount) else float(amount)
 
@@ -186,7 +216,7 @@ def phone_kz(value: Any) -> str:
     >>> phone_kz("8 (701) 555-01-23")
     '+77015550123'
     """
-    digits = re.sub(r"\D", "", str(value))
+    digits = _NON_DIGITS.sub("", str(value))
     if len(digits) == 11 and digits[0] in "78":
         return "+7" + digits[1:]
     if len(digits) == 10:

@@ -25,6 +25,7 @@ field. Targets may be dotted (``address.district``, ``name.kk``). Each rule take
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -185,17 +186,38 @@ def _find_column(headers: list[str], synonyms: Any) -> int | None:
 
 
 Step = Callable[[Sequence[Any], dict[str, Any]], Any]
+"""``step(row, done)``: a field's value from the row and the fields mapped before it, or ``_MISSING``."""
+Convert = Callable[[Any], Any]
+Field = Callable[[Sequence[Any], dict[str, Any], Entity, list[Reason]], None]
+"""``field(row, done, entity, reasons)``: map one field of one row into ``entity``, or add why it cannot."""
+
+_MEMO_LIMIT = 4096
+"""Distinct cell texts one converter remembers before it starts afresh: bounds memory on high-cardinality columns."""
+_MEMOISED = frozenset({"local_datetime", "local_date", "epoch_datetime", "boolean", "decimal", "number", "integer"})
+"""Converters whose result depends on the cell alone, so that a repeated cell text can reuse it. Not
+``pseudonym`` (no table of identifiers and their pseudonyms should sit in memory), nor ``phone_kz`` and
+``local_id``, whose cells rarely repeat."""
 
 
 class CompiledMapping:
-    """A mapping bound to one source's columns: :meth:`apply` turns a row into an entity or a rejection."""
+    """A mapping bound to one source's columns: :meth:`apply` turns a row into an entity or a rejection.
+
+    Binding does once what would otherwise be done for every row: header synonyms become column indexes,
+    converters get their arguments bound, templates become format strings, constants are converted. Each field
+    becomes one closure that reads, converts and stores its value, so :meth:`apply` only calls them in order.
+    """
 
     def __init__(self, mapping: Mapping, headers: list[str]) -> None:
         self.mapping = mapping
         self.headers = headers
-        self._steps: list[tuple[Rule, tuple[str, ...], Step]] = []
-        for rule in mapping.rules:
-            self._steps.append((rule, tuple(rule.target.split(".")), self._step(rule)))
+        self._constants = dict(mapping.constants)
+        base: Entity = {"type": mapping.type}
+        for key, value in self._constants.items():
+            _put(base, tuple(key.split(".")), value)
+        # Flat constants are copied with the entity in one step; nested ones need fresh inner dicts per entity.
+        self._base = base if all("." not in key for key in self._constants) else None
+        referenced = {name for rule in mapping.rules for name in _references(rule)}
+        self._fields = [self._field(rule, keep=rule.target in referenced) for rule in mapping.rules]
 
     def _column(self, rule: Rule, synonyms: Any, *, optional: bool = False) -> int | None:
         index = _find_column(self.headers, synonyms)
@@ -207,100 +229,263 @@ class CompiledMapping:
             )
         return index
 
-    def _convert(self, rule: Rule) -> Callable[[Any], Any]:
-        converter = CONVERTERS[rule.convert] if rule.convert else None
-        args = dict(rule.args)
-        if rule.convert in ("local_datetime", "epoch_datetime") and "zone" not in args:
-            args["zone"] = self.mapping.timezone
-        table = self.mapping.lookups.get(rule.lookup) if rule.lookup else None
+    def _convert(self, rule: Rule) -> Convert | None:
+        """The rule's converter (arguments bound) followed by its lookup; None when the value is taken as is."""
+        converter: Convert | None = None
+        if rule.convert:
+            args = dict(rule.args)
+            if rule.convert in ("local_datetime", "epoch_datetime") and "zone" not in args:
+                args["zone"] = self.mapping.timezone
+            converter = CONVERTERS[rule.convert]
+            if args:
+                converter = functools.partial(converter, **args)
+            if rule.convert in _MEMOISED:
+                converter = _memoised(converter)
+        if not rule.lookup:
+            return converter
+        return _lookup(self.mapping.lookups[rule.lookup], rule.lookup, converter)
 
-        def convert(value: Any) -> Any:
-            if converter is not None:
-                value = converter(value, **args) if args else converter(value)
-            if table is not None:
-                key = normalise_key(value)
-                if key not in table:
-                    raise LookupError(f"{value!r} is not a known {rule.lookup} value")
-                value = table[key]
-            return value
-
-        return convert
-
-    def _step(self, rule: Rule) -> Step:
+    def _field(self, rule: Rule, *, keep: bool) -> Field:
         convert = self._convert(rule)
         kind, spec = rule.kind, rule.spec
         if kind == "column":
             index = self._column(rule, spec)
-            if index is None:
-                return lambda row, done: _MISSING
-            return lambda row, done: _MISSING if index >= len(row) or is_empty(row[index]) else convert(row[index])
-        if kind == "point":
-            lon_i, lat_i = self._column(rule, spec["lon"]), self._column(rule, spec["lat"])
-
-            def point(row: Sequence[Any], done: dict[str, Any]) -> Any:
-                if lon_i is None or lat_i is None or max(lon_i, lat_i) >= len(row):
-                    return _MISSING
-                lon, lat = row[lon_i], row[lat_i]
-                if is_empty(lon) or is_empty(lat):
-                    return _MISSING
-                return {"type": "Point", "coordinates": [CONVERTERS["number"](lon), CONVERTERS["number"](lat)]}
-
-            return point
-        if kind == "collect":
+            if index is not None:
+                return _column_field(rule, index, convert, keep=keep)
+            step: Step = _missing
+        elif kind == "point":
+            step = _point(self._column(rule, spec["lon"]), self._column(rule, spec["lat"]))
+        elif kind == "collect":
             columns = [(code, self._column(rule, synonyms, optional=True)) for code, synonyms in spec.items()]
-
-            def collect(row: Sequence[Any], done: dict[str, Any]) -> Any:
-                items = [
-                    {"code": code, "value": convert(row[i])}
-                    for code, i in columns
-                    if i is not None and i < len(row) and not is_empty(row[i])
-                ]
-                return items or _MISSING
-
-            return collect
-        if kind == "const":
-            return lambda row, done: convert(spec)
-        if kind == "template":
-            template = str(spec)
-
-            def fill(row: Sequence[Any], done: dict[str, Any]) -> Any:
-                try:
-                    return convert(_PLACEHOLDER.sub(lambda m: str(done[m.group(1)]), template))
-                except KeyError as exc:
-                    raise ConversionError(f"template needs {exc.args[0]!r}, which this record lacks") from None
-
-            return fill
-        names = list(spec)
-        return lambda row, done: next((done[n] for n in names if n in done), _MISSING)
+            step = _collect([(code, i) for code, i in columns if i is not None], convert or _same)
+        elif kind == "const":
+            step = _const(spec, convert)
+        elif kind == "template":
+            step = _template(str(spec), convert)
+        else:
+            step = _first_of(list(spec))
+        return _step_field(rule, step, keep=keep)
 
     def apply(self, row: Sequence[Any]) -> Entity | Rejection:
         """Map one row; every failing field becomes a reason, so one pass reports all of them."""
-        done: dict[str, Any] = dict(self.mapping.constants)
-        entity: Entity = {"type": self.mapping.type}
+        done = self._constants.copy()
+        if self._base is not None:
+            entity = self._base.copy()
+        else:
+            entity = {"type": self.mapping.type}
+            for key, value in done.items():
+                _put(entity, tuple(key.split(".")), value)
         reasons: list[Reason] = []
-        for key, value in done.items():
-            _put(entity, tuple(key.split(".")), value)
-        for rule, path, step in self._steps:
-            try:
-                value = step(row, done)
-            except ConversionError as exc:
-                reasons.append(Reason("invalid-value", str(exc), rule.target))
-                continue
-            except LookupError as exc:
-                reasons.append(Reason("unknown-value", str(exc.args[0]), rule.target))
-                continue
-            if value is _MISSING:
-                if rule.default is not None:
-                    value = rule.default
-                elif rule.required:
-                    reasons.append(Reason("missing-value", "no value in the record", rule.target))
-                    continue
-                else:
-                    continue
-            done[rule.target] = value
-            if not rule.target.startswith("_"):  # "_name" fields are scratch values for templates
-                _put(entity, path, value)
+        for field_ in self._fields:
+            field_(row, done, entity, reasons)
         return Rejection(reasons) if reasons else entity
+
+
+def _references(rule: Rule) -> list[str]:
+    """The fields a template or first_of rule reads from those mapped before it."""
+    if rule.kind == "template":
+        return _PLACEHOLDER.findall(str(rule.spec))
+    if rule.kind == "first_of":
+        return [str(name) for name in rule.spec]
+    return []
+
+
+def _storer(rule: Rule, *, keep: bool) -> Callable[[dict[str, Any], Entity, Any], None]:
+    """Where a field's value goes: ``done`` when a later rule reads it, the entity unless it is a scratch value."""
+    target = rule.target
+    path = tuple(target.split("."))
+    scratch = target.startswith("_")  # "_name" fields are scratch values for templates
+    if scratch:
+        return lambda done, entity, value: done.__setitem__(target, value)
+    if len(path) == 1:
+        if keep:
+
+            def keep_top(done: dict[str, Any], entity: Entity, value: Any) -> None:
+                done[target] = value
+                entity[target] = value
+
+            return keep_top
+        return lambda done, entity, value: entity.__setitem__(target, value)
+
+    def nested(done: dict[str, Any], entity: Entity, value: Any) -> None:
+        if keep:
+            done[target] = value
+        _put(entity, path, value)
+
+    return nested
+
+
+def _column_field(rule: Rule, index: int, convert: Convert | None, *, keep: bool) -> Field:
+    """The hot case, in one closure: a cell, blank or absent -> default or missing, else converted and stored."""
+    target, required, default = rule.target, rule.required, rule.default
+    store = _storer(rule, keep=keep)
+    top_level = "." not in target and not target.startswith("_") and not keep
+
+    def column(row: Sequence[Any], done: dict[str, Any], entity: Entity, reasons: list[Reason]) -> None:
+        try:
+            value = row[index]
+        except IndexError:
+            value = None
+        if value is None or (isinstance(value, str) and (not value or value.isspace())):
+            if default is None:
+                if required:
+                    reasons.append(Reason("missing-value", "no value in the record", target))
+                return
+            value = default
+        elif convert is not None:
+            try:
+                value = convert(value)
+            except ConversionError as exc:
+                reasons.append(Reason("invalid-value", str(exc), target))
+                return
+            except LookupError as exc:
+                reasons.append(Reason("unknown-value", str(exc.args[0]), target))
+                return
+        if top_level:
+            entity[target] = value
+        else:
+            store(done, entity, value)
+
+    return column
+
+
+def _step_field(rule: Rule, step: Step, *, keep: bool) -> Field:
+    target, required, default = rule.target, rule.required, rule.default
+    store = _storer(rule, keep=keep)
+
+    def field_(row: Sequence[Any], done: dict[str, Any], entity: Entity, reasons: list[Reason]) -> None:
+        try:
+            value = step(row, done)
+        except ConversionError as exc:
+            reasons.append(Reason("invalid-value", str(exc), target))
+            return
+        except LookupError as exc:
+            reasons.append(Reason("unknown-value", str(exc.args[0]), target))
+            return
+        if value is _MISSING:
+            if default is None:
+                if required:
+                    reasons.append(Reason("missing-value", "no value in the record", target))
+                return
+            value = default
+        store(done, entity, value)
+
+    return field_
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _missing(row: Sequence[Any], done: dict[str, Any]) -> Any:
+    return _MISSING
+
+
+def _first_of(names: list[str]) -> Step:
+    def first_of(row: Sequence[Any], done: dict[str, Any]) -> Any:
+        for name in names:
+            if name in done:
+                return done[name]
+        return _MISSING
+
+    return first_of
+
+
+def _point(lon_i: int | None, lat_i: int | None) -> Step:
+    if lon_i is None or lat_i is None:
+        return _missing
+    last = max(lon_i, lat_i)
+    to_number = _memoised(CONVERTERS["number"])
+
+    def point(row: Sequence[Any], done: dict[str, Any]) -> Any:
+        if last >= len(row):
+            return _MISSING
+        lon, lat = row[lon_i], row[lat_i]
+        if is_empty(lon) or is_empty(lat):
+            return _MISSING
+        return {"type": "Point", "coordinates": [to_number(lon), to_number(lat)]}
+
+    return point
+
+
+def _collect(columns: list[tuple[str, int]], convert: Convert) -> Step:
+    def collect(row: Sequence[Any], done: dict[str, Any]) -> Any:
+        items = [
+            {"code": code, "value": convert(row[i])} for code, i in columns if i < len(row) and not is_empty(row[i])
+        ]
+        return items or _MISSING
+
+    return collect
+
+
+def _const(spec: Any, convert: Convert | None) -> Step:
+    if convert is None:
+        return lambda row, done: spec
+    try:
+        value = convert(spec)
+    except Exception:  # it fails the same way for every record: let each record say so, as before
+        return lambda row, done: convert(spec)
+    return lambda row, done: value
+
+
+def _template(template: str, convert: Convert | None) -> Step:
+    """``{field}`` placeholders as a format string, filled from the fields mapped so far."""
+    parts = _PLACEHOLDER.split(template)
+    literals, names = parts[0::2], parts[1::2]
+    pattern = "".join(
+        literal.replace("{", "{{").replace("}", "}}") + ("{}" if n < len(names) else "")
+        for n, literal in enumerate(literals)
+    )
+
+    def fill(row: Sequence[Any], done: dict[str, Any]) -> Any:
+        try:
+            text = pattern.format(*map(str, map(done.__getitem__, names)))
+        except KeyError as exc:
+            raise ConversionError(f"template needs {exc.args[0]!r}, which this record lacks") from None
+        return text if convert is None else convert(text)
+
+    return fill
+
+
+def _memoised(converter: Convert) -> Convert:
+    """``converter`` remembering its results for cell texts (only ``str``: 1, 1.0 and True are equal keys)."""
+    memo: dict[str, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        if value.__class__ is not str:
+            return converter(value)
+        try:
+            return memo[value]
+        except KeyError:
+            pass
+        result = converter(value)
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[value] = result
+        return result
+
+    return remembered
+
+
+def _lookup(table: dict[str, Any], name: str, converter: Convert | None) -> Convert:
+    """Converter, then the lookup table by normalised key; cell texts already resolved are remembered."""
+    memo: dict[str, Any] = {}
+
+    def lookup(value: Any) -> Any:
+        if converter is not None:
+            value = converter(value)
+        cacheable = value.__class__ is str
+        if cacheable and value in memo:
+            return memo[value]
+        key = normalise_key(value)
+        if key not in table:
+            raise LookupError(f"{value!r} is not a known {name} value")
+        canonical = table[key]
+        if cacheable and len(memo) < _MEMO_LIMIT:
+            memo[value] = canonical
+        return canonical
+
+    return lookup
 
 
 def _put(entity: Entity, path: tuple[str, ...], value: Any) -> None:
