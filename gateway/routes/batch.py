@@ -1,9 +1,13 @@
 """``POST /api/v1/batch``: many entities of mixed types as NDJSON, one result line per input line.
 
-The body is read as a stream. Lines are validated as they arrive and committed in chunks; the result lines of a
-chunk are sent only after its transaction has committed, so a client never sees ``created`` for something a
-crash could still lose. A bad line never rejects the good ones, and the same batch sent again changes nothing
-(``unchanged``), so a client that lost the connection simply sends the batch again.
+The body is first spooled (to disk past a few MiB, so memory stays flat), then its lines are validated and
+committed in chunks while the result lines stream back; a chunk's results are sent only after its transaction
+has committed, so a client never sees ``created`` for something a crash could still lose. Reading the whole body
+before answering matters: HTTP/1.1 clients (curl, httpx, requests) send all of a body before they read the
+response, so a server that answered while still reading would fill both socket buffers and deadlock.
+
+A bad line never rejects the good ones, and the same batch sent again changes nothing (``unchanged``), so a
+client that lost the connection simply sends the batch again.
 
     curl -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/x-ndjson" \\
          --data-binary @entities.ndjson http://127.0.0.1:8000/api/v1/batch
@@ -11,15 +15,14 @@ crash could still lose. A bad line never rejects the good ones, and the same bat
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope, Send
 
 from gateway.auth import Caller, CallerDep
 from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited, publisher_of
@@ -30,23 +33,7 @@ router = APIRouter(prefix="/api/v1", tags=["exchange"])
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 CHUNK = 500
 MAX_LINES = 100_000
-
-
-class DuplexNDJSONResponse(StreamingResponse):
-    """Streams result lines while the request body is still being read.
-
-    Starlette's StreamingResponse (for ASGI servers older than spec 2.4) runs a task that reads ``receive`` to
-    notice disconnects; here that task would swallow the very body chunks the route is still parsing, and the
-    batch would hang. The route reads the body itself, so a disconnect surfaces there.
-    """
-
-    media_type = "application/x-ndjson"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.stream_response(send)
-        except OSError as exc:
-            raise ClientDisconnect from exc
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 
 @dataclass
@@ -96,23 +83,21 @@ def check_line(index: int, raw: bytes, registry: SchemaRegistry, caller: Caller)
     return entity, schema
 
 
-async def _lines(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    pending = b""
+async def _spool(stream: AsyncIterator[bytes]) -> IO[bytes]:
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 -- closed by caller
     async for chunk in stream:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line
-    if pending:
-        yield pending
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
 
 
 @router.post("/batch", summary="Publish entities of any type as NDJSON; one result line per input line.")
-async def batch(request: Request, caller: CallerDep, exchange: ExchangeDep) -> DuplexNDJSONResponse:
+async def batch(request: Request, caller: CallerDep, exchange: ExchangeDep) -> StreamingResponse:
     media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if media not in NDJSON_TYPES:
         raise UnsupportedMediaType(f"send the batch as application/x-ndjson, not {media or 'no Content-Type'}")
     registry, store, publisher = exchange.registry, exchange.store, publisher_of(caller)
+    body = await _spool(request.stream())
 
     async def commit(chunk: _Chunk) -> list[JsonObject]:
         if chunk.valid:
@@ -132,7 +117,7 @@ async def batch(request: Request, caller: CallerDep, exchange: ExchangeDep) -> D
     async def results() -> AsyncIterator[bytes]:
         chunk = _Chunk()
         index = -1
-        async for raw in _lines(request.stream()):
+        for raw in body:
             if not raw.strip():
                 continue
             index += 1
@@ -155,4 +140,11 @@ async def batch(request: Request, caller: CallerDep, exchange: ExchangeDep) -> D
         if chunk.results:
             yield b"".join(orjson.dumps(r) + b"\n" for r in await commit(chunk))
 
-    return DuplexNDJSONResponse(results())
+    async def closing() -> AsyncIterator[bytes]:
+        try:
+            async for piece in results():
+                yield piece
+        finally:
+            body.close()
+
+    return StreamingResponse(closing(), media_type="application/x-ndjson")

@@ -1,0 +1,87 @@
+"""Real hub processes for tests that need a server to crash, restart or share state across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from gateway.services import open_services
+from gateway.settings import Settings
+from schemas.identifiers import with_check_digit
+
+MEMBER_BIN = with_check_digit("05014000456")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def register_client(database_url: str, scopes: list[str], cities: list[str]) -> tuple[str, str]:
+    """A member and a client with a secret, written straight into the hub's database."""
+
+    async def setup() -> tuple[str, str]:
+        async with open_services(Settings(env="demo", database_url=database_url)) as services:
+            if not [m for m in await services.directory.list_members() if m.bin == MEMBER_BIN]:
+                await services.directory.create_member(name="Astana Akimat", bin=MEMBER_BIN, home_city="astana")
+            client, secret = await services.directory.create_client(
+                member=MEMBER_BIN, name="iKOMEK-109", scopes=scopes, cities=cities
+            )
+            assert secret is not None
+            return client.client_id, secret
+
+    return asyncio.run(setup())
+
+
+@dataclass
+class HubProcess:
+    """``uvicorn gateway.app:app_from_environment`` on a free port, with ``QALA_*`` settings from ``env``."""
+
+    database_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        env = {**os.environ, "QALA_ENV": "demo", "QALA_DATABASE_URL": self.database_url,
+               "QALA_ISSUER": self.base, "QALA_RATE_LIMIT_ENABLED": "false", **self.env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "gateway.app:app_from_environment", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.base}/oauth/jwks", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the hub on port {self.port} did not start")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush, as a power cut or the OOM killer would stop it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
