@@ -8,14 +8,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Entity = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where a record sits in its source: file (or URL/topic), and line, row or record number."""
+class Position(NamedTuple):
+    """Where a record sits in its source: file (or URL/topic), and line, row or record number.
+
+    A named tuple rather than a frozen dataclass: every record gets one, and a frozen dataclass spends five
+    ``object.__setattr__`` calls building it.
+    """
 
     file: str
     line: int | None = None

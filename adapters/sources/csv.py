@@ -79,9 +79,9 @@ class CsvAdapter(TabularAdapter):
             stream.seek(0)
             encoding = self._encoding(sample)
             self.encoding = encoding
-            yield from self._read(stream, encoding, str(path), detect_encoding(sample))
+            yield from self._read(stream, encoding, str(path), sample)
 
-    def _read(self, stream: IO[bytes], encoding: str, file: str, detected: str) -> Iterator[Record]:
+    def _read(self, stream: IO[bytes], encoding: str, file: str, sample: bytes) -> Iterator[Record]:
         lines = _Lines(stream, encoding)
         for _ in range(int(self.option("skip_lines", 0))):
             next(lines, None)
@@ -92,11 +92,14 @@ class CsvAdapter(TabularAdapter):
             raise SourceError(f"{file}: no header line")
         if lines.bad_line:
             raise SourceError(
-                f"{file}: the header is not valid {encoding} ({lines.bad_message}); the bytes look like {detected}"
+                f"{file}: the header is not valid {encoding} ({lines.bad_message}); "
+                f"the bytes look like {detect_encoding(sample)}"
             )
         self.bind(header)
         start_line, start_offset = lines.number + 1, lines.offset
-        lines.pending.clear()
+        pending = lines.pending
+        pending.clear()
+        width = self.width
         while True:
             try:
                 cells = next(reader)
@@ -105,20 +108,21 @@ class CsvAdapter(TabularAdapter):
             except csv.Error as exc:
                 cells = None
                 problem = Reason("malformed-csv", f"{exc} (an unclosed quote or a truncated file)")
-            position = Position(file, line=start_line, byte_offset=start_offset)
-            raw = "".join(lines.pending).rstrip("\r\n")
+            position = Position(file, start_line, None, None, start_offset)
+            raw = (pending[0] if len(pending) == 1 else "".join(pending)).rstrip("\r\n")
             if cells is None:
                 record = Record(position, raw, [], [problem])
             elif not cells:  # a blank line is no record
                 start_line, start_offset = lines.number + 1, lines.offset
-                lines.pending.clear()
+                pending.clear()
                 continue
             else:
-                record = Record(position, raw, cells)
+                record = Record(position, raw, cells, [])
                 if lines.bad_line >= start_line:
                     record.problems.append(Reason("undecodable", lines.bad_message))
-                self.check_width(record, cells)
-            self._done = lines.offset
-            start_line, start_offset = lines.number + 1, lines.offset
-            lines.pending.clear()
+                if len(cells) != width:
+                    self.check_width(record, cells)
+            self._done = start_offset = lines.offset
+            start_line = lines.number + 1
+            pending.clear()
             yield record
