@@ -34,7 +34,6 @@ _DATETIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y-%m-%
 _SEPARATORS = str.maketrans("", "", " \u00a0\u202f\u2009'")
 _DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _TWO_PLACES = Decimal("0.01")
-_NON_DIGITS = re.compile(r"\D")
 
 
 def _isoformat(moment: datetime) -> str:
@@ -216,7 +215,7 @@ def phone_kz(value: Any) -> str:
     >>> phone_kz("8 (701) 555-01-23")
     '+77015550123'
     """
-    digits = _NON_DIGITS.sub("", str(value))
+    digits = "".join(filter(str.isdecimal, str(value)))  # what re's \D leaves (both are Unicode category Nd)
     if len(digits) == 11 and digits[0] in "78":
         return "+7" + digits[1:]
     if len(digits) == 10:

@@ -290,36 +290,24 @@ def _references(rule: Rule) -> list[str]:
     return []
 
 
-def _storer(rule: Rule, *, keep: bool) -> Callable[[dict[str, Any], Entity, Any], None]:
-    """Where a field's value goes: ``done`` when a later rule reads it, the entity unless it is a scratch value."""
+def _destination(rule: Rule) -> tuple[str | None, str | None, tuple[str, ...] | None]:
+    """Where a field goes in the entity: ``(name, None, None)`` at the top, ``(parent, name, None)`` one level
+    down, ``(None, None, path)`` deeper, ``(None, None, None)`` for a scratch value kept only for templates."""
     target = rule.target
+    if target.startswith("_"):  # "_name" fields are scratch values for templates
+        return None, None, None
     path = tuple(target.split("."))
-    scratch = target.startswith("_")  # "_name" fields are scratch values for templates
-    if scratch:
-        return lambda done, entity, value: done.__setitem__(target, value)
     if len(path) == 1:
-        if keep:
-
-            def keep_top(done: dict[str, Any], entity: Entity, value: Any) -> None:
-                done[target] = value
-                entity[target] = value
-
-            return keep_top
-        return lambda done, entity, value: entity.__setitem__(target, value)
-
-    def nested(done: dict[str, Any], entity: Entity, value: Any) -> None:
-        if keep:
-            done[target] = value
-        _put(entity, path, value)
-
-    return nested
+        return target, None, None
+    if len(path) == 2:
+        return path[0], path[1], None
+    return None, None, path
 
 
 def _column_field(rule: Rule, index: int, convert: Convert | None, *, keep: bool) -> Field:
     """The hot case, in one closure: a cell, blank or absent -> default or missing, else converted and stored."""
     target, required, default = rule.target, rule.required, rule.default
-    store = _storer(rule, keep=keep)
-    top_level = "." not in target and not target.startswith("_") and not keep
+    top, leaf, deep = _destination(rule)
 
     def column(row: Sequence[Any], done: dict[str, Any], entity: Entity, reasons: list[Reason]) -> None:
         try:
@@ -341,17 +329,22 @@ def _column_field(rule: Rule, index: int, convert: Convert | None, *, keep: bool
             except LookupError as exc:
                 reasons.append(Reason("unknown-value", str(exc.args[0]), target))
                 return
-        if top_level:
-            entity[target] = value
+        if keep:
+            done[target] = value
+        if leaf is None:
+            if top is not None:
+                entity[top] = value
+            elif deep is not None:
+                _put(entity, deep, value)
         else:
-            store(done, entity, value)
+            entity.setdefault(top, {})[leaf] = value  # type: ignore[arg-type]
 
     return column
 
 
 def _step_field(rule: Rule, step: Step, *, keep: bool) -> Field:
     target, required, default = rule.target, rule.required, rule.default
-    store = _storer(rule, keep=keep)
+    top, leaf, deep = _destination(rule)
 
     def field_(row: Sequence[Any], done: dict[str, Any], entity: Entity, reasons: list[Reason]) -> None:
         try:
@@ -368,7 +361,15 @@ def _step_field(rule: Rule, step: Step, *, keep: bool) -> Field:
                     reasons.append(Reason("missing-value", "no value in the record", target))
                 return
             value = default
-        store(done, entity, value)
+        if keep:
+            done[target] = value
+        if leaf is None:
+            if top is not None:
+                entity[top] = value
+            elif deep is not None:
+                _put(entity, deep, value)
+        else:
+            entity.setdefault(top, {})[leaf] = value  # type: ignore[arg-type]
 
     return field_
 
@@ -429,17 +430,15 @@ def _const(spec: Any, convert: Convert | None) -> Step:
 
 
 def _template(template: str, convert: Convert | None) -> Step:
-    """``{field}`` placeholders as a format string, filled from the fields mapped so far."""
+    """``{field}`` placeholders filled from the fields mapped so far, by concatenation (no per-row parsing)."""
     parts = _PLACEHOLDER.split(template)
-    literals, names = parts[0::2], parts[1::2]
-    pattern = "".join(
-        literal.replace("{", "{{").replace("}", "}}") + ("{}" if n < len(names) else "")
-        for n, literal in enumerate(literals)
-    )
+    head, pairs = parts[0], list(zip(parts[1::2], parts[2::2], strict=True))
 
     def fill(row: Sequence[Any], done: dict[str, Any]) -> Any:
+        text = head
         try:
-            text = pattern.format(*map(str, map(done.__getitem__, names)))
+            for name, literal in pairs:
+                text += str(done[name]) + literal
         except KeyError as exc:
             raise ConversionError(f"template needs {exc.args[0]!r}, which this record lacks") from None
         return text if convert is None else convert(text)

@@ -95,3 +95,51 @@ def test_words_phones_and_keys() -> None:
         phone_kz("555-01")
     assert normalise_key("ДАТА\u00a0Закрытия  ") == normalise_key("дата закрытия")
     assert normalise_key("Ёлка") == "елка"
+
+
+def _strptime_local(text: str) -> str | None:
+    """What local_datetime answered before its strptime-free path: the reference for that path."""
+    for fmt in ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            naive = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return local_datetime(naive)
+    return None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(f"{d:02d}.{m:02d}.{y} {h:02d}:{mi:02d}" for d in (0, 1, 28, 29, 30, 31, 32) for m in (0, 2, 3, 12, 13)
+          for y in (2023, 2024) for h, mi in ((0, 0), (23, 59), (24, 0), (12, 60))),
+        "29.02.2024", "29.02.2023", "01.03.2024 00:00:00", "01.03.2024 23:59:60", "1.3.2024 9:05", "01.03.2024T09:05",
+        "01.03.2024 09:5 ", "٠١.03.2024", "+1.03.2024", "01-03-2024", "01.03.0001 00:00", "01.03.2024 09:05:7",
+    ],
+)  # fmt: skip
+def test_fast_date_path_agrees_with_strptime(text: str) -> None:
+    try:
+        fast: str | None = local_datetime(text)
+    except ConversionError:
+        fast = None
+    assert fast == _strptime_local(" ".join(text.split()))
+
+
+@pytest.mark.parametrize(
+    "text", ["71,3951", "5", "-0", "-0.0", "5.0", "00071,30", "1 234,5", "12\u00a0500", "1e5", "abc", "", "٣", "5\n"]
+)
+def test_plain_number_path_agrees_with_decimal(text: str) -> None:
+    def through_decimal(value: str) -> int | float:
+        amount = to_decimal(value)
+        return int(amount) if amount == amount.to_integral_value() and "." not in str(amount) else float(amount)
+
+    try:
+        expected: object = through_decimal(text)
+    except ConversionError:
+        expected = ConversionError
+    try:
+        got: object = number(text)
+    except ConversionError:
+        got = ConversionError
+    assert got == expected
+    assert type(got) is type(expected)

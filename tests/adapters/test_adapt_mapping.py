@@ -87,3 +87,56 @@ def test_load_reports_bad_yaml(tmp_path: Path) -> None:
         Mapping.load(path)
     with pytest.raises(MappingError, match="cannot read mapping"):
         Mapping.load(tmp_path / "absent.yaml")
+
+
+def test_template_keeps_literal_braces_and_reports_what_it_lacks() -> None:
+    doc = {
+        "type": "ServiceRequest",
+        "constants": {"city": "almaty"},
+        "fields": {
+            "serviceRequestId": {"column": ["Номер"]},
+            "description": {"template": "{not a field} } {city}/{serviceRequestId} {"},
+        },
+    }
+    compiled = Mapping.from_dict(doc).compile(["Номер"])
+    entity = compiled.apply(["A-1"])
+    assert isinstance(entity, dict)
+    assert entity["description"] == "{not a field} } almaty/A-1 {"
+    rejected = compiled.apply([""])
+    assert isinstance(rejected, Rejection)
+    assert rejected.reasons[0].message == "template needs 'serviceRequestId', which this record lacks"
+
+
+def test_const_that_cannot_convert_rejects_every_record() -> None:
+    doc = {"type": "ServiceRequest", "fields": {"contactPhone": {"const": "нет", "convert": "phone_kz"}}}
+    compiled = Mapping.from_dict(doc).compile([])
+    for _ in range(2):
+        result = compiled.apply([])
+        assert isinstance(result, Rejection)
+        assert result.reasons[0].code == "invalid-value"
+
+
+def test_remembered_conversions_and_lookups_answer_as_the_first_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("adapters.mapping._MEMO_LIMIT", 2)  # forget often, to exercise starting afresh
+    doc = {
+        "type": "ServiceRequest",
+        "lookups": {"status": {"closed": ["Выполнено"], "open": ["1"]}},
+        "fields": {
+            "status": {"column": ["Статус"], "lookup": "status"},
+            "firstContactResolved": {"column": ["Решено"], "convert": "boolean"},
+            "dateRequested": {"column": ["Дата"], "convert": "local_datetime"},
+        },
+    }
+    compiled = Mapping.from_dict(doc).compile(["Статус", "Решено", "Дата"])
+    rows = [["Выполнено", "Да", "29.02.2024 23:00"], ["1", "1", "01.03.2024 00:00"], [1, "нет", ""], [True, "", ""]]
+    first = [compiled.apply(row) for row in rows]
+    again = [compiled.apply(row) for row in rows * 3][-4:]
+    assert again == first
+    assert first[1] == {
+        "type": "ServiceRequest",
+        "status": "open",
+        "firstContactResolved": True,
+        "dateRequested": "2024-03-01T00:00:00+05:00",
+    }
+    assert first[2] == {"type": "ServiceRequest", "status": "open", "firstContactResolved": False}
+    assert isinstance(first[3], Rejection)  # True is equal to 1 as a key, but it is the word "true", not "1"
