@@ -91,6 +91,9 @@ def run_adapter(  # noqa: PLR0917 - Typer maps every option to a parameter
     scope: Annotated[str | None, typer.Option("--scope", help="OAuth scopes to ask for.")] = None,
     state: Annotated[Path | None, typer.Option("--state", help="Push state file (default: by the quarantine).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=5000)] = 500,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Processes mapping and validating (same output).")
+    ] = 1,
 ) -> None:
     """Read SOURCE with ADAPTER, validate every entity, write accepted ones and quarantine the rest."""
     options = _options(option or [])
@@ -115,6 +118,7 @@ def run_adapter(  # noqa: PLR0917 - Typer maps every option to a parameter
             scope=scope,
             state=state,
             batch_size=batch_size,
+            workers=workers,
         )
     except AdapterError as exc:
         raise CliError(str(exc), exit_code=1) from exc
@@ -141,6 +145,7 @@ def _run(
     scope: str | None,
     state: Path | None,
     batch_size: int,
+    workers: int = 1,
 ) -> tuple[Summary, BatchPusher | None]:
     registry = AdapterRegistry.load()
     schemas = SchemaRegistry.load()
@@ -190,6 +195,7 @@ def _run(
             quarantine=Quarantine(q_stream, adapter_name),
             sink=pusher,
             progress=on_progress,
+            workers=workers,
         )
     if pusher is not None:
         pusher.client.close()

@@ -96,12 +96,95 @@ def run(
     sink: EntitySink | None = None,
     progress: ProgressCallback | None = None,
     every: int = 1000,
+    workers: int = 1,
 ) -> Summary:
-    """Stream every record of ``adapter`` through mapping and validation; constant memory."""
-    summary = Summary(adapter.name)
-    dumps = orjson.dumps
+    """Stream every record of ``adapter`` through mapping and validation; constant memory.
 
-    def hub_rejected(rejections: list[tuple[Position, object, list[Reason]]]) -> None:
+    With ``workers`` > 1, records are still read here, in order, but mapped and validated in chunks by that many
+    worker processes (:mod:`adapters.parallel`); the output, quarantine and summary are the same.
+    """
+    if workers > 1:
+        from adapters.parallel import run_parallel  # noqa: PLC0415 - multiprocessing only when asked for
+
+        return run_parallel(
+            adapter, registry, out=out, quarantine=quarantine, sink=sink, progress=progress, workers=workers
+        )
+    summary = Summary(adapter.name)
+    writer = LineWriter(out)
+    hub_rejected = _hub_rejected(summary, quarantine)
+    map_record = adapter.map
+    is_valid = registry.is_valid
+    types = summary.types
+    read = accepted = 0
+    try:
+        for record in adapter.records():
+            read += 1
+            if progress is not None and read % every == 0:
+                done, total = adapter.progress()
+                progress(done, total, read)
+            if record.problems:
+                summary.reject(record.problems)
+                if quarantine is not None:
+                    quarantine.add(record.position, record.raw, record.problems, stage="read")
+                continue
+            result = map_record(record)
+            if isinstance(result, Rejection):
+                summary.reject(result.reasons)
+                if quarantine is not None:
+                    quarantine.add(record.position, record.raw, result.reasons, stage="map")
+                continue
+            entity = result
+            if not is_valid(entity):  # the fast path; only a reject pays for the explanation
+                reasons = schema_reasons(registry, entity)
+                summary.reject(reasons)
+                if quarantine is not None:
+                    quarantine.add(record.position, record.raw, reasons, stage="validate")
+                continue
+            accepted += 1
+            types[entity["type"]] += 1
+            writer.add(entity)
+            if sink is not None:
+                summary.accepted = accepted
+                hub_rejected(sink.offer(entity, record.position, record.raw))
+                accepted = summary.accepted
+    finally:
+        writer.flush()
+        summary.read, summary.accepted = read, accepted
+    finish(summary, sink, hub_rejected)
+    if progress is not None:
+        done, total = adapter.progress()
+        progress(done, total, summary.read)
+    return summary.check()
+
+
+class LineWriter:
+    """NDJSON lines into a binary stream, written a few hundred kilobytes at a time rather than line by line."""
+
+    def __init__(self, out: IO[bytes] | None, lines: int = 512) -> None:
+        self.out = out
+        self.lines = lines
+        self.buffer: list[bytes] = []
+
+    def add(self, entity: Entity) -> None:
+        if self.out is None:
+            return
+        self.buffer.append(orjson.dumps(entity, option=orjson.OPT_APPEND_NEWLINE))
+        if len(self.buffer) >= self.lines:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.out is not None and self.buffer:
+            self.out.write(b"".join(self.buffer))
+            self.buffer.clear()
+
+
+HubRejections = list[tuple[Position, object, list[Reason]]]
+
+
+def _hub_rejected(summary: Summary, quarantine: Quarantine | None) -> Callable[[HubRejections], None]:
+    """Turn accepted entities that the hub refused into rejections, quarantined at stage ``hub``."""
+
+    def hub_rejected(rejections: HubRejections) -> None:
         for position, raw, reasons in rejections:
             summary.accepted -= 1
             summary.rejected_by_hub += 1
@@ -109,43 +192,17 @@ def run(
             if quarantine is not None:
                 quarantine.add(position, raw, reasons, stage="hub")
 
-    for record in adapter.records():
-        summary.read += 1
-        if progress is not None and summary.read % every == 0:
-            done, total = adapter.progress()
-            progress(done, total, summary.read)
-        if record.problems:
-            summary.reject(record.problems)
-            if quarantine is not None:
-                quarantine.add(record.position, record.raw, record.problems, stage="read")
-            continue
-        result = adapter.map(record)
-        if isinstance(result, Rejection):
-            summary.reject(result.reasons)
-            if quarantine is not None:
-                quarantine.add(record.position, record.raw, result.reasons, stage="map")
-            continue
-        if not registry.is_valid(result):
-            reasons = schema_reasons(registry, result)
-            summary.reject(reasons)
-            if quarantine is not None:
-                quarantine.add(record.position, record.raw, reasons, stage="validate")
-            continue
-        summary.accepted += 1
-        summary.types[result["type"]] += 1
-        if out is not None:
-            out.write(dumps(result) + b"\n")
-        if sink is not None:
-            hub_rejected(sink.offer(result, record.position, record.raw))
-    if sink is not None:
-        hub_rejected(sink.finish())
-        carried = sink.carried_rejections
-        if carried:
-            summary.accepted -= carried
-            summary.rejected += carried
-            summary.rejected_by_hub += carried
-            summary.reasons["hub rejections in the interrupted run"] += carried
-    if progress is not None:
-        done, total = adapter.progress()
-        progress(done, total, summary.read)
-    return summary.check()
+    return hub_rejected
+
+
+def finish(summary: Summary, sink: EntitySink | None, hub_rejected: Callable[[HubRejections], None]) -> None:
+    """Send the sink's last batch and carry over the rejections of an interrupted earlier run."""
+    if sink is None:
+        return
+    hub_rejected(sink.finish())
+    carried = sink.carried_rejections
+    if carried:
+        summary.accepted -= carried
+        summary.rejected += carried
+        summary.rejected_by_hub += carried
+        summary.reasons["hub rejections in the interrupted run"] += carried

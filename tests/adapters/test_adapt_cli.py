@@ -97,3 +97,18 @@ def test_push_through_the_cli_resumes(tmp_path: Path, hub: Any, monkeypatch: pyt
     again = runner.invoke(build_app(), args)  # a completed run pushed again changes nothing
     assert "unchanged 30" in again.output
     assert len(hub.store) == 30
+
+
+def test_workers_option_writes_what_one_process_writes(tmp_path: Path) -> None:
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"cases-{workers}.ndjson"
+        result = runner.invoke(
+            build_app(),
+            ["adapt", "run", "csv", str(SAMPLES / "ikomek-109-astana.csv"), "--mapping",
+             str(SAMPLES / "ikomek-109-astana.yaml"), "--out", str(out), "--workers", workers],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        outputs.append((out.read_bytes(), (tmp_path / f"cases-{workers}.quarantine.ndjson").read_bytes()))
+    assert outputs[0] == outputs[1]
+    assert len(outputs[1][0].splitlines()) == 45

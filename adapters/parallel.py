@@ -1,0 +1,145 @@
+"""Map and validate in several processes: ``run(..., workers=N)`` and ``qala adapt run --workers N``.
+
+The parent reads records in order, as in a single process, and hands them out in chunks; each worker maps
+and validates a chunk and sends back its NDJSON lines and one outcome per record. The parent takes chunks back
+in the order it sent them, so the output, the quarantine and the summary are the same as a single process
+gives; at most ``2 * workers`` chunks are in flight, so memory stays flat. Workers are forked, and inherit the
+adapter (with its compiled mapping) and the schema registry instead of receiving them pickled.
+
+    summary = run(adapter, SchemaRegistry.load(), out=out, quarantine=q, workers=2)
+
+Only worth it with cores to spare: the parent still reads every record and pickles it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import IO, Any
+
+import orjson
+
+from adapters.base import Adapter
+from adapters.pipeline import EntitySink, ProgressCallback, Summary, _hub_rejected, finish, schema_reasons
+from adapters.quarantine import Quarantine
+from adapters.records import Position, Reason, Record, Rejection
+from schemas import SchemaRegistry
+
+CHUNK = 2000
+"""Records per chunk: large enough that pickling and the round trip cost little per record."""
+
+Outcome = str | tuple[str, list[Reason]] | None
+"""Per record: the accepted entity's type, ``(stage, reasons)`` for a rejection, None for a read problem."""
+
+_inherited: tuple[Adapter, SchemaRegistry] | None = None
+"""What forked workers map and validate with; set in the parent just before the pool forks."""
+
+
+def _work(rows: list[tuple[tuple[Any, ...], Any] | None]) -> tuple[bytes, list[Outcome]]:
+    """In a worker: map and validate one chunk of ``(position, values)``; None for a record already rejected.
+
+    Plain tuples, not Records: pickling a slotted dataclass goes through Python-level ``__getstate__``.
+    The worker's records carry no ``raw`` form; ``map`` has no use for it, and the parent keeps it.
+    """
+    if _inherited is None:  # pragma: no cover - only if the pool was not forked from run_parallel
+        raise RuntimeError("adapters.parallel worker started without an adapter")
+    adapter, registry = _inherited
+    map_record, is_valid, dumps = adapter.map, registry.is_valid, orjson.dumps
+    lines: list[bytes] = []
+    outcomes: list[Outcome] = []
+    for row in rows:
+        if row is None:
+            outcomes.append(None)
+            continue
+        result = map_record(Record(Position(*row[0]), None, row[1], []))
+        if isinstance(result, Rejection):
+            outcomes.append(("map", result.reasons))
+        elif not is_valid(result):
+            outcomes.append(("validate", schema_reasons(registry, result)))
+        else:
+            lines.append(dumps(result, option=orjson.OPT_APPEND_NEWLINE))
+            outcomes.append(result["type"])
+    return b"".join(lines), outcomes
+
+
+def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def run_parallel(
+    adapter: Adapter,
+    registry: SchemaRegistry,
+    *,
+    out: IO[bytes] | None = None,
+    quarantine: Quarantine | None = None,
+    sink: EntitySink | None = None,
+    progress: ProgressCallback | None = None,
+    workers: int = 2,
+    chunk: int = CHUNK,
+) -> Summary:
+    """:func:`adapters.pipeline.run` with mapping and validation in ``workers`` forked processes."""
+    global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
+    summary = Summary(adapter.name)
+    hub_rejected = _hub_rejected(summary, quarantine)
+    in_flight: deque[tuple[list[Record], Future[tuple[bytes, list[Outcome]]]]] = deque()
+
+    def settle() -> None:
+        records, future = in_flight.popleft()
+        block, outcomes = future.result()
+        if out is not None and block:
+            out.write(block)
+        lines = iter(block.splitlines()) if sink is not None else None
+        for record, outcome in zip(records, outcomes, strict=True):
+            if outcome is None:
+                summary.reject(record.problems)
+                if quarantine is not None:
+                    quarantine.add(record.position, record.raw, record.problems, stage="read")
+            elif isinstance(outcome, tuple):
+                stage, reasons = outcome
+                summary.reject(reasons)
+                if quarantine is not None:
+                    quarantine.add(record.position, record.raw, reasons, stage=stage)
+            else:
+                summary.accepted += 1
+                summary.types[outcome] += 1
+                if lines is not None and sink is not None:
+                    hub_rejected(sink.offer(orjson.loads(next(lines)), record.position, record.raw))
+
+    records = adapter.records()
+    first = next(records, None)  # reading the header binds the mapping, which the workers need
+    if first is not None:
+        _inherited = (adapter, registry)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                for batch in _chunks(_prepend(first, records), chunk):
+                    summary.read += len(batch)
+                    sendable = [None if r.problems else (tuple(r.position), r.values) for r in batch]
+                    in_flight.append((batch, pool.submit(_work, sendable)))
+                    if len(in_flight) >= 2 * workers:
+                        settle()
+                    if progress is not None:
+                        done, total = adapter.progress()
+                        progress(done, total, summary.read)
+                while in_flight:
+                    settle()
+        finally:
+            _inherited = None
+    finish(summary, sink, hub_rejected)
+    if progress is not None:
+        done, total = adapter.progress()
+        progress(done, total, summary.read)
+    return summary.check()
+
+
+def _prepend(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
+    yield first
+    yield from rest

@@ -1,0 +1,98 @@
+"""``workers=N`` maps and validates in several processes and must give exactly what one process gives."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.mapping import Mapping
+from adapters.parallel import run_parallel
+from adapters.pipeline import run
+from adapters.quarantine import Quarantine
+from adapters.records import Entity, Position, Reason
+from adapters.registry import AdapterRegistry
+from schemas import SchemaRegistry
+
+SAMPLES = Path(__file__).parents[2] / "examples" / "legacy"
+MAPPING = SAMPLES / "ikomek-109-astana.yaml"
+
+
+class RecordingSink:
+    """Takes entities like the pusher does; refuses one id, as the hub might."""
+
+    carried_rejections = 0
+
+    def __init__(self) -> None:
+        self.offered: list[tuple[Entity, Position, object]] = []
+        self.refused: list[tuple[Position, object, list[Reason]]] = []
+
+    def offer(self, entity: Entity, position: Position, raw: object) -> list[tuple[Position, object, list[Reason]]]:
+        self.offered.append((entity, position, raw))
+        if entity["serviceRequestId"].endswith("7"):
+            return [(position, raw, [Reason("hub-conflict", "refused by the hub", "/id")])]
+        return []
+
+    def finish(self) -> list[tuple[Position, object, list[Reason]]]:
+        return []
+
+
+def _big_source(tmp_path: Path) -> Path:
+    """The sample's rows (quoted line breaks, a short row, bad dates) repeated past several chunks."""
+    head, body = (SAMPLES / "ikomek-109-astana.csv").read_bytes().split(b"\r\n", 1)
+    path = tmp_path / "big.csv"
+    path.write_bytes(head + b"\r\n" + body * 7 + b'IK-9;"unclosed\r\n')
+    return path
+
+
+def _run(schemas: SchemaRegistry, source: Path, **kwargs: Any) -> tuple[dict[str, object], bytes, bytes]:
+    adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
+    out, q = io.BytesIO(), io.BytesIO()
+    summary = run(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), **kwargs)
+    return summary.as_dict(), out.getvalue(), q.getvalue()
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_workers_give_the_same_output_quarantine_and_summary(
+    schemas: SchemaRegistry, tmp_path: Path, workers: int
+) -> None:
+    source = _big_source(tmp_path)
+    one = _run(schemas, source)
+    many = _run(schemas, source, workers=workers)
+    assert many[1] == one[1]
+    assert many[2] == one[2]
+    assert many[0] == one[0]
+    summary = one[0]
+    assert summary["read"] == summary["accepted"] + summary["rejected"]  # type: ignore[operator]
+    assert summary["rejected"] == 3 * 7 + 1  # the sample's three bad rows, seven times, and the unclosed quote
+
+
+def test_small_chunks_keep_the_order(schemas: SchemaRegistry, tmp_path: Path) -> None:
+    source = _big_source(tmp_path)
+    adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
+    out, q = io.BytesIO(), io.BytesIO()
+    summary = run_parallel(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), workers=2, chunk=5)
+    _, one_out, one_q = _run(schemas, source)
+    assert (out.getvalue(), q.getvalue()) == (one_out, one_q)
+    assert summary.check().read == 48 * 7 + 1
+
+
+def test_workers_offer_the_same_entities_to_the_sink(schemas: SchemaRegistry, tmp_path: Path) -> None:
+    source = _big_source(tmp_path)
+    sinks = [RecordingSink(), RecordingSink()]
+    one = _run(schemas, source, sink=sinks[0])
+    many = _run(schemas, source, sink=sinks[1], workers=2)
+    assert sinks[1].offered == sinks[0].offered
+    assert many == one
+    assert one[0]["rejectedByHub"] > 0
+
+
+def test_progress_is_reported_per_chunk_not_per_record(schemas: SchemaRegistry, tmp_path: Path) -> None:
+    calls: list[tuple[int, int | None, int]] = []
+    adapter = AdapterRegistry.load().create("csv", str(_big_source(tmp_path)), Mapping.load(MAPPING))
+    run_parallel(adapter, schemas, workers=2, chunk=100, progress=lambda *a: calls.append(a))
+    assert len(calls) == 5  # four chunks and the closing call
+    assert calls[-1][2] == 48 * 7 + 1
+    assert calls[-1][0] == calls[-1][1]  # all bytes read
