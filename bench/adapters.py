@@ -2,11 +2,13 @@
 
 Prints rows/s and peak memory of the adapter pipeline against a plain ``csv.reader`` pass over the same file in
 the same run (the ceiling), their ratio (target >= 0.25), and peak memory at a tenth of the rows and at all of
-them (it should be flat: the pipeline streams). Each measurement runs in a child process so that its peak RSS
-is its own.
+them (it should be flat: the pipeline streams). The pipeline runs in one process, then with ``--workers``
+processes mapping and validating (0 skips that). Each measurement runs in a child process so that its peak RSS
+is its own (with workers: the parent's and the largest worker's). The ceiling is measured before and after the
+pipelines and averaged, since other load on the machine drifts.
 
     python bench/adapters.py               # 1,000,000 rows
-    python bench/adapters.py --rows 200000
+    python bench/adapters.py --rows 200000 --workers 2
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def child_ceiling(path: str) -> dict[str, float]:
     return {"rows": count - 1, "seconds": time.perf_counter() - started}
 
 
-def child_pipeline(path: str, out: str) -> dict[str, float]:
+def child_pipeline(path: str, out: str, workers: str = "1") -> dict[str, float]:
     # Imported in the child only: this script's own name would shadow the package when run from bench/.
     from adapters.mapping import Mapping  # noqa: PLC0415
     from adapters.pipeline import run  # noqa: PLC0415
@@ -69,7 +71,7 @@ def child_pipeline(path: str, out: str) -> dict[str, float]:
     adapter = AdapterRegistry.load().create("csv", path, Mapping.load(MAPPING))
     started = time.perf_counter()
     with open(out, "wb") as stream, open(out + ".quarantine", "wb") as q:
-        summary = run(adapter, registry, out=stream, quarantine=Quarantine(q, "csv"))
+        summary = run(adapter, registry, out=stream, quarantine=Quarantine(q, "csv"), workers=int(workers))
     return {
         "rows": summary.read,
         "accepted": summary.accepted,
@@ -78,26 +80,47 @@ def child_pipeline(path: str, out: str) -> dict[str, float]:
     }
 
 
-def measure(kind: str, path: Path, out: Path) -> dict[str, float]:
-    """Run one measurement in a child; add its peak RSS in MiB."""
+def measure(kind: str, path: Path, out: Path, workers: int = 1) -> dict[str, float]:
+    """Run one measurement in a child; add its peak RSS in MiB (and its largest worker's, if any)."""
     code = (
         "import json, resource, sys; sys.path.insert(0, sys.argv[1]); import importlib.util as u; "
         "spec = u.spec_from_file_location('bench_adapters', sys.argv[2]); m = u.module_from_spec(spec); "
         "spec.loader.exec_module(m); "
-        "r = m.child_ceiling(sys.argv[4]) if sys.argv[3] == 'ceiling' else m.child_pipeline(sys.argv[4], sys.argv[5]); "
-        "r['peak_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+        "r = m.child_ceiling(sys.argv[4]) if sys.argv[3] == 'ceiling' else m.child_pipeline(*sys.argv[4:7]); "
+        "r['peak_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
+        "r['worker_peak_mib'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; print(json.dumps(r))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT), __file__, kind, str(path), str(out)],
+        [sys.executable, "-c", code, str(ROOT), __file__, kind, str(path), str(out), str(workers)],
         capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
     )  # fmt: skip
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
+def report(label: str, small: dict[str, float], big: dict[str, float], ceiling_rate: float, out_mib: float) -> None:
+    rate = big["rows"] / big["seconds"]
+    ratio = rate / ceiling_rate
+    workers = f" + worker {big['worker_peak_mib']:.0f} MiB" if big["worker_peak_mib"] else ""
+    print(
+        f"{label:<24} {rate:>10,.0f} rows/s  peak {big['peak_mib']:.0f} MiB{workers}  "
+        f"(read {big['rows']:,.0f} = accepted {big['accepted']:,.0f} + rejected {big['rejected']:,.0f}; "
+        f"{out_mib:.0f} MiB NDJSON)"
+    )
+    print(f"  ratio to ceiling:      {ratio:.3f}  (target >= 0.25: {'met' if ratio >= 0.25 else 'NOT met'})")
+    flat = f"x{big['peak_mib'] / small['peak_mib']:.2f}"
+    if big["worker_peak_mib"]:
+        flat += f", worker x{big['worker_peak_mib'] / small['worker_peak_mib']:.2f}"
+    print(
+        f"  peak memory:           {small['rows']:,.0f} rows {small['peak_mib']:.0f} MiB, "
+        f"{big['rows']:,.0f} rows {big['peak_mib']:.0f} MiB (growth {flat} for x{big['rows'] / small['rows']:.0f} rows)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2, help="processes for the second run; 0 skips it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="qala-bench-") as tmp:
         small, big = Path(tmp) / "small.csv", Path(tmp) / "big.csv"
@@ -106,26 +129,29 @@ def main() -> None:
         generate(big, args.rows)
         size = big.stat().st_size / 2**20
         print(f"generated {args.rows:,} rows ({size:.0f} MiB, cp1251, ';') in {time.perf_counter() - started:.1f} s")
-        ceiling = measure("ceiling", big, Path(tmp) / "unused")
-        small_run = measure("pipeline", small, Path(tmp) / "small.ndjson")
-        big_run = measure("pipeline", big, Path(tmp) / "big.ndjson")
-        out_mib = (Path(tmp) / "big.ndjson").stat().st_size / 2**20
-    ceiling_rate = ceiling["rows"] / ceiling["seconds"]
-    rate = big_run["rows"] / big_run["seconds"]
-    print(f"csv.reader (ceiling):    {ceiling_rate:>10,.0f} rows/s  peak {ceiling['peak_mib']:.0f} MiB")
+        before = measure("ceiling", big, Path(tmp) / "unused")
+        runs = {
+            1: (measure("pipeline", small, Path(tmp) / "s.ndjson"), measure("pipeline", big, Path(tmp) / "b.ndjson"))
+        }
+        out_mib = (Path(tmp) / "b.ndjson").stat().st_size / 2**20
+        if args.workers > 1:
+            w = args.workers
+            runs[w] = (
+                measure("pipeline", small, Path(tmp) / "s.ndjson", w),
+                measure("pipeline", big, Path(tmp) / "w.ndjson", w),
+            )
+            if (Path(tmp) / "w.ndjson").read_bytes() != (Path(tmp) / "b.ndjson").read_bytes():
+                raise SystemExit(f"--workers {w} wrote different NDJSON from one process")
+        after = measure("ceiling", big, Path(tmp) / "unused")
+    rates = [before["rows"] / before["seconds"], after["rows"] / after["seconds"]]
+    ceiling_rate = sum(rates) / 2
     print(
-        f"adapter pipeline:        {rate:>10,.0f} rows/s  peak {big_run['peak_mib']:.0f} MiB  "
-        f"(read {big_run['rows']:,.0f} = accepted {big_run['accepted']:,.0f} + rejected {big_run['rejected']:,.0f}; "
-        f"{out_mib:.0f} MiB NDJSON)"
+        f"csv.reader (ceiling):    {ceiling_rate:>10,.0f} rows/s  peak {before['peak_mib']:.0f} MiB  "
+        f"(before {rates[0]:,.0f}, after {rates[1]:,.0f})"
     )
-    ratio = rate / ceiling_rate
-    print(f"ratio pipeline/ceiling:  {ratio:.3f}  (target >= 0.25: {'met' if ratio >= 0.25 else 'NOT met'})")
-    print(
-        f"peak memory: {small_run['rows']:,.0f} rows {small_run['peak_mib']:.0f} MiB, "
-        f"{big_run['rows']:,.0f} rows {big_run['peak_mib']:.0f} MiB "
-        f"(growth x{big_run['peak_mib'] / small_run['peak_mib']:.2f} "
-        f"for x{big_run['rows'] / small_run['rows']:.0f} rows)"
-    )
+    for workers, (small_run, big_run) in runs.items():
+        label = "pipeline, 1 process:" if workers == 1 else f"pipeline, {workers} workers:"
+        report(label, small_run, big_run, ceiling_rate, out_mib)
 
 
 if __name__ == "__main__":
