@@ -135,7 +135,10 @@ def _parameters(version: SchemaVersion) -> tuple[dict[str, JsonObject], list[Jso
             "name": "bbox",
             "in": "query",
             "schema": {"type": "string", "pattern": r"^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$"},
-            "description": "minLon,minLat,maxLon,maxLat: only entities whose location lies inside.",
+            "description": (
+                "minLon,minLat,maxLon,maxLat: only entities whose location's bounding box intersects this box "
+                "(for a point: lies inside it)."
+            ),
         },
         "IfMatch": {
             "name": "If-Match",

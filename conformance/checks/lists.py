@@ -8,6 +8,7 @@ each returned item must match the query, and each seeded item that matches must 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from conformance.checks.common import expect_problem, page, seeded_scope, walk
 from conformance.checks.registry import check
@@ -117,12 +118,22 @@ def equality_filter(ctx: RunContext, param: str) -> str:
     return f"{param}={value} returned exactly {len(wanted)} seeded entities"
 
 
+def _positions(node: Any) -> list[tuple[float, float]]:
+    if isinstance(node, list) and len(node) >= 2 and all(isinstance(v, int | float) for v in node[:2]):
+        return [(float(node[0]), float(node[1]))]
+    if isinstance(node, list):
+        return [position for item in node for position in _positions(item)]
+    return []
+
+
 def _inside(entity: JsonObject, box: tuple[float, float, float, float]) -> bool:
+    """The mandate's bbox rule: the bounding box of the entity's location intersects ``box``."""
     location = entity.get("location")
-    if not isinstance(location, dict) or location.get("type") != "Point":
+    positions = _positions(location.get("coordinates")) if isinstance(location, dict) else []
+    if not positions:
         return False
-    lon, lat = location["coordinates"][:2]
-    return bool(box[0] <= lon <= box[2] and box[1] <= lat <= box[3])
+    lons, lats = [p[0] for p in positions], [p[1] for p in positions]
+    return bool(min(lons) <= box[2] and max(lons) >= box[0] and min(lats) <= box[3] and max(lats) >= box[1])
 
 
 @check("QM-LIST-006", "bbox")
@@ -130,7 +141,7 @@ def bbox(ctx: RunContext, param: str) -> str:
     located = [e for e in ctx.seeded() if isinstance(e.get("location"), dict)]
     if len(located) < 2:
         raise CheckOmitted("fewer than two seeded entities have a location")
-    points = sorted(tuple(e["location"]["coordinates"][:2]) for e in located)
+    points = sorted(_positions(e["location"].get("coordinates"))[0] for e in located)
     (lon0, lat0), (lon1, lat1) = points[0], points[len(points) // 2]
     box = (min(lon0, lon1) - 0.001, min(lat0, lat1) - 0.001, max(lon0, lon1) + 0.001, max(lat0, lat1) + 0.001)
     wanted = {e["id"] for e in located if _inside(e, box)}

@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.routes import admin, oauth, whoami
+from gateway.routes import admin, modules, oauth, whoami
 
-ROUTERS: list[APIRouter] = [oauth.router, whoami.router, admin.router]
+ROUTERS: list[APIRouter] = [oauth.router, whoami.router, admin.router, modules.router]

@@ -126,13 +126,13 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
 
 
 def _parse_list_query(
-    params: QueryParams, filters: frozenset[str], codec: CursorCodec, collection: str
+    params: QueryParams, filters: frozenset[str], codec: CursorCodec, schema: SchemaVersion
 ) -> tuple[ListQuery, dict[str, str]]:
     """The list query and the part of it a cursor is bound to; a 400 problem for anything malformed."""
     unknown = sorted(set(params) - _RESERVED - filters)
     if unknown:
         known = ", ".join(sorted(filters | {"city", "updatedSince", "bbox"}))
-        raise BadRequest(f"unknown query parameter(s) {', '.join(unknown)}; filters of {collection}: {known}")
+        raise BadRequest(f"unknown query parameter(s) {', '.join(unknown)}; filters of {schema.collection}: {known}")
     for name in params:
         if len(params.getlist(name)) > 1:
             raise BadRequest(f"query parameter {name!r} is given more than once")
@@ -144,7 +144,7 @@ def _parse_list_query(
         city=_city(params.get("city")),
         updated_since=_instant(params.get("updatedSince")),
         bbox=_bbox(params.get("bbox")),
-        equals={k: v for k, v in params.items() if k in filters},
+        equals={k: _typed(schema, k, v) for k, v in params.items() if k in filters},
     )
     return query, query_key
 
@@ -153,7 +153,7 @@ async def _list(
     schema: SchemaVersion, filters: frozenset[str], request: Request, caller: Caller, exchange: Exchange
 ) -> JSONResponse:
     codec = CursorCodec(exchange.services.settings.secret)
-    query, query_key = _parse_list_query(request.query_params, filters, codec, schema.collection)
+    query, query_key = _parse_list_query(request.query_params, filters, codec, schema)
     page, last = await exchange.store.list_page(schema.collection, query)
     items = [public_view(schema, s.payload, caller) for s in page if s.payload is not None]
     next_url = None
@@ -163,6 +163,18 @@ async def _list(
         next_url = str(request.url.replace(query=urlencode(next_params)))
         headers["Link"] = f'<{next_url}>; rel="next"'
     return JSONResponse({"items": items, "next": next_url}, headers=headers)
+
+
+def _typed(schema: SchemaVersion, name: str, raw: str) -> str | int | float | bool:
+    """A query string value as the JSON value it stands for: ``routeType=3`` means the number 3."""
+    spec = schema.document["properties"].get(name, {})
+    ref = str(spec.get("$ref", ""))
+    if ref.startswith("#/$defs/"):
+        spec = schema.document["$defs"][ref.removeprefix("#/$defs/")]
+    for value in spec.get("enum", ()):
+        if not isinstance(value, str) and str(value).lower() == raw.lower():
+            return value  # type: ignore[no-any-return]
+    return raw
 
 
 def _limit(raw: str | None) -> int:

@@ -60,7 +60,7 @@ class ListQuery:
     city: str | None = None
     updated_since: float | None = None
     bbox: tuple[float, float, float, float] | None = None
-    equals: dict[str, str] = field(default_factory=dict)
+    equals: dict[str, str | int | float | bool] = field(default_factory=dict)
 
 
 def _row_to_entity(row: Any) -> StoredEntity:
@@ -112,7 +112,8 @@ class EntityStore:
             if self._postgres:  # containment uses the GIN index on the JSONB payload
                 stmt = stmt.where(sa.type_coerce(entities.c.payload, JSONB).contains({name: value}))
             else:
-                stmt = stmt.where(entities.c.payload[name].as_string() == value)
+                # json_extract yields SQL integers, reals and text, so typed values compare as JSON would.
+                stmt = stmt.where(sa.func.json_extract(entities.c.payload, f"$.{name}") == value)
         stmt = stmt.order_by(entities.c.id).limit(query.limit + 1)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
