@@ -77,9 +77,14 @@ def build_app(commands: list[EntryPoint] | None = None) -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    app = build_app()
+    args = sys.argv[1:] if argv is None else argv
+    registered = list(entry_points(group=ENTRY_POINT_GROUP))
+    # Load only the sub-command being run: each plugin imports its own stack (web framework, database drivers,
+    # RDF, browsers), and `qala schemas list` should not pay for all of them. Help lists every command.
+    chosen = [entry for entry in registered if args and entry.name == args[0]]
+    app = build_app(chosen or registered)
     try:
-        app(args=argv, prog_name="qala", standalone_mode=True)
+        app(args=args, prog_name="qala", standalone_mode=True)
     except Exception as exc:
         if os.environ.get("QALA_DEBUG"):
             raise
