@@ -58,6 +58,8 @@ class CsvAdapter(TabularAdapter):
 
     name = "csv"
     summary = "Delimited text export (cp1251, kz1048, cp866, UTF-8), mapped by a YAML mapping"
+    text_cells = True
+    """Every cell is a ``str`` (csv.reader makes nothing else), so worker processes can get rows as JSON."""
 
     def _encoding(self, sample: bytes) -> str:
         declared = self.option("encoding")
