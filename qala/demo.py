@@ -1,58 +1,168 @@
-"""``qala demo``: show what Qala does, end to end, on this machine.
+"""``qala demo``: the hub on http://127.0.0.1:8000 with demo data loaded through the adapters.
 
-Today it loads the canonical data models, validates every bundled example on both validation paths and
-checks the open-API mandate. As the gateway lands it starts the hub on http://127.0.0.1:8000 with demo data
-loaded through the adapters.
+It starts from a fresh SQLite file under ``var/demo/``, registers a demo member and client (printed once, like any
+client secret), starts the hub, and sends every bundled legacy export (``examples/legacy``) through its adapter and
+the OAuth-secured batch API, exactly as a city system would. Collections that no legacy sample feeds get the
+canonical examples from ``schemas/models``. Then it serves until Ctrl-C.
+
+    make demo                      # or: qala demo --port 8000
 """
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+import httpx
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from openapi.build import MANDATE_DIR, drift
+from adapters.mapping import Mapping
+from adapters.pipeline import run
+from adapters.push import BatchPusher, HubClient
+from adapters.quarantine import Quarantine
+from adapters.registry import AdapterRegistry
+from conformance.serving import serve_app
+from gateway.app import create_app
+from gateway.clients import ALL_CITIES
+from gateway.services import open_services
+from gateway.settings import Settings
 from qala.cli import CliError
 from schemas import SchemaRegistry
+from schemas.identifiers import with_check_digit
 from schemas.registry import MODELS_DIR
 
-out = Console(highlight=False)
+ROOT = Path(__file__).resolve().parent.parent
+LEGACY = ROOT / "examples" / "legacy"
+DEMO_BIN = with_check_digit("97024000122")
+out = Console(highlight=False, soft_wrap=True)
 
 
-def demo() -> None:
-    """Load the data models, validate the bundled examples and check the open-API mandate."""
-    registry = SchemaRegistry.load()
-    table = Table("type", "collection", "version", "examples valid", "invalid examples refused")
-    failures: list[str] = []
-    for latest in registry.latest():
-        folder = MODELS_DIR / latest.type_name
-        good = _count(folder / "examples", registry, expect_valid=True, failures=failures)
-        bad = _count(folder / "invalid", registry, expect_valid=False, failures=failures)
-        table.add_row(latest.type_name, latest.collection, latest.version, good, bad)
-    out.print(table)
-    stale = drift(registry, MANDATE_DIR)
-    out.print(
-        f"open-API mandate: {len(list(MANDATE_DIR.glob('*.yaml')))} documents in {MANDATE_DIR}"
-        + (f", {len(stale)} stale" if stale else ", all current")
+@dataclass(frozen=True)
+class Sample:
+    adapter: str
+    source: str
+    mapping: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+
+SAMPLES = (
+    Sample("csv", "ikomek-109-astana.csv", "ikomek-109-astana.yaml"),
+    Sample("xlsx", "almaty-109.xlsx", "almaty-109.yaml"),
+    Sample("csv", "facilities-astana.csv", "facilities-astana.yaml"),
+    Sample("dbf", "onay-payments.dbf", "onay-payments.yaml"),
+    Sample("fixed-width", "meters-astana.txt", "meters-astana.yaml"),
+    Sample("xml", "egov-organizations.xml", "egov-organizations.yaml"),
+    Sample("open311", "open311-shymkent", None, (("city", "shymkent"),)),
+    Sample("gtfs-rt", "almaty-vehicles.pb", None, (("city", "almaty"), ("route_type", "3"))),
+    Sample("senml", "senml-astana.ndjson", None, (("city", "astana"),)),
+)
+
+
+async def _register(settings: Settings) -> tuple[str, str]:
+    scopes = ["admin"] + [
+        f"{schema.collection}:{access}"
+        for schema in SchemaRegistry.load().latest()
+        for access in ("read", "write", "read-personal")
+    ]
+    async with open_services(settings) as services:
+        await services.directory.create_member(name="Qala demo city", bin=DEMO_BIN, home_city="astana")
+        client, secret = await services.directory.create_client(
+            member=DEMO_BIN, name="demo system", scopes=scopes, cities=[ALL_CITIES]
+        )
+    assert secret is not None
+    return client.client_id, secret
+
+
+def _load_sample(sample: Sample, hub: str, client_id: str, secret: str, work: Path) -> tuple[int, int, int]:
+    adapter = AdapterRegistry.load().create(
+        sample.adapter,
+        str(LEGACY / sample.source),
+        Mapping.load(LEGACY / sample.mapping) if sample.mapping else None,
+        dict(sample.options),
     )
-    if failures or stale:
-        raise CliError("; ".join(failures + stale), exit_code=1)
-    out.print("Try: qala schemas show service-requests | qala schemas validate FILE | qala openapi check")
-    raise typer.Exit(0)
+    client = HubClient(hub, client_id, secret)
+    pusher = BatchPusher(client, work / f"{sample.source}.push-state.json", sample.source)
+    try:
+        with (work / f"{sample.source}.quarantine.ndjson").open("wb") as stream:
+            summary = run(adapter, SchemaRegistry.load(), quarantine=Quarantine(stream, sample.adapter), sink=pusher)
+    finally:
+        client.close()
+    return summary.read, summary.accepted, summary.rejected
 
 
-def _count(folder: Path, registry: SchemaRegistry, *, expect_valid: bool, failures: list[str]) -> str:
-    paths = sorted(folder.glob("*.json"))
-    ok = 0
-    for path in paths:
-        document = orjson.loads(path.read_bytes())
-        entity = document if expect_valid else document["entity"]
-        fast, explained = registry.is_valid(entity), not registry.explain(entity)
-        if fast == explained == expect_valid:
-            ok += 1
-        else:
-            failures.append(f"{path}: expected {'valid' if expect_valid else 'invalid'}")
-    return f"{ok}/{len(paths)}"
+def _load_examples(hub: str, client_id: str, secret: str, fed: set[str]) -> int:
+    lines = [
+        orjson.dumps(orjson.loads(path.read_bytes()))
+        for folder in sorted(p for p in MODELS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+        if folder.name not in fed
+        for path in sorted((folder / "examples").glob("*.json"))
+    ]
+    with httpx.Client(timeout=60) as http:
+        token = http.post(f"{hub}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}", "Content-Type": "application/x-ndjson"}
+        response = http.post(f"{hub}/api/v1/batch", content=b"\n".join(lines), headers=headers)
+    return sum(1 for line in response.text.splitlines() if orjson.loads(line)["status"] != "rejected")
+
+
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the hub.")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo database lives.")] = Path("var/demo"),
+    exit_after_load: Annotated[bool, typer.Option("--exit-after-load", help="Stop once the data is loaded.")] = False,
+) -> None:
+    """Start the hub on http://127.0.0.1:8000 with demo data loaded through the adapters."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    (data_dir / "work").mkdir(parents=True)
+    hub = f"http://{host}:{port}"
+    settings = Settings(env="demo", database_url=f"sqlite:///{data_dir / 'qala.db'}", issuer=hub)
+    client_id, secret = asyncio.run(_register(settings))
+    try:
+        server = serve_app(create_app(settings), host, port)
+        base = server.__enter__()
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc} (is another hub running? try --port)") from exc
+    try:
+        table = Table("legacy export", "adapter", "read", "accepted", "rejected")
+        fed: set[str] = set()
+        for sample in SAMPLES:
+            read, accepted, rejected = _load_sample(sample, base, client_id, secret, data_dir / "work")
+            table.add_row(sample.source, sample.adapter, str(read), str(accepted), str(rejected))
+            mapping = Mapping.load(LEGACY / sample.mapping) if sample.mapping else None
+            if mapping is not None:
+                fed.add(mapping.type)
+        out.print(table)
+        examples = _load_examples(base, client_id, secret, fed | {"ServiceRequest", "VehiclePosition", "MeterReading"})
+        out.print(f"{examples} canonical examples loaded for the other collections")
+        _print_welcome(base, client_id, secret, data_dir)
+        if exit_after_load:
+            return
+        try:
+            while True:
+                asyncio.run(asyncio.sleep(3600))
+        except KeyboardInterrupt:
+            out.print("stopped")
+    finally:
+        server.__exit__(*sys.exc_info())
+
+
+def _print_welcome(base: str, client_id: str, secret: str, data_dir: Path) -> None:
+    out.print(f"\n[bold]Qala hub[/bold] running at {base}  (database {data_dir / 'qala.db'})")
+    out.print(f"  API documentation   {base}/docs   OpenAPI {base}/openapi.json")
+    out.print(f"  schema registry     {base}/api/v1/schemas")
+    out.print(
+        f"\nDemo client (all scopes, every city; shown once):\n  client_id     {client_id}\n  client_secret {secret}"
+    )
+    out.print("\nTry:")
+    out.print(
+        f"  TOKEN=$(curl -s -u '{client_id}:{secret}' -d grant_type=client_credentials "
+        f"{base}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+    )
+    out.print(f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/service-requests?city=astana&limit=5'")
+    out.print("\nCtrl-C stops the hub.")
