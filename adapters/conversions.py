@@ -61,7 +61,7 @@ def _exact_local(text: str) -> datetime | None:
         return None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)  # bounded small: 65536 dates held ~14 MiB, and parsing no longer needs strptime
 def _parse_local(text: str, zone: str) -> str:
     exact = _exact_local(text)
     if exact is not None:
