@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.db import JsonColumn, metadata
+from gateway.db import JsonColumn, metadata, writer
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -154,7 +154,7 @@ class AuditLog:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                async with self.engine.begin() as conn:
+                async with writer(self.engine), self.engine.begin() as conn:
                     results = await self._append_many(conn, [record for record, _ in batch])
             except Exception as exc:  # every waiting caller learns that its record was not written
                 for _, future in batch:

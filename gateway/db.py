@@ -12,9 +12,14 @@ them all.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
@@ -54,7 +59,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=_json_text, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -69,7 +74,34 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    return create_async_engine(url, json_serializer=_json_text, **kwargs)
+
+
+def _json_text(value: Any) -> str:
+    """JSON columns are written with orjson: several times faster than the standard library on entity payloads."""
+    return orjson.dumps(value).decode()
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def writer(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Serialise this process's write transactions on SQLite before they reach the database.
+
+    SQLite admits one writer at a time; concurrent ones otherwise wait in its busy handler, which sleeps in
+    steps of up to 100 ms. Queueing on an asyncio lock instead wakes the next writer the moment the previous one
+    commits. PostgreSQL's row locks queue well by themselves, so there this does nothing.
+
+        async with writer(engine), engine.begin() as conn:
+            ...
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    lock = _WRITE_LOCKS.setdefault(engine.sync_engine, asyncio.Lock())
+    async with lock:
+        yield
 
 
 async def create_schema(engine: AsyncEngine) -> None:

@@ -24,8 +24,9 @@ from gateway.audit import AuditLog
 from gateway.checkpoints import Checkpoints
 from gateway.client_auth import ClientAuthenticator
 from gateway.clients import Directory
-from gateway.db import create_schema, make_engine
+from gateway.db import make_engine
 from gateway.keys import KeyStore
+from gateway.migrate import upgrade
 from gateway.ratelimit import InProcessLimiter, RateLimiter, RedisLimiter
 from gateway.revocation import RevocationList
 from gateway.settings import Settings
@@ -57,7 +58,7 @@ async def open_services(settings: Settings, *, background: bool = False) -> Asyn
     http = httpx.AsyncClient(timeout=5.0)
     tasks: list[asyncio.Task[None]] = []
     try:
-        await create_schema(engine)
+        await upgrade(engine)  # Alembic: every table of the hub, catalogue included
         keys = KeyStore(engine, settings)
         await keys.ensure_all()
         audit = AuditLog(engine)
@@ -99,7 +100,8 @@ async def open_services(settings: Settings, *, background: bool = False) -> Asyn
         await engine.dispose()
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a round trip per request.
     services: Services = request.app.state.services
     return services
 

@@ -31,7 +31,7 @@ from schemas import SchemaRegistry, SchemaVersion
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"])
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
-CHUNK = 500
+CHUNK = 2000
 MAX_LINES = 100_000
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit import AuditLog, AuditRecord
+from gateway.db import writer
 from gateway.errors import Conflict, NotFound, PreconditionFailed
 from gateway.store.records import (
     JsonObject,
@@ -143,13 +144,13 @@ class EntityStore:
         self, entity: JsonObject, schema: SchemaVersion, publisher: Publisher, audit: AuditRecord | None = None
     ) -> StoredEntity:
         """Insert a new entity; 409 when a live one has that id."""
-        async with self.engine.begin() as conn:
-            base = await self._lock_sequence(conn)
+        async with writer(self.engine), self.engine.begin() as conn:
+            base = await self._reserve(conn, 1)
             existing = await self._current(conn, [entity["id"]])
             if entity["id"] in existing and existing[entity["id"]].payload is not None:
                 raise Conflict(f"{entity['id']} exists already; use PUT to replace it")
             stored, _ = (await self._apply(conn, base, [(entity, schema)], publisher, existing))[0]
-            await self._finish(conn, base, 1, audit)
+            await self._finish(conn, audit)
         return stored
 
     async def put(
@@ -161,22 +162,22 @@ class EntityStore:
         audit: AuditRecord | None = None,
     ) -> tuple[StoredEntity, Outcome]:
         """Create or replace; with ``If-Match``, only when it matches the current ETag (else 412)."""
-        async with self.engine.begin() as conn:
-            base = await self._lock_sequence(conn)
+        async with writer(self.engine), self.engine.begin() as conn:
+            base = await self._reserve(conn, 1)
             existing = await self._current(conn, [entity["id"]])
             current = existing.get(entity["id"])
             live = current is not None and current.payload is not None
             _check_precondition(if_match, current if live else None, entity["id"])
             stored, outcome = (await self._apply(conn, base, [(entity, schema)], publisher, existing))[0]
-            await self._finish(conn, base, 1 if outcome is not Outcome.UNCHANGED else 0, audit)
+            await self._finish(conn, audit)
         return stored, outcome
 
     async def delete(
         self, entity_id: str, publisher: Publisher, if_match: str | None, audit: AuditRecord | None = None
     ) -> None:
         """Delete (leave a tombstone for the change feed); 404 when absent, 412 on a stale If-Match."""
-        async with self.engine.begin() as conn:
-            base = await self._lock_sequence(conn)
+        async with writer(self.engine), self.engine.begin() as conn:
+            base = await self._reserve(conn, 1)
             current = (await self._current(conn, [entity_id])).get(entity_id)
             if current is None or current.payload is None:
                 raise NotFound(f"no entity {entity_id}")
@@ -201,7 +202,7 @@ class EntityStore:
                     date_modified=None,
                 )
             )
-            await self._finish(conn, base, 1, audit)
+            await self._finish(conn, audit)
 
     async def write_many(
         self, items: Sequence[tuple[JsonObject, SchemaVersion]], publisher: Publisher, audit: AuditRecord | None = None
@@ -209,31 +210,30 @@ class EntityStore:
         """Upsert valid entities in one transaction; the same content again is ``unchanged`` (idempotent)."""
         if not items:
             return []
-        async with self.engine.begin() as conn:
-            base = await self._lock_sequence(conn)
+        async with writer(self.engine), self.engine.begin() as conn:
+            base = await self._reserve(conn, len(items))
             existing = await self._current(conn, [entity["id"] for entity, _ in items])
             results = await self._apply(conn, base, items, publisher, existing)
-            used = sum(1 for _, outcome in results if outcome is not Outcome.UNCHANGED)
-            await self._finish(conn, base, used, audit)
+            await self._finish(conn, audit)
         return results
 
     # -- internals ------------------------------------------------------------------------------
 
-    async def _lock_sequence(self, conn: AsyncConnection) -> int:
-        """Take the writers' lock (first statement: a write, so SQLite takes its write lock at once)."""
+    async def _reserve(self, conn: AsyncConnection, count: int) -> int:
+        """Take the writers' lock and ``count`` sequence numbers; returns the number before the first.
+
+        The first statement is a write, so SQLite takes its write lock at once. Numbers an unchanged entity does
+        not use are simply skipped: the feed needs positions that grow in commit order, not dense ones.
+        """
         result = await conn.execute(
             entity_sequence.update()
             .where(entity_sequence.c.id == SEQUENCE_ROW)
-            .values(value=entity_sequence.c.value)
+            .values(value=entity_sequence.c.value + count)
             .returning(entity_sequence.c.value)
         )
-        return int(result.scalar_one())
+        return int(result.scalar_one()) - count
 
-    async def _finish(self, conn: AsyncConnection, base: int, used: int, audit: AuditRecord | None) -> None:
-        if used:
-            await conn.execute(
-                entity_sequence.update().where(entity_sequence.c.id == SEQUENCE_ROW).values(value=base + used)
-            )
+    async def _finish(self, conn: AsyncConnection, audit: AuditRecord | None) -> None:
         if audit is not None and self.audit is not None:
             await self.audit.append(audit, conn)
 

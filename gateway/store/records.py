@@ -72,10 +72,13 @@ def bounding_box(entity: JsonObject) -> tuple[float, float, float, float] | None
     location = entity.get("location")
     if not isinstance(location, dict):
         return None
+    if location.get("type") == "Point":  # nearly every entity: no walk needed
+        lon, lat = location["coordinates"][:2]
+        return lon, lat, lon, lat
     positions: list[list[float]] = []
 
     def collect(node: Any) -> None:
-        if isinstance(node, list) and len(node) >= 2 and all(isinstance(v, int | float) for v in node[:2]):
+        if isinstance(node, list) and len(node) >= 2 and all(isinstance(v, (int, float)) for v in node[:2]):
             positions.append(node)
         elif isinstance(node, list):
             for item in node:
