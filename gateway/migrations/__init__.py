@@ -1,0 +1,1 @@
+"""Alembic migrations of the hub's database (every table on :data:`gateway.db.metadata`)."""
