@@ -68,7 +68,10 @@ MESSAGES: dict[str, Translated] = {
         "ru": "Для защиты персональных данных публикуются только агрегаты (k ≥ 10).",
         "en": "To protect personal data only aggregates are published (cells below k = 10 suppressed).",
     },
-    "seconds": {"kk": "сек", "ru": "сек", "en": "s"},
+    "seconds": {"kk": "сек", "ru": "с", "en": "s"},
+    "minutes": {"kk": "мин", "ru": "мин", "en": "min"},
+    "hours": {"kk": "сағ", "ru": "ч", "en": "h"},
+    "days": {"kk": "күн", "ru": "дн", "en": "d"},
     "no_modules": {
         "kk": "Әзірге сертификатталған модульдер жоқ.",
         "ru": "Сертифицированных модулей пока нет.",
@@ -127,6 +130,18 @@ def pick(values: Mapping[str, str] | str | None, locale: str) -> str:
 def city_name(city: str) -> Translated:
     """The city's name in the three languages; an unknown tenant code is shown capitalised."""
     return CITY_NAMES.get(city, {locale: city.capitalize() for locale in LOCALES})
+
+
+def duration(seconds: float, locale: str) -> str:
+    """A latency people can read: ``duration(5400, "en")`` is ``'1.5 h'``.
+
+    >>> duration(42.25, "kk"), duration(200000, "ru")
+    ('42.2 сек', '2.3 дн')
+    """
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if abs(seconds) >= size * 1.5 or (unit == "minutes" and abs(seconds) >= 90):
+            return f"{seconds / size:.1f} {translate(unit, locale)}"
+    return f"{seconds:.1f} {translate('seconds', locale)}"
 
 
 def negotiate(cookie: str | None, accept_language: str | None) -> str:

@@ -16,17 +16,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Float, String, and_, func, literal_column, not_, select, text
+from sqlalchemy import Float, Integer, and_, func, literal_column, not_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Select
 
 from catalogue.errors import SearchQueryError, ValidationFailed
-from catalogue.tables import PG_VECTOR, datasets, facets
+from catalogue.tables import PG_VECTOR, datasets, documents, facets
 
 JsonObject = dict[str, Any]
 FACET_FIELDS = ("organization", "city", "groups", "tags", "res_format", "license_id")
 FILTER_FIELDS = (*FACET_FIELDS, "name", "id")
 ROWS_MAX = 1000
+SMALL_MATCH = 2000
+"""Below this many matches facets are counted match by match, above it by one scan of the facet index."""
 SORTS = {
     "score": "score",
     "metadata_modified": "metadata_modified",
@@ -143,65 +145,82 @@ def _filter_clause(item: Filter) -> ColumnElement[bool]:
     elif item.field == "id":
         clause = datasets.c.id == item.value
     else:
-        clause = datasets.c.id.in_(
-            select(facets.c.dataset_id).where(facets.c.field == item.field, facets.c.value == item.value)
+        clause = datasets.c.key.in_(
+            select(facets.c.dataset_key).where(facets.c.field == item.field, facets.c.value == item.value)
         )
     return not_(clause) if item.negate else clause
 
 
 def _matching(params: SearchParams, dialect: str) -> tuple[Select[Any], ColumnElement[Any]]:
-    """The ids of matching datasets with their score (higher is better)."""
-    conditions: list[ColumnElement[bool]] = [datasets.c.state == "active"]
-    conditions += [_filter_clause(f) for f in params.filters]
+    """The keys of matching datasets with their score (higher is better)."""
+    conditions: list[ColumnElement[bool]] = [_filter_clause(f) for f in params.filters]
     score: ColumnElement[Any] = literal_column("0.0", Float)
-    query = select(datasets.c.id)
+    query = select(datasets.c.key)
     if params.terms and dialect == "sqlite":
         expression = " ".join('"' + t.replace('"', "") + '"*' for t in params.terms)
         fts = (
             text(
-                "SELECT dataset_id, bm25(catalogue_fts, 0.0, 10.0, 1.0) AS rank FROM catalogue_fts "
+                "SELECT rowid AS key, bm25(catalogue_fts, 10.0, 1.0) AS rank FROM catalogue_fts "
                 "WHERE catalogue_fts MATCH :m"
             )
             .bindparams(m=expression)
-            .columns(dataset_id=String, rank=Float)
+            .columns(key=Integer, rank=Float)
             .subquery("fts")
         )
-        query = query.join(fts, fts.c.dataset_id == datasets.c.id)
+        query = query.join(fts, fts.c.key == datasets.c.key)
         score = -fts.c.rank
     elif params.terms:
         tsquery = func.to_tsquery("simple", " & ".join(t.replace("'", "") + ":*" for t in params.terms))
         vector: ColumnElement[Any] = literal_column(PG_VECTOR)
+        query = query.join(documents, documents.c.dataset_key == datasets.c.key)
         conditions.append(vector.op("@@")(tsquery))
         score = func.ts_rank(vector, tsquery)
-    return query.where(and_(*conditions)), score
+    return query.where(and_(true(), *conditions)), score
 
 
 async def search(connection: AsyncConnection, params: SearchParams) -> tuple[int, list[JsonObject], JsonObject]:
-    """(count, package dicts of the page, facet counts ``{field: {value: count}}``)."""
-    dialect = connection.dialect.name
-    ids, score = _matching(params, dialect)
-    count = (await connection.execute(select(func.count()).select_from(ids.subquery()))).scalar_one()
-    page = ids.add_columns(datasets.c.doc, score.label("score"))
+    """(count, package dicts of the page, facet counts ``{field: {value: count}}``).
+
+    Three statements over narrow rows (count, the keys of one page, facet counts), then the page's documents.
+    """
+    keys, score = _matching(params, connection.dialect.name)
+    everything = not params.terms and not params.filters
+    count_query = select(func.count()).select_from(datasets if everything else keys.subquery())
+    count = (await connection.execute(count_query)).scalar_one()
     order = []
     for name, descending in params.sort:
         if name == "score" and not params.terms:
             continue  # every score is equal without terms; PostgreSQL refuses to order by a constant
         column = score if name == "score" else datasets.c[name]
         order.append(column.desc() if descending else column.asc())
-    page = page.order_by(*order, datasets.c.name).limit(params.rows).offset(params.start)
-    docs = [row.doc for row in await connection.execute(page)] if params.rows else []
+    page = keys.order_by(*order, datasets.c.name).limit(params.rows).offset(params.start)
+    page_keys = [row.key for row in await connection.execute(page)] if params.rows else []
+    docs = await _documents(connection, page_keys)
     counts: JsonObject = {name: {} for name in params.facet_fields}
     wanted = [f for f in params.facet_fields if f in FACET_FIELDS]
     if wanted:
-        facet_query = (
-            select(facets.c.field, facets.c.value, func.count().label("n"))
-            .where(facets.c.field.in_(wanted), facets.c.dataset_id.in_(ids))
-            .group_by(facets.c.field, facets.c.value)
-            .having(func.count() >= params.facet_mincount)
-        )
+        facet_query = select(facets.c.field, facets.c.value, func.count().label("n")).where(facets.c.field.in_(wanted))
+        if not everything and count <= SMALL_MATCH:
+            # few matches: walk them and look their facets up by key
+            matched = keys.subquery("matched")
+            facet_query = facet_query.select_from(matched).join(facets, facets.c.dataset_key == matched.c.key)
+        elif not everything:
+            # many matches: scan the facet index once, testing membership
+            facet_query = facet_query.where(facets.c.dataset_key.in_(keys))
+        facet_query = facet_query.group_by(facets.c.field, facets.c.value).having(func.count() >= params.facet_mincount)
         rows = sorted(await connection.execute(facet_query), key=lambda r: (-r.n, r.value))
         for row in rows:
             bucket = counts[row.field]
             if params.facet_limit < 0 or len(bucket) < params.facet_limit:
                 bucket[row.value] = row.n
     return count, docs, counts
+
+
+async def _documents(connection: AsyncConnection, keys: list[int]) -> list[JsonObject]:
+    if not keys:
+        return []
+    rows = await connection.execute(
+        select(documents.c.dataset_key, documents.c.doc).where(documents.c.dataset_key.in_(keys))
+    )
+    found = {row.dataset_key: row.doc for row in rows}
+    return [found[key] for key in keys if key in found]

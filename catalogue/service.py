@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ class CatalogueSettings:
     default_locale: str = DEFAULT_LOCALE
     refresh_seconds: float = 30.0
     """How often live datasets are re-described from the store's summaries (0: only on ``refresh()``)."""
+    search_cache_size: int = 1024
+    """``package_search`` results kept per process, valid until the next write anywhere (0: no cache)."""
 
 
 def _no_modules() -> Sequence[JsonObject]:
@@ -85,6 +88,7 @@ class Catalogue:
         self._create_tables = create_tables
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._searches: OrderedDict[tuple[int, bytes], JsonObject] = OrderedDict()
 
     # lifecycle --------------------------------------------------------------------------------------------
 
@@ -190,20 +194,34 @@ class Catalogue:
         return doc
 
     async def package_search(self, data: JsonObject) -> JsonObject:
+        """CKAN's ``package_search``; results are cached until the catalogue's generation changes."""
         params = parse_params(data)
+        size = self.settings.search_cache_size
         async with self.engine.connect() as connection:
+            key = (await self.store.generation(connection), repr(params).encode())
+            cached = self._searches.get(key) if size else None
+            if cached is not None:
+                self._searches.move_to_end(key)
+                return cached
             count, docs, facets = await search(connection, params)
         search_facets = {
             name: {"title": name, "items": [{"name": v, "display_name": v, "count": n} for v, n in values.items()]}
             for name, values in facets.items()
         }
-        return {
+        result = {
             "count": count,
             "results": docs,
             "facets": facets,
             "search_facets": search_facets,
             "sort": params.sort_text,
         }
+        if size:
+            if self._searches and next(reversed(self._searches))[0] != key[0]:
+                self._searches.clear()  # written since: every entry is stale
+            self._searches[key] = result
+            while len(self._searches) > size:
+                self._searches.popitem(last=False)
+        return result
 
     async def package_list(self, limit: int | None = None, offset: int = 0) -> list[str]:
         return await self.store.names(limit, offset)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalogue.packages import now
-from catalogue.tables import api_tokens, datasets, facets, organizations, resources, uploads
+from catalogue.tables import api_tokens, datasets, documents, facets, generation, organizations, resources, uploads
 
 JsonObject = dict[str, Any]
 
@@ -54,14 +54,28 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
+    # generation -------------------------------------------------------------------------------------------
+
+    async def generation(self, connection: AsyncConnection) -> int:
+        """The catalogue's write counter (0 before the first write)."""
+        value = (await connection.execute(select(generation.c.value).where(generation.c.id == 1))).scalar()
+        return int(value or 0)
+
+    async def bump(self, connection: AsyncConnection) -> None:
+        updated = await connection.execute(
+            update(generation).where(generation.c.id == 1).values(value=generation.c.value + 1)
+        )
+        if not updated.rowcount:
+            await connection.execute(insert(generation).values(id=1, value=1))
+
     # datasets ---------------------------------------------------------------------------------------------
 
     async def find_dataset(self, connection: AsyncConnection, key: str) -> JsonObject | None:
         row = (
             await connection.execute(
-                select(datasets.c.doc).where(
-                    (datasets.c.name == key) | (datasets.c.id == key), datasets.c.state == "active"
-                )
+                select(documents.c.doc)
+                .join(datasets, datasets.c.key == documents.c.dataset_key)
+                .where((datasets.c.name == key) | (datasets.c.id == key))
             )
         ).first()
         return dict(row.doc) if row else None
@@ -73,61 +87,63 @@ class Store:
     async def save_dataset(
         self, connection: AsyncConnection, doc: JsonObject, *, live: bool, created: datetime, modified: datetime
     ) -> None:
-        """Insert or replace one dataset with its facet, resource and full-text rows."""
-        dataset_id = doc["id"]
-        await self._forget(connection, dataset_id)
-        await connection.execute(
-            insert(datasets).values(
-                id=dataset_id,
-                name=doc["name"],
-                title=doc.get("title") or doc["name"],
-                live=live,
-                owner_org=(doc.get("organization") or {}).get("name"),
-                state="active",
-                metadata_created=created,
-                metadata_modified=modified,
-                title_text=search_title(doc),
-                search_text=search_body(doc),
-                doc=doc,
+        """Insert or replace one dataset with its document, facet, resource and full-text rows."""
+        await self._forget(connection, doc["id"])
+        await self.bump(connection)
+        key = (
+            await connection.execute(
+                insert(datasets)
+                .values(
+                    id=doc["id"],
+                    name=doc["name"],
+                    title=doc.get("title") or doc["name"],
+                    live=live,
+                    owner_org=(doc.get("organization") or {}).get("name"),
+                    metadata_created=created,
+                    metadata_modified=modified,
+                )
+                .returning(datasets.c.key)
             )
-        )
+        ).scalar_one()
+        title, body = search_title(doc), search_body(doc)
+        await connection.execute(insert(documents).values(dataset_key=key, title_text=title, search_text=body, doc=doc))
         pairs = facet_values(doc)
         if pairs:
-            await connection.execute(
-                insert(facets), [{"dataset_id": dataset_id, "field": f, "value": v} for f, v in pairs]
-            )
+            await connection.execute(insert(facets), [{"dataset_key": key, "field": f, "value": v} for f, v in pairs])
         if doc.get("resources"):
             await connection.execute(
                 insert(resources),
-                [{"id": r["id"], "dataset_id": dataset_id, "position": i} for i, r in enumerate(doc["resources"])],
+                [{"id": r["id"], "dataset_key": key, "position": i} for i, r in enumerate(doc["resources"])],
             )
         if connection.dialect.name == "sqlite":
             await connection.exec_driver_sql(
-                "INSERT INTO catalogue_fts (dataset_id, title, body) VALUES (?, ?, ?)",
-                (dataset_id, search_title(doc), search_body(doc)),
+                "INSERT INTO catalogue_fts (rowid, title, body) VALUES (?, ?, ?)", (key, title, body)
             )
 
     async def _forget(self, connection: AsyncConnection, dataset_id: str) -> None:
-        await connection.execute(delete(facets).where(facets.c.dataset_id == dataset_id))
-        await connection.execute(delete(resources).where(resources.c.dataset_id == dataset_id))
-        await connection.execute(delete(datasets).where(datasets.c.id == dataset_id))
+        key = (await connection.execute(select(datasets.c.key).where(datasets.c.id == dataset_id))).scalar_one_or_none()
+        if key is None:
+            return
+        for table in (facets, resources, documents):
+            await connection.execute(delete(table).where(table.c.dataset_key == key))
+        await connection.execute(delete(datasets).where(datasets.c.key == key))
         if connection.dialect.name == "sqlite":
-            await connection.exec_driver_sql("DELETE FROM catalogue_fts WHERE dataset_id = ?", (dataset_id,))
+            await connection.exec_driver_sql("DELETE FROM catalogue_fts WHERE rowid = ?", (key,))
 
     async def delete_dataset(self, connection: AsyncConnection, dataset_id: str) -> None:
         await self._forget(connection, dataset_id)
-
-    async def dataset_times(self, connection: AsyncConnection, dataset_id: str) -> datetime | None:
-        return (
-            await connection.execute(select(datasets.c.metadata_created).where(datasets.c.id == dataset_id))
-        ).scalar_one_or_none()
+        await self.bump(connection)
 
     async def live_docs(self, connection: AsyncConnection) -> dict[str, JsonObject]:
-        rows = await connection.execute(select(datasets.c.name, datasets.c.doc).where(datasets.c.live.is_(True)))
+        rows = await connection.execute(
+            select(datasets.c.name, documents.c.doc)
+            .join(documents, documents.c.dataset_key == datasets.c.key)
+            .where(datasets.c.live.is_(True))
+        )
         return {row.name: row.doc for row in rows}
 
     async def names(self, limit: int | None, offset: int) -> list[str]:
-        query = select(datasets.c.name).where(datasets.c.state == "active").order_by(datasets.c.name)
+        query = select(datasets.c.name).order_by(datasets.c.name)
         query = query.offset(offset) if limit is None else query.limit(limit).offset(offset)
         async with self.engine.connect() as connection:
             return list((await connection.execute(query)).scalars())
@@ -136,8 +152,8 @@ class Store:
         async with self.engine.connect() as connection:
             row = (
                 await connection.execute(
-                    select(datasets.c.doc)
-                    .join(resources, resources.c.dataset_id == datasets.c.id)
+                    select(documents.c.doc)
+                    .join(resources, resources.c.dataset_key == documents.c.dataset_key)
                     .where(resources.c.id == resource_id)
                 )
             ).first()
@@ -152,6 +168,7 @@ class Store:
 
     async def save_group(self, connection: AsyncConnection, doc: JsonObject) -> None:
         kind = "organization" if doc["is_organization"] else "group"
+        await self.bump(connection)
         exists = (
             await connection.execute(select(organizations.c.id).where(organizations.c.name == doc["name"]))
         ).first()

@@ -40,36 +40,55 @@ organizations = Table(
 datasets = Table(
     "catalogue_datasets",
     metadata,
-    Column("id", String(64), primary_key=True),
+    # An integer key keeps joins with facets and the SQLite full-text table (whose rowid it is) cheap.
+    Column("key", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("title", Text, nullable=False, default=""),
     Column("live", Boolean, nullable=False, default=False),
     Column("owner_org", String(100), nullable=True),
-    Column("state", String(20), nullable=False, default="active"),
     Column("metadata_created", DateTime(timezone=True), nullable=False),
     Column("metadata_modified", DateTime(timezone=True), nullable=False),
+    Index("ix_catalogue_datasets_modified", "metadata_modified"),
+    Index("ix_catalogue_datasets_created", "metadata_created"),
+    Index("ix_catalogue_datasets_title", "title"),
+)
+
+documents = Table(
+    "catalogue_documents",
+    metadata,
+    # Kept apart from the narrow ``datasets`` rows so that counting, filtering and sorting never read documents.
+    Column("dataset_key", Integer, ForeignKey("catalogue_datasets.key", ondelete="CASCADE"), primary_key=True),
     Column("title_text", Text, nullable=False, default=""),
     Column("search_text", Text, nullable=False, default=""),
     Column("doc", JsonColumn, nullable=False),
-    Index("ix_catalogue_datasets_modified", "state", "metadata_modified"),
 )
 
 facets = Table(
     "catalogue_facets",
     metadata,
-    Column("dataset_id", String(64), ForeignKey("catalogue_datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("dataset_key", Integer, ForeignKey("catalogue_datasets.key", ondelete="CASCADE"), nullable=False),
     Column("field", String(40), nullable=False),
     Column("value", String(200), nullable=False),
-    Index("ix_catalogue_facets_field_value", "field", "value", "dataset_id"),
-    Index("ix_catalogue_facets_dataset", "dataset_id"),
+    Index("ix_catalogue_facets_field_value", "field", "value", "dataset_key"),
+    Index("ix_catalogue_facets_dataset", "dataset_key", "field", "value"),
 )
 
 resources = Table(
     "catalogue_resources",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("dataset_id", String(64), ForeignKey("catalogue_datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("dataset_key", Integer, ForeignKey("catalogue_datasets.key", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False, default=0),
+)
+
+generation = Table(
+    "catalogue_generation",
+    metadata,
+    # Bumped by every write in the same transaction: a search result cached under one value is valid until the
+    # value changes, whichever worker or replica made the change.
+    Column("id", Integer, primary_key=True),
+    Column("value", Integer, nullable=False),
 )
 
 uploads = Table(
@@ -97,16 +116,16 @@ PG_VECTOR = "setweight(to_tsvector('simple', title_text), 'A') || setweight(to_t
 
 
 def _create_full_text(target: Table, connection: Connection, **_: Any) -> None:
-    # SQLite: an FTS5 table keyed by dataset id, kept in step with the datasets by the store.
+    # SQLite: an FTS5 table whose rowid is the dataset key, kept in step with the datasets by the store.
     # PostgreSQL: the 'simple' configuration, since no stemmer exists for Kazakh and texts mix three languages.
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(
             "CREATE VIRTUAL TABLE IF NOT EXISTS catalogue_fts USING fts5("
-            "dataset_id UNINDEXED, title, body, tokenize = 'unicode61 remove_diacritics 2')"
+            "title, body, tokenize = 'unicode61 remove_diacritics 2')"
         )
     elif connection.dialect.name == "postgresql":
         connection.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS ix_catalogue_datasets_fts ON catalogue_datasets USING GIN (({PG_VECTOR}))"
+            f"CREATE INDEX IF NOT EXISTS ix_catalogue_documents_fts ON catalogue_documents USING GIN (({PG_VECTOR}))"
         )
 
 
@@ -115,5 +134,5 @@ def _drop_full_text(target: Table, connection: Connection, **_: Any) -> None:
         connection.exec_driver_sql("DROP TABLE IF EXISTS catalogue_fts")
 
 
-event.listen(datasets, "after_create", _create_full_text)
-event.listen(datasets, "before_drop", _drop_full_text)
+event.listen(documents, "after_create", _create_full_text)
+event.listen(documents, "before_drop", _drop_full_text)

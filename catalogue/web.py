@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from catalogue.errors import NotFound
 from catalogue.exports import flatten
-from catalogue.i18n import LANGUAGE_NAMES, LOCALES, THEMES, city_name, negotiate, pick, translate
+from catalogue.i18n import LANGUAGE_NAMES, LOCALES, THEMES, city_name, duration, negotiate, pick, translate
 from catalogue.search import FACET_FIELDS
 from catalogue.service import Catalogue
 
@@ -43,6 +43,7 @@ def _when(value: str | None, locale: str) -> str:
 
 
 _environment.filters["when"] = _when
+_environment.filters["duration"] = duration
 
 
 def _facet_label(field: str, value: str, locale: str) -> str:
