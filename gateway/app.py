@@ -2,6 +2,7 @@
 
     from gateway.app import create_app
     from gateway.settings import Settings
+from gateway.store.source import StoreSource
     app = create_app(Settings())          # uvicorn --factory calls this once per worker
 
 Nothing is opened at import time: the lifespan opens the database, keys, Redis and the checkpoint task, and puts
@@ -11,18 +12,23 @@ audit of authorised calls.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from catalogue.app import routers as catalogue_routers
+from catalogue.service import Catalogue, CatalogueSettings
 from gateway.auditing import AuditMiddleware
 from gateway.bodylimit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
 from gateway.routes import ROUTERS, documents
 from gateway.routes.exchange import exchange_routers
+from gateway.routes.modules import ModuleListing
 from gateway.services import open_services
 from gateway.settings import Settings
+from gateway.store.source import StoreSource
 from gateway.telemetry import Telemetry, TelemetryMiddleware
 from schemas import SchemaRegistry
 
@@ -36,11 +42,30 @@ def create_app(
     """The hub's app for ``settings``; tests may pass in-memory ``telemetry`` and extra ``routers``."""
     telemetry = telemetry or Telemetry.from_settings(settings)
 
+    registry = SchemaRegistry.load()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, background=True) as services:
             app.state.services = services
-            yield
+            modules = ModuleListing(services.engine)
+            await modules.refresh()
+            # The open-data catalogue reads the exchange store through its narrow read interface only.
+            app.state.catalogue = Catalogue(
+                services.engine,
+                StoreSource(services.engine),
+                registry,
+                CatalogueSettings(site_url=settings.issuer),
+                modules=modules,
+            )
+            refresher = asyncio.create_task(modules.run(every=30.0))
+            try:
+                async with app.state.catalogue:
+                    yield
+            finally:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
         telemetry.shutdown()
 
     app = FastAPI(
@@ -52,8 +77,7 @@ def create_app(
     app.state.settings = settings
     app.state.telemetry = telemetry
     install_error_handlers(app)
-    registry = SchemaRegistry.load()
-    for router in [*ROUTERS, *exchange_routers(registry), *(routers or ())]:
+    for router in [*ROUTERS, *exchange_routers(registry), *(routers or ()), *catalogue_routers()]:
         app.include_router(router)
     documents.install(app, registry, settings.token_endpoint)
     # add_middleware wraps: the last one added runs first.

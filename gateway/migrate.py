@@ -20,6 +20,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_KEY = 0x5141_4C41  # "QALA"
 
 
+FULL_TEXT = ("catalogue_fts", "ix_catalogue_documents_fts")
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Leave out the catalogue's full-text structures (FTS5 and its shadow tables, the tsvector index), which the
+    migrations create with raw DDL because no table declaration can describe them."""
+    return not (name is not None and type_ in ("table", "index") and name.startswith(FULL_TEXT))
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -15,6 +15,7 @@ import gateway.revocation
 import gateway.routes.modules
 import gateway.store.tables
 from gateway.db import metadata
+from gateway.migrate import include_name
 
 # Every module that declares tables is imported above so that autogenerate sees the whole schema.
 TABLE_MODULES = (
@@ -33,6 +34,8 @@ TABLE_MODULES = (
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations through `gateway.migrate.upgrade(engine)` (or `qala serve`), not bare alembic")
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
+context.configure(
+    connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True, include_name=include_name
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -10,12 +10,15 @@ so registering needs no token. The list is public; the catalogue's certified-mod
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conformance.certificate import verify_certificate
 from conformance.errors import CertificateError
@@ -119,11 +122,10 @@ async def register_module(request: Request, response: Response, services: Servic
     return _entry(row)
 
 
-@router.get("/modules")
-async def list_modules(
-    services: ServicesDep, profile: str | None = None, vendor: str | None = None, include_expired: bool = False
-) -> dict[str, Any]:
-    """Certified modules, newest first; expired certificates only with ``include_expired=true``."""
+async def certified(
+    engine: AsyncEngine, profile: str | None = None, vendor: str | None = None, include_expired: bool = False
+) -> list[dict[str, Any]]:
+    """Certified modules, newest first; expired certificates only with ``include_expired``."""
     query = sa.select(certified_modules).order_by(certified_modules.c.issued_at.desc(), certified_modules.c.jti)
     if profile is not None:
         query = query.where(certified_modules.c.profile == profile)
@@ -131,6 +133,39 @@ async def list_modules(
         query = query.where(certified_modules.c.vendor == vendor)
     if not include_expired:
         query = query.where(certified_modules.c.expires_at > int(time.time()))
-    async with services.engine.connect() as conn:
+    async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return {"items": [_entry(row) for row in rows], "next": None}
+    return [_entry(row) for row in rows]
+
+
+@router.get("/modules")
+async def list_modules(
+    services: ServicesDep, profile: str | None = None, vendor: str | None = None, include_expired: bool = False
+) -> dict[str, Any]:
+    """Certified modules, newest first; expired certificates only with ``include_expired=true``."""
+    return {"items": await certified(services.engine, profile, vendor, include_expired), "next": None}
+
+
+class ModuleListing:
+    """A snapshot of the certified modules for the catalogue's registry page, refreshed in the background.
+
+    The catalogue asks for the list synchronously while rendering, so the hub keeps a copy fresh instead.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.items: list[dict[str, Any]] = []
+
+    def __call__(self) -> list[dict[str, Any]]:
+        return self.items
+
+    async def refresh(self) -> None:
+        self.items = await certified(self.engine)
+
+    async def run(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.refresh()
+            except Exception:  # a failed refresh keeps the last list; the next one tries again
+                logging.getLogger("qala.gateway").exception("could not refresh the certified-module list")
