@@ -40,9 +40,18 @@ def test_hub_is_certified_for_every_collection(hub: tuple[str, Settings], issuer
     verdicts = {}
     failures = {}
     for profile in PROFILES:
-        report = run(RunOptions(profile=profile, base_url=f"{base}/api/v1", audience=settings.audience,
-                                issuer_url=issuer_url, state_dir=tmp_path / "state", module_name="Qala hub",
-                                vendor="Qala", module_version="0.1.0"))
+        report = run(
+            RunOptions(
+                profile=profile,
+                base_url=f"{base}/api/v1",
+                audience=settings.audience,
+                issuer_url=issuer_url,
+                state_dir=tmp_path / "state",
+                module_name="Qala hub",
+                vendor="Qala",
+                module_version="0.1.0",
+            )
+        )
         verdicts[profile] = report.verdict
         failures[profile] = [(r.test_id, r.message) for r in report.results if r.blocking]
     failing = {profile: failures[profile] for profile, verdict in verdicts.items() if verdict != "certified"}

@@ -57,12 +57,31 @@ class HubProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> None:
-        env = {**os.environ, "QALA_ENV": "demo", "QALA_DATABASE_URL": self.database_url,
-               "QALA_ISSUER": self.base, "QALA_RATE_LIMIT_ENABLED": "false", **self.env}
+        env = {
+            **os.environ,
+            "QALA_ENV": "demo",
+            "QALA_DATABASE_URL": self.database_url,
+            "QALA_ISSUER": self.base,
+            "QALA_RATE_LIMIT_ENABLED": "false",
+            **self.env,
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "gateway.app:app_from_environment", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "gateway.app:app_from_environment",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
         while True:

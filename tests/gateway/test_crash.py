@@ -25,8 +25,9 @@ def hub(database_url: str) -> Iterator[HubProcess]:
 
 
 def token(hub: HubProcess, client_id: str, secret: str) -> dict[str, str]:
-    response = httpx.post(f"{hub.base}/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=(client_id, secret), timeout=10)
+    response = httpx.post(
+        f"{hub.base}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=10
+    )
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 

@@ -24,9 +24,11 @@ from tests.gateway.conftest import ISSUER, get_token
 async def second_worker(settings: Settings, app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Another app instance (as another uvicorn worker would build) on the same database."""
     other = create_app(settings)
-    async with other.router.lifespan_context(other):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url=ISSUER) as client:
-            yield client
+    async with (
+        other.router.lifespan_context(other),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url=ISSUER) as client,
+    ):
+        yield client
 
 
 async def test_revocation_on_one_worker_holds_on_another(
