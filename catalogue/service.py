@@ -38,6 +38,7 @@ from catalogue.packages import finish, group_dict, normalise, now
 from catalogue.search import parse_params, search
 from catalogue.source import EntitySource
 from catalogue.store import Store
+from catalogue.tables import ensure_full_text
 from gateway.db import create_schema
 from schemas.registry import SchemaRegistry
 
@@ -104,6 +105,7 @@ class Catalogue:
         if self._create_tables:
             await create_schema(self.engine)
         async with self.engine.begin() as connection:
+            await connection.run_sync(ensure_full_text)
             existing = await self.store.groups(connection, "group")
             for name, titles in THEMES.items():
                 if name not in existing:

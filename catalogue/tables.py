@@ -115,6 +115,11 @@ PG_VECTOR = "setweight(to_tsvector('simple', title_text), 'A') || setweight(to_t
 """The PostgreSQL document vector: titles, names and tags weigh more than descriptions."""
 
 
+def ensure_full_text(connection: Connection) -> None:
+    """Create the full-text structures if missing (idempotent), however the tables themselves were created."""
+    _create_full_text(documents, connection)
+
+
 def _create_full_text(target: Table, connection: Connection, **_: Any) -> None:
     # SQLite: an FTS5 table whose rowid is the dataset key, kept in step with the datasets by the store.
     # PostgreSQL: the 'simple' configuration, since no stemmer exists for Kazakh and texts mix three languages.
