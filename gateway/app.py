@@ -75,6 +75,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.registry = registry  # one loaded registry per app: the exchange and its documents share it
     app.state.telemetry = telemetry
     install_error_handlers(app)
     for router in [*ROUTERS, *exchange_routers(registry), *(routers or ()), *catalogue_routers()]:

@@ -48,7 +48,7 @@ class Exchange:
 async def get_exchange(request: Request, services: Annotated[Services, Depends(get_services)]) -> Exchange:
     exchange: Exchange | None = getattr(request.app.state, "exchange", None)
     if exchange is None or exchange.services is not services:
-        exchange = Exchange(services, SchemaRegistry.load())
+        exchange = Exchange(services, request.app.state.registry)
         request.app.state.exchange = exchange
     return await exchange.ready()
 

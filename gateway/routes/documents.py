@@ -112,6 +112,6 @@ async def module_openapi(request: Request) -> dict[str, Any]:
     cached: dict[str, Any] | None = getattr(request.app.state, "module_openapi", None)
     if cached is None:
         settings = request.app.state.settings
-        cached = module_document(SchemaRegistry.load(), settings.token_endpoint)
+        cached = module_document(request.app.state.registry, settings.token_endpoint)
         request.app.state.module_openapi = cached
     return dict(cached)
