@@ -91,6 +91,15 @@ class HubClient:
 
     def send_batch(self, body: bytes, count: int) -> list[dict[str, Any]]:
         """POST one NDJSON batch; return its ``count`` result lines in input order."""
+        return _results(self._post_ndjson("/api/v1/batch", body, "batch").content, count)
+
+    def send_quarantine(self, body: bytes) -> dict[str, Any]:
+        """POST quarantine lines (NDJSON) to the hub, which keeps each record once; returns its counts."""
+        answer: dict[str, Any] = self._post_ndjson("/api/v1/quarantine", body, "quarantine").json()
+        return answer
+
+    def _post_ndjson(self, path: str, body: bytes, what: str) -> httpx.Response:
+        """POST NDJSON with the token, refreshing it once on 401 and retrying on 429/5xx and lost connections."""
         token = self._token or self._refresh_token()
         refreshed = False
         last = "no answer"
@@ -98,7 +107,7 @@ class HubClient:
             response: httpx.Response | None = None
             try:
                 response = self.http.post(
-                    f"{self.hub}/api/v1/batch",
+                    f"{self.hub}{path}",
                     content=body,
                     headers={"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {token}"},
                 )
@@ -114,9 +123,9 @@ class HubClient:
                 self._wait(attempt, response)
                 continue
             if response.status_code not in (200, 207):
-                raise PushError(f"the hub refused the batch: HTTP {response.status_code} {response.text[:200]}")
-            return _results(response.content, count)
-        raise PushError(f"the hub did not take the batch after {self.attempts} attempts ({last})")
+                raise PushError(f"the hub refused the {what}: HTTP {response.status_code} {response.text[:200]}")
+            return response
+        raise PushError(f"the hub did not take the {what} after {self.attempts} attempts ({last})")
 
 
 def _results(content: bytes, count: int) -> list[dict[str, Any]]:

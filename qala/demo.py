@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapters.cli import upload_quarantine
 from adapters.mapping import Mapping
 from adapters.pipeline import run
 from adapters.push import BatchPusher, HubClient
@@ -89,9 +90,11 @@ def _load_sample(sample: Sample, hub: str, client_id: str, secret: str, work: Pa
     )
     client = HubClient(hub, client_id, secret)
     pusher = BatchPusher(client, work / f"{sample.source}.push-state.json", sample.source)
+    quarantine = work / f"{sample.source}.quarantine.ndjson"
     try:
-        with (work / f"{sample.source}.quarantine.ndjson").open("wb") as stream:
+        with quarantine.open("wb") as stream:
             summary = run(adapter, SchemaRegistry.load(), quarantine=Quarantine(stream, sample.adapter), sink=pusher)
+        upload_quarantine(client, quarantine)
     finally:
         client.close()
     return summary.read, summary.accepted, summary.rejected

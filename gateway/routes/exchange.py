@@ -7,10 +7,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.routes import batch, changes, collections, documents, registry
+from gateway.routes import batch, changes, collections, documents, quarantine, registry
 from schemas import SchemaRegistry
 
 
 def exchange_routers(schemas: SchemaRegistry) -> list[APIRouter]:
     # The fixed paths (batch, changes, schemas, openapi.json) come before the generated collection paths.
-    return [batch.router, changes.router, registry.router, documents.router, collections.build_router(schemas)]
+    return [
+        batch.router,
+        changes.router,
+        quarantine.router,
+        registry.router,
+        documents.router,
+        collections.build_router(schemas),
+    ]

@@ -55,4 +55,22 @@ entity_sequence = sa.Table(
 )
 SEQUENCE_ROW = 1
 
-__all__ = ["entities", "entity_sequence", "postgresql"]
+__all__ = ["entities", "entity_sequence", "postgresql", "quarantined_records"]
+
+quarantined_records = sa.Table(
+    "quarantined_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client_id", sa.String(128), nullable=False),
+    sa.Column("member", sa.String(300), nullable=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("record_hash", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(200), nullable=True),
+    sa.Column("stage", sa.String(32), nullable=True),
+    sa.Column("record", JsonColumn, nullable=False),
+    sa.UniqueConstraint("client_id", "record_hash"),
+)
+"""Records an adapter could not turn into valid entities, kept at the hub with the client that sent them.
+
+The same record sent twice (a resumed upload) is stored once: ``record_hash`` is the SHA-256 of its canonical JSON.
+"""

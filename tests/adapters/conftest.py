@@ -80,6 +80,7 @@ class FakeHub:
         self.throttle_once: float | None = None  # answer 429 with this Retry-After once
         self.expire_token_once = False
         self.reject_city: str | None = None
+        self.quarantine: dict[str, bytes] = {}  # record hash -> line, stored once like the hub
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/oauth/token":
@@ -91,6 +92,16 @@ class FakeHub:
             token = f"t{len(self.tokens)}"
             self.tokens.append(token)
             return httpx.Response(200, json={"access_token": token, "token_type": "Bearer", "expires_in": 300})
+        if request.url.path == "/api/v1/quarantine":
+            lines = [line for line in request.content.splitlines() if line.strip()]
+            before = len(self.quarantine)
+            for line in lines:
+                canonical = orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS)
+                self.quarantine[hashlib.sha256(canonical).hexdigest()] = line
+            stored = len(self.quarantine) - before
+            return httpx.Response(
+                200, json={"received": len(lines), "stored": stored, "duplicates": len(lines) - stored}
+            )
         if request.url.path != "/api/v1/batch":
             return httpx.Response(404)
         self.batch_calls += 1

@@ -94,9 +94,12 @@ def test_push_through_the_cli_resumes(tmp_path: Path, hub: Any, monkeypatch: pyt
     assert len(hub.store) == 30
     state = orjson.loads((tmp_path / "q.push-state.json").read_bytes())
     assert state["complete"] is True
+    quarantined = [orjson.loads(line) for line in (tmp_path / "q.ndjson").read_bytes().splitlines()]
+    assert len(hub.quarantine) == len(quarantined) >= 1, "the rejected records reached the hub as well"
     again = runner.invoke(build_app(), args)  # a completed run pushed again changes nothing
     assert "unchanged 30" in again.output
     assert len(hub.store) == 30
+    assert len(hub.quarantine) == len(quarantined), "re-sent quarantine records are stored once"
 
 
 def test_workers_option_writes_what_one_process_writes(tmp_path: Path) -> None:

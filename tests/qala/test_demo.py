@@ -22,6 +22,7 @@ def test_demo_loads_every_sample_through_the_hub(tmp_path: Path) -> None:
     assert "client_secret qs_" in result.output
     with sqlite3.connect(data_dir / "qala.db") as db:
         counts = dict(db.execute("SELECT collection, count(*) FROM entities WHERE NOT deleted GROUP BY collection"))
+        quarantined = db.execute("SELECT count(*) FROM quarantined_records").fetchone()[0]
         facilities = [
             json.loads(row[0])
             for row in db.execute("SELECT payload FROM entities WHERE collection = 'facilities' AND NOT deleted")
@@ -32,4 +33,5 @@ def test_demo_loads_every_sample_through_the_hub(tmp_path: Path) -> None:
     assert counts["service-requests"] >= 45 + 30 + 24
     assert counts["payment-transactions"] >= 38
     assert kazakh, "Kazakh text survived the KZ-1048 export"
+    assert quarantined >= 9, "every sample's rejected records reached the hub's quarantine"
     assert not [f for f in facilities if set("ЌЈЄ") & set(json.dumps(f, ensure_ascii=False))], "no cp1251 mojibake"

@@ -6,7 +6,7 @@ on SQLite, a GIN tsvector index on PostgreSQL).
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 00:55:19.951161
+Create Date: 2026-11-30 01:19:10.671559
 """
 
 from __future__ import annotations
@@ -199,6 +199,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("bin", name=op.f("pk_members")),
     )
     op.create_table(
+        "quarantined_records",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("client_id", sa.String(length=128), nullable=False),
+        sa.Column("member", sa.String(length=300), nullable=True),
+        sa.Column("received_at", sa.Float(), nullable=False),
+        sa.Column("record_hash", sa.String(length=64), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=True),
+        sa.Column("stage", sa.String(length=32), nullable=True),
+        sa.Column(
+            "record", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantined_records")),
+        sa.UniqueConstraint("client_id", "record_hash", name=op.f("uq_quarantined_records_client_id_record_hash")),
+    )
+    op.create_table(
         "revoked_tokens",
         sa.Column("jti", sa.String(length=128), nullable=False),
         sa.Column("client_id", sa.String(length=64), nullable=False),
@@ -329,6 +344,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_revoked_tokens_expires_at"))
 
     op.drop_table("revoked_tokens")
+    op.drop_table("quarantined_records")
     op.drop_table("members")
     op.drop_table("gateway_locks")
     op.drop_table("entity_sequence")
