@@ -150,6 +150,10 @@ class AuditLog:
             self._drainer = asyncio.create_task(self._drain())
         return await future
 
+    async def append_many(self, records: list[AuditRecord], conn: AsyncConnection) -> list[tuple[int, str]]:
+        """Append ``records`` in ``conn``'s transaction, in order (the exchange API's group commits)."""
+        return await self._append_many(conn, records)
+
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]

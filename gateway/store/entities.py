@@ -12,9 +12,10 @@ describes (or not at all).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit import AuditLog, AuditRecord
 from gateway.db import writer
-from gateway.errors import Conflict, NotFound, PreconditionFailed
+from gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed
 from gateway.store.records import (
     JsonObject,
     Outcome,
@@ -36,6 +37,9 @@ from gateway.store.records import (
 )
 from gateway.store.tables import SEQUENCE_ROW, entities, entity_sequence
 from schemas import SchemaVersion
+
+GROUP_LIMIT = 500
+"""At most this many single writes share one transaction."""
 
 _COLUMNS = (
     entities.c.id,
@@ -73,6 +77,8 @@ class EntityStore:
         self.engine = engine
         self.audit = audit
         self._postgres = engine.dialect.name == "postgresql"
+        self._pending: list[_Op] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     async def ensure(self) -> None:
         """Create the sequence row once (racing workers are harmless)."""
@@ -144,13 +150,7 @@ class EntityStore:
         self, entity: JsonObject, schema: SchemaVersion, publisher: Publisher, audit: AuditRecord | None = None
     ) -> StoredEntity:
         """Insert a new entity; 409 when a live one has that id."""
-        async with writer(self.engine), self.engine.begin() as conn:
-            base = await self._reserve(conn, 1)
-            existing = await self._current(conn, [entity["id"]])
-            if entity["id"] in existing and existing[entity["id"]].payload is not None:
-                raise Conflict(f"{entity['id']} exists already; use PUT to replace it")
-            stored, _ = (await self._apply(conn, base, [(entity, schema)], publisher, existing))[0]
-            await self._finish(conn, audit)
+        stored, _ = await self._submit(_Op("create", entity["id"], entity, schema, publisher, None, audit))
         return stored
 
     async def put(
@@ -162,47 +162,119 @@ class EntityStore:
         audit: AuditRecord | None = None,
     ) -> tuple[StoredEntity, Outcome]:
         """Create or replace; with ``If-Match``, only when it matches the current ETag (else 412)."""
-        async with writer(self.engine), self.engine.begin() as conn:
-            base = await self._reserve(conn, 1)
-            existing = await self._current(conn, [entity["id"]])
-            current = existing.get(entity["id"])
-            live = current is not None and current.payload is not None
-            _check_precondition(if_match, current if live else None, entity["id"])
-            stored, outcome = (await self._apply(conn, base, [(entity, schema)], publisher, existing))[0]
-            await self._finish(conn, audit)
-        return stored, outcome
+        return await self._submit(_Op("put", entity["id"], entity, schema, publisher, if_match, audit))
 
     async def delete(
         self, entity_id: str, publisher: Publisher, if_match: str | None, audit: AuditRecord | None = None
     ) -> None:
         """Delete (leave a tombstone for the change feed); 404 when absent, 412 on a stale If-Match."""
-        async with writer(self.engine), self.engine.begin() as conn:
-            base = await self._reserve(conn, 1)
-            current = (await self._current(conn, [entity_id])).get(entity_id)
-            if current is None or current.payload is None:
-                raise NotFound(f"no entity {entity_id}")
-            _check_precondition(if_match, current, entity_id)
-            now = time.time()
-            await conn.execute(
-                entities.update()
-                .where(entities.c.id == entity_id)
-                .values(
-                    payload=None,
-                    content_hash=None,
-                    deleted=True,
-                    version=current.version + 1,
-                    seq=base + 1,
-                    received_at=now,
-                    client_id=publisher.client_id,
-                    member=publisher.member,
-                    min_lon=None,
-                    min_lat=None,
-                    max_lon=None,
-                    max_lat=None,
-                    date_modified=None,
+        await self._submit(_Op("delete", entity_id, None, None, publisher, if_match, audit))
+
+    # Single writes are group-committed: the writes that arrive while a transaction is open share the next one
+    # (one lock, one look-up, one multi-row insert, one audit append), and each caller still waits for its own
+    # commit and gets its own outcome or error (409, 412, 404), exactly as if it had been alone.
+
+    async def _submit(self, op: _Op) -> tuple[StoredEntity, Outcome]:
+        op.future = asyncio.get_running_loop().create_future()
+        self._pending.append(op)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await op.future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            ops, self._pending = self._pending[:GROUP_LIMIT], self._pending[GROUP_LIMIT:]
+            try:
+                async with writer(self.engine), self.engine.begin() as conn:
+                    outcomes = await self._apply_ops(conn, ops)
+            except Exception as exc:  # the transaction failed: every write in it learns so
+                for op in ops:
+                    if not op.future.done():
+                        op.future.set_exception(exc)
+                continue
+            for op, outcome in zip(ops, outcomes, strict=True):
+                if op.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    op.future.set_exception(outcome)
+                else:
+                    op.future.set_result(outcome)
+
+    async def _apply_ops(self, conn: AsyncConnection, ops: list[_Op]) -> list[tuple[StoredEntity, Outcome] | Exception]:
+        base = await self._reserve(conn, len(ops))
+        existing = await self._current(conn, [op.entity_id for op in ops])
+        state = {key: _State.of(row) for key, row in existing.items()}
+        inserts: dict[str, dict[str, Any]] = {}
+        updates: dict[str, dict[str, Any]] = {}
+        outcomes: list[tuple[StoredEntity, Outcome] | Exception] = []
+        audits: list[AuditRecord] = []
+        now = time.time()
+        for index, op in enumerate(ops, start=1):
+            current = state.get(op.entity_id)
+            live = current is not None and current.live
+            try:
+                if op.kind == "create" and live:
+                    raise Conflict(f"{op.entity_id} exists already; use PUT to replace it")
+                if op.kind == "delete" and not live:
+                    raise NotFound(f"no entity {op.entity_id}")
+                _check_precondition(
+                    op.if_match, current.version if current is not None and live else None, op.entity_id
                 )
-            )
-            await self._finish(conn, audit)
+            except GatewayError as error:
+                outcomes.append(error)
+                continue
+            seq = base + index
+            if op.kind == "delete":
+                assert current is not None
+                row = current.tombstone(
+                    op.entity_id, version=current.version + 1, seq=seq, now=now, publisher=op.publisher
+                )
+                state[op.entity_id] = replace(current, digest=None, version=current.version + 1, live=False)
+                outcomes.append((_stored_tombstone(op.entity_id, current, row), Outcome.DELETED))
+            else:
+                assert op.entity is not None
+                assert op.schema is not None
+                digest = content_hash(op.entity)
+                if current is not None and current.digest == digest:
+                    stored = _stored(
+                        op.entity, op.schema, version=current.version, seq=0, now=now, publisher=op.publisher
+                    )
+                    outcomes.append((stored, Outcome.UNCHANGED))
+                    if op.audit is not None:
+                        audits.append(op.audit)
+                    continue
+                version = current.version + 1 if current is not None else 1
+                created_at = current.created_at if current is not None else now
+                row = _row(
+                    op.entity,
+                    op.schema,
+                    digest=digest,
+                    version=version,
+                    seq=seq,
+                    now=now,
+                    created_at=created_at,
+                    publisher=op.publisher,
+                )
+                state[op.entity_id] = _State(
+                    digest,
+                    version,
+                    created_at,
+                    True,
+                    row["type"],
+                    row["collection"],
+                    row["city"],
+                    row["schema_version"],
+                )
+                outcome = Outcome.UPDATED if live else Outcome.CREATED
+                stored = _stored(op.entity, op.schema, version=version, seq=seq, now=now, publisher=op.publisher)
+                outcomes.append((stored, outcome))
+            (updates if op.entity_id in existing else inserts)[op.entity_id] = row
+            if op.audit is not None:
+                audits.append(op.audit)
+        await _persist(conn, inserts, updates)
+        if audits and self.audit is not None:
+            await self.audit.append_many(audits, conn)
+        return outcomes
 
     async def write_many(
         self, items: Sequence[tuple[JsonObject, SchemaVersion]], publisher: Publisher, audit: AuditRecord | None = None
@@ -240,7 +312,15 @@ class EntityStore:
     async def _current(self, conn: AsyncConnection, ids: list[str]) -> dict[str, Any]:
         rows = await conn.execute(
             sa.select(
-                entities.c.id, entities.c.content_hash, entities.c.version, entities.c.payload, entities.c.created_at
+                entities.c.id,
+                entities.c.content_hash,
+                entities.c.version,
+                entities.c.payload,
+                entities.c.created_at,
+                entities.c.type,
+                entities.c.collection,
+                entities.c.city,
+                entities.c.schema_version,
             ).where(entities.c.id.in_(sorted(set(ids))))
         )
         return {row.id: row for row in rows}
@@ -292,14 +372,21 @@ class EntityStore:
             state[entity["id"]] = (digest, version, created_at)
             outcome = Outcome.CREATED if previous is None or previous[0] is None else Outcome.UPDATED
             results.append((_stored(entity, schema, version=version, seq=seq, now=now, publisher=publisher), outcome))
-        if inserts:
-            await conn.execute(entities.insert(), list(inserts.values()))
-        if updates:
-            await conn.execute(
-                entities.update().where(entities.c.id == sa.bindparam("b_id")),
-                [{**row, "b_id": key} for key, row in updates.items()],
-            )
+        await _persist(conn, inserts, updates)
         return results
+
+
+async def _persist(
+    conn: AsyncConnection, inserts: dict[str, dict[str, Any]], updates: dict[str, dict[str, Any]]
+) -> None:
+    """Write new rows in one multi-row insert and changed ones in one executemany update."""
+    if inserts:
+        await conn.execute(entities.insert(), list(inserts.values()))
+    if updates:
+        await conn.execute(
+            entities.update().where(entities.c.id == sa.bindparam("b_id")),
+            [{**row, "b_id": key} for key, row in updates.items()],
+        )
 
 
 def _row(
@@ -355,14 +442,95 @@ def _stored(
     )
 
 
-def _check_precondition(if_match: str | None, current: StoredEntity | Any | None, entity_id: str) -> None:
+def _check_precondition(if_match: str | None, version: int | None, entity_id: str) -> None:
+    """412 unless ``If-Match`` is absent, ``*`` for a live entity, or names its current ETag."""
     if if_match is None:
         return
-    if current is None:
+    if version is None:
         raise PreconditionFailed(f"If-Match given but {entity_id} does not exist")
     if if_match.strip() == "*":
         return
-    etag = f'"{current.version}"'
+    etag = f'"{version}"'
     candidates = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
     if etag not in candidates:
         raise PreconditionFailed(f"If-Match {if_match} does not match the current ETag {etag} of {entity_id}")
+
+
+@dataclass
+class _Op:
+    """One single-entity write waiting for the next group commit."""
+
+    kind: str  # "create", "put" or "delete"
+    entity_id: str
+    entity: JsonObject | None
+    schema: SchemaVersion | None
+    publisher: Publisher
+    if_match: str | None
+    audit: AuditRecord | None
+    future: asyncio.Future[tuple[StoredEntity, Outcome]] = field(init=False)
+
+
+@dataclass(frozen=True)
+class _State:
+    """What a write needs to know about an entity's current row."""
+
+    digest: str | None
+    version: int
+    created_at: float
+    live: bool
+    type: str
+    collection: str
+    city: str
+    schema_version: str
+
+    @classmethod
+    def of(cls, row: Any) -> _State:
+        return cls(
+            row.content_hash,
+            row.version,
+            row.created_at,
+            row.payload is not None,
+            row.type,
+            row.collection,
+            row.city,
+            row.schema_version,
+        )
+
+    def tombstone(self, entity_id: str, *, version: int, seq: int, now: float, publisher: Publisher) -> dict[str, Any]:
+        return {
+            "id": entity_id,
+            "type": self.type,
+            "collection": self.collection,
+            "city": self.city,
+            "payload": None,
+            "content_hash": None,
+            "version": version,
+            "seq": seq,
+            "deleted": True,
+            "date_modified": None,
+            "min_lon": None,
+            "min_lat": None,
+            "max_lon": None,
+            "max_lat": None,
+            "received_at": now,
+            "created_at": self.created_at,
+            "client_id": publisher.client_id,
+            "member": publisher.member,
+            "schema_version": self.schema_version,
+        }
+
+
+def _stored_tombstone(entity_id: str, state: _State, row: dict[str, Any]) -> StoredEntity:
+    return StoredEntity(
+        entity_id,
+        state.type,
+        state.collection,
+        state.city,
+        None,
+        row["version"],
+        row["seq"],
+        row["received_at"],
+        row["client_id"],
+        row["member"],
+        state.schema_version,
+    )

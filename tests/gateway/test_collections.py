@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -174,3 +175,22 @@ async def test_filters_and_pages(http: httpx.AsyncClient, writer: dict[str, str]
     }
     since = (await http.get("/api/v1/service-requests?updatedSince=2024-03-19T09:00:00%2B05:00", headers=writer)).json()
     assert {i["dateModified"] for i in since["items"]} == {"2024-03-19T09:00:00+05:00"}
+
+
+async def test_concurrent_writes_keep_their_own_outcomes(http: httpx.AsyncClient, writer: dict[str, str]) -> None:
+    """Single writes are group-committed; each request still gets exactly its own answer."""
+    distinct = await asyncio.gather(
+        *(http.post("/api/v1/service-requests", json=service_request(f"G-{i}"), headers=writer) for i in range(40))
+    )
+    assert [r.status_code for r in distinct] == [201] * 40
+    same = service_request("G-SAME")
+    racing = await asyncio.gather(*(http.post("/api/v1/service-requests", json=same, headers=writer) for _ in range(8)))
+    assert sorted(r.status_code for r in racing) == [201] + [409] * 7
+    changed = {**same, "description": "Повторная заявка."}
+    puts = await asyncio.gather(
+        *(http.put(url(same["id"]), json=changed, headers={**writer, "If-Match": '"1"'}) for _ in range(6))
+    )
+    assert sorted(r.status_code for r in puts) == [200] + [412] * 5, "If-Match admits only the first"
+    assert (await http.get(url(same["id"]), headers=writer)).headers["etag"] == '"2"'
+    listed = (await http.get("/api/v1/service-requests?limit=1000", headers=writer)).json()["items"]
+    assert len(listed) == 41
