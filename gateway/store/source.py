@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalogue.source import CollectionSummary, JsonObject
+from gateway.clients import members as member_directory
 from gateway.store.tables import entities
 
 LATENCY_SAMPLE = 1000
@@ -56,7 +57,13 @@ class StoreSource:
                     .limit(LATENCY_SAMPLE)
                 )
                 latencies = [float(value) for (value,) in recent.all()]
-                members = await conn.execute(sa.select(entities.c.member).where(*where).distinct())
+                # Lineage names the member organisations; tokens carry their BIN, the directory their name.
+                members = await conn.execute(
+                    sa.select(sa.func.coalesce(member_directory.c.name, entities.c.member))
+                    .select_from(entities.outerjoin(member_directory, member_directory.c.bin == entities.c.member))
+                    .where(*where)
+                    .distinct()
+                )
                 sources = await conn.execute(
                     sa.select(source_value).where(*where, source_value.is_not(None)).distinct()
                 )

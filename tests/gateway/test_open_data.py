@@ -29,6 +29,8 @@ async def test_published_entities_become_a_live_dataset_without_personal_fields(
             records = await http.get(f"/api/3/action/datastore_search?resource_id={resource['id']}&limit=100")
             exported += records.text
     assert "iKOMEK-109 Astana" in exported, "lineage names the source system"
+    summary = next(s for s in await app.state.catalogue.source.summaries() if s.collection == "service-requests")
+    assert summary.publishers == ("Astana Akimat",), "lineage names the member organisation, not its BIN"
     for personal in ("contactPhone", "contactName", "+77015550123", "Сәрсенбаева"):
         assert personal not in exported
     home = await http.get("/", headers={"Accept": "text/html"})
