@@ -39,7 +39,7 @@ from catalogue.search import parse_params, search
 from catalogue.source import EntitySource
 from catalogue.store import Store
 from catalogue.tables import ensure_full_text
-from gateway.db import create_schema
+from gateway.migrate import upgrade
 from schemas.registry import SchemaRegistry
 
 JsonObject = dict[str, Any]
@@ -103,7 +103,8 @@ class Catalogue:
     async def prepare(self) -> None:
         """Create the tables (when asked) and the theme groups; enough for the CLI, which has no live source."""
         if self._create_tables:
-            await create_schema(self.engine)
+            # The hub's migrations, not create_all: a database first opened here must still start a hub.
+            await upgrade(self.engine)
         async with self.engine.begin() as connection:
             await connection.run_sync(ensure_full_text)
             existing = await self.store.groups(connection, "group")

@@ -3,7 +3,7 @@
 A dataset is stored as its CKAN package dictionary (``doc``) plus the columns search and paging need; its
 facet values (organisation, city, themes, tags, formats, licence) are rows of ``catalogue_facets`` so that facet
 counts are one ``GROUP BY``. Full text lives in an FTS5 table on SQLite and in a GIN-indexed ``tsvector``
-expression on PostgreSQL, both created here by DDL events so ``create_schema`` builds everything.
+expression on PostgreSQL: the migrations create them, and :func:`ensure_full_text` repairs a database that lacks them.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ from joserfc.jwk import ECKey
 from sqlalchemy.exc import SQLAlchemyError
 
 from conformance.errors import SigningError
-from gateway.db import create_schema, make_engine
+from gateway.db import make_engine
 from gateway.keys import KeyPurpose, KeyStore, register_purpose
+from gateway.migrate import upgrade
 from gateway.settings import Settings
 
 PURPOSE = "conformance"
@@ -46,7 +47,7 @@ async def hub_signer(settings: Settings) -> AsyncIterator[HubSigner]:
     engine = make_engine(settings.database_url)
     try:
         try:
-            await create_schema(engine)
+            await upgrade(engine)  # the hub's own migrations: `qala serve` later finds the schema it expects
             store = KeyStore(engine, settings)
             await store.ensure_all()
             key = store.signer(PURPOSE)

@@ -1,7 +1,7 @@
 """Database engines and the hub's shared table metadata.
 
 SQLite (a file, zero set-up) is the default; PostgreSQL is the scale path. Every table of the hub is declared
-on :data:`metadata`, whichever module owns it, so that one ``create_schema`` (and one Alembic history) covers
+on :data:`metadata`, whichever module owns it, so that one Alembic history (:mod:`gateway.migrate`) covers
 them all.
 
     >>> normalise_url("sqlite:///var/qala.db")
@@ -102,9 +102,3 @@ async def writer(engine: AsyncEngine) -> AsyncIterator[None]:
     lock = _WRITE_LOCKS.setdefault(engine.sync_engine, asyncio.Lock())
     async with lock:
         yield
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table declared on :data:`metadata` that does not exist yet."""
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)

@@ -5,7 +5,6 @@ Each test gets its own issuer port and state directory, so runs never share keys
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -15,15 +14,9 @@ import pytest
 from conformance.runner import RunOptions
 from conformance.serving import serve_app
 from examples.vendor_module import Fault, create_app
+from tests.gateway.serving import free_port
 
 AUDIENCE = "https://module.example.kz/api/v1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture

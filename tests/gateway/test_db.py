@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from gateway.db import create_schema, make_engine, metadata
+from gateway.db import make_engine, metadata
 
 
 async def test_engine_round_trips_json_on_both_backends(database_url: str) -> None:
     table = sa.Table("t_probe", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("doc", sa.JSON))
     engine = make_engine(database_url)
     try:
-        await create_schema(engine)
         async with engine.begin() as conn:
             await conn.run_sync(table.metadata.create_all)
             await conn.execute(table.insert(), [{"id": 1, "doc": {"name": {"kk": "Қазақстан"}}}])

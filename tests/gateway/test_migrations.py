@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from conformance.hubkeys import hub_signer
 from gateway.db import make_engine, metadata
 from gateway.migrate import downgrade, include_name, upgrade
+from gateway.services import open_services
+from gateway.settings import Settings
 
 COMPARE = {"compare_type": True, "include_name": include_name}
 
@@ -32,3 +37,13 @@ async def test_upgrade_matches_the_declared_tables_and_downgrade_removes_them(da
         assert left <= {"alembic_version"}, left
     finally:
         await engine.dispose()
+
+
+async def test_a_database_first_opened_by_the_suite_s_signer_still_starts_the_hub(tmp_path: Path) -> None:
+    """`qala conformance run` may open the hub's database before the hub ever ran: it must migrate, not
+    create_all, or the hub's own start-up would find tables Alembic does not know and fail."""
+    settings = Settings(env="demo", database_url=f"sqlite:///{tmp_path / 'hub.db'}")
+    async with hub_signer(settings) as signer:
+        assert signer.kid
+    async with open_services(settings) as services:
+        assert await services.directory.list_members() == []

@@ -21,6 +21,7 @@ from gateway.ratelimit import InProcessLimiter, RedisLimiter
 from gateway.services import open_services
 from gateway.settings import Settings
 from tests.gateway.conftest import MEMBER_BIN
+from tests.gateway.serving import free_port
 
 REDIS_URL = os.environ.get("QALA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -70,13 +71,6 @@ async def test_redis_down_fails_open_or_closed_as_configured(mode: str, allowed:
                 await limiter.hit("qc_x:api", capacity=5, window=60.0)
     finally:
         await redis.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
