@@ -5,9 +5,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas import EntityInvalid, SchemaLoadError, SchemaRegistry, UnknownType, UnknownVersion, collection_name
-from schemas.identifiers import is_valid_bin, with_check_digit
+from schemas.identifiers import check_digit, is_valid_bin, with_check_digit
 from schemas.registry import MODELS_DIR
 
 REGISTRY = SchemaRegistry.load()
@@ -66,6 +68,14 @@ def test_bin_checksum() -> None:
     assert not is_valid_bin(wrong)
     assert not is_valid_bin("12345678901a")
     assert not is_valid_bin(123456789012)
+    assert not is_valid_bin("١٢٣٤٥٦٧٨٩٠١٢")  # Arabic-Indic digits are digits to str.isdigit, not to a BIN
+
+
+@settings(max_examples=3000, deadline=None)
+@given(digits=st.text(alphabet="0123456789", min_size=12, max_size=12))
+def test_the_unrolled_bin_check_agrees_with_check_digit(digits: str) -> None:
+    expected = check_digit(digits[:11])
+    assert is_valid_bin(digits) == (expected is not None and expected == int(digits[11]))
 
 
 def _copy_models(tmp_path: Path) -> Path:
