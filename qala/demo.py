@@ -127,7 +127,7 @@ def demo(
     settings = Settings(env="demo", database_url=f"sqlite:///{data_dir / 'qala.db'}", issuer=hub)
     client_id, secret = asyncio.run(_register(settings))
     try:
-        server = serve_app(create_app(settings), host, port)
+        server = serve_app(create_app(settings, server_gc=True), host, port)
         base = server.__enter__()
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc} (is another hub running? try --port)") from exc

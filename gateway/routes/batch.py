@@ -2,7 +2,8 @@
 
 The body is first spooled (to disk past a few MiB, so memory stays flat), then its lines are validated and
 committed in chunks while the result lines stream back; a chunk's results are sent only after its transaction
-has committed, so a client never sees ``created`` for something a crash could still lose. Reading the whole body
+has committed, so a client never sees ``created`` for something a crash could still lose. The next chunk is
+validated while the database commits the previous one. Reading the whole body
 before answering matters: HTTP/1.1 clients (curl, httpx, requests) send all of a body before they read the
 response, so a server that answered while still reading would fill both socket buffers and deadlock.
 
@@ -15,8 +16,9 @@ client that lost the connection simply sends the batch again.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -26,6 +28,7 @@ from fastapi.responses import StreamingResponse
 
 from gateway.auth import Caller, CallerDep
 from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited, publisher_of
+from gateway.store.entities import EntityStore
 from gateway.store.records import JsonObject
 from schemas import SchemaRegistry, SchemaVersion
 
@@ -83,6 +86,17 @@ def check_line(index: int, raw: bytes, registry: SchemaRegistry, caller: Caller)
     return entity, schema
 
 
+def _classify(index: int, raw: bytes, registry: SchemaRegistry, caller: Caller) -> tuple[JsonObject, Any]:
+    if index >= MAX_LINES:  # the response has started: refuse line by line, never silently drop
+        message = f"a batch holds at most {MAX_LINES} lines; send the rest in another batch"
+        return _rejected(index, None, [{"pointer": "", "keyword": "x-batch-size", "message": message}]), None
+    return check_line(index, raw, registry, caller)
+
+
+def _lines(results: list[JsonObject]) -> bytes:
+    return b"".join(orjson.dumps(r) + b"\n" for r in results)
+
+
 async def _spool(stream: AsyncIterator[bytes]) -> IO[bytes]:
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 -- closed by caller
     async for chunk in stream:
@@ -96,55 +110,81 @@ async def batch(request: Request, caller: CallerDep, exchange: ExchangeDep) -> S
     media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if media not in NDJSON_TYPES:
         raise UnsupportedMediaType(f"send the batch as application/x-ndjson, not {media or 'no Content-Type'}")
-    registry, store, publisher = exchange.registry, exchange.store, publisher_of(caller)
+    writer = _BatchWriter(request, caller, exchange.registry, exchange.store)
     body = await _spool(request.stream())
-
-    async def commit(chunk: _Chunk) -> list[JsonObject]:
-        if chunk.valid:
-            counts = {"lines": len(chunk.results), "valid": len(chunk.valid)}
-            record = audit_record(request, caller, "entity.batch", resource="/api/v1/batch", status=200, detail=counts)
-            written = await store.write_many([(e, s) for _, e, s in chunk.valid], publisher, record)
-            mark_audited(request)
-            for (index, entity, _), (stored, outcome) in zip(chunk.valid, written, strict=True):
-                chunk.results[index - chunk.results[0]["index"]] = {
-                    "index": index,
-                    "id": entity["id"],
-                    "status": outcome.value,
-                    "version": stored.version,
-                }
-        return chunk.results
-
-    async def results() -> AsyncIterator[bytes]:
-        chunk = _Chunk()
-        index = -1
-        for raw in body:
-            if not raw.strip():
-                continue
-            index += 1
-            if index >= MAX_LINES:  # the response has started: refuse line by line, never silently drop
-                message = f"a batch holds at most {MAX_LINES} lines; send the rest in another batch"
-                outcome, schema = (
-                    _rejected(index, None, [{"pointer": "", "keyword": "x-batch-size", "message": message}]),
-                    None,
-                )
-            else:
-                outcome, schema = check_line(index, raw, registry, caller)
-            if schema is None:
-                chunk.results.append(outcome)
-            else:
-                chunk.results.append({"index": index})  # filled in after the commit
-                chunk.valid.append((index, outcome, schema))
-            if len(chunk.results) >= CHUNK:
-                yield b"".join(orjson.dumps(r) + b"\n" for r in await commit(chunk))
-                chunk = _Chunk()
-        if chunk.results:
-            yield b"".join(orjson.dumps(r) + b"\n" for r in await commit(chunk))
 
     async def closing() -> AsyncIterator[bytes]:
         try:
-            async for piece in results():
+            async for piece in writer.results(body):
                 yield piece
         finally:
             body.close()
 
     return StreamingResponse(closing(), media_type="application/x-ndjson")
+
+
+class _BatchWriter:
+    """Checks a spooled batch line by line and writes it chunk by chunk, one chunk's commit overlapping the
+    checks of the next; a chunk's result lines are released only once it has committed."""
+
+    def __init__(self, request: Request, caller: Caller, registry: SchemaRegistry, store: EntityStore) -> None:
+        self.request, self.caller, self.registry, self.store = request, caller, registry, store
+        self.publisher = publisher_of(caller)
+
+    async def results(self, body: IO[bytes]) -> AsyncIterator[bytes]:
+        chunk = _Chunk()
+        writing: asyncio.Task[list[JsonObject]] | None = None
+        index = -1
+        try:
+            for raw in body:
+                if not raw.strip():
+                    continue
+                index += 1
+                outcome, schema = _classify(index, raw, self.registry, self.caller)
+                if schema is None:
+                    chunk.results.append(outcome)
+                else:
+                    chunk.results.append({"index": index})  # filled in after the commit
+                    chunk.valid.append((index, outcome, schema))
+                if len(chunk.results) >= CHUNK:
+                    if writing is not None:
+                        yield _lines(await writing)
+                    writing, chunk = await self.start(chunk), _Chunk()
+            if writing is not None:
+                yield _lines(await writing)
+                writing = None
+            if chunk.results:
+                yield _lines(await (await self.start(chunk)))
+        finally:
+            if writing is not None and not writing.done():  # the client went away: let the write finish
+                await asyncio.shield(writing)
+
+    async def start(self, chunk: _Chunk) -> asyncio.Task[list[JsonObject]]:
+        """Write ``chunk`` in a task; return once only its commit is left (or it has finished or failed), so
+        that the next chunk is checked while the database commits this one."""
+        committing = asyncio.Event()
+        task = asyncio.create_task(self.commit(chunk, committing.set))
+        waiter = asyncio.create_task(committing.wait())
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        return task
+
+    async def commit(self, chunk: _Chunk, before_commit: Callable[[], None]) -> list[JsonObject]:
+        if chunk.valid:
+            counts = {"lines": len(chunk.results), "valid": len(chunk.valid)}
+            record = audit_record(
+                self.request, self.caller, "entity.batch", resource="/api/v1/batch", status=200, detail=counts
+            )
+            written = await self.store.write_many(
+                [(e, s) for _, e, s in chunk.valid], self.publisher, record, before_commit=before_commit
+            )
+            mark_audited(self.request)
+            first = chunk.results[0]["index"]
+            for (index, entity, _), (version, outcome) in zip(chunk.valid, written, strict=True):
+                chunk.results[index - first] = {
+                    "index": index,
+                    "id": entity["id"],
+                    "status": outcome.value,
+                    "version": version,
+                }
+        return chunk.results

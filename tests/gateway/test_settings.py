@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
 from pydantic import ValidationError
 
+from gateway.app import SERVER_GC_THRESHOLDS, create_app
 from gateway.settings import DEMO_SECRET, Settings
 
 STRONG = "x" * 40
@@ -50,3 +52,17 @@ def test_refuses_unsafe_configuration(values: dict[str, object], message: str) -
 def test_production_with_a_real_secret_is_accepted() -> None:
     settings = Settings(env="production", secret_key=STRONG, issuer="https://hub.qala.kz")  # type: ignore[arg-type]
     assert settings.secret == STRONG.encode()
+
+
+async def test_a_server_process_gets_the_server_gc_thresholds(settings: Settings) -> None:
+    """Only an app made for a server process changes the collector; one app among many in tests does not."""
+    before = gc.get_threshold()
+    try:
+        plain = create_app(settings)
+        async with plain.router.lifespan_context(plain):
+            assert gc.get_threshold() == before
+        server = create_app(settings, server_gc=True)
+        async with server.router.lifespan_context(server):
+            assert gc.get_threshold() == SERVER_GC_THRESHOLDS
+    finally:
+        gc.set_threshold(*before)
