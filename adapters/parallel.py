@@ -1,23 +1,26 @@
 """Map and validate in several processes: ``run(..., workers=N)`` and ``qala adapt run --workers N``.
 
-The parent reads records in order, as in a single process, and hands them out in chunks; each worker maps
-and validates a chunk and sends back its NDJSON lines and one outcome per record. The parent takes chunks back
-in the order it sent them, so the output, the quarantine and the summary are the same as a single process
-gives; at most ``2 * workers`` chunks are in flight, so memory stays flat. Workers are forked, and inherit the
-adapter (with its compiled mapping) and the schema registry instead of receiving them pickled.
+Two ways, one result. For a source that can be cut into blocks of whole records (CSV: ``blocks`` and
+``block_records`` on the adapter) and no sink, the parent only cuts the file and the workers read, map and
+validate their blocks (:func:`run_blocks`). Otherwise the parent reads records in order, as in a single
+process, and hands them out in chunks; each worker maps and validates a chunk. Either way each worker sends
+back its NDJSON lines and one outcome per record, and the parent takes the work back in the order it sent
+it, so the output, the quarantine and the summary are the same as a single process gives; at most
+``2 * workers`` pieces are in flight, so memory stays flat. Workers are forked, and inherit the adapter (with
+its compiled mapping) and the schema registry instead of receiving them pickled.
 
     summary = run(adapter, SchemaRegistry.load(), out=out, quarantine=q, workers=2)
 
-Only worth it with cores to spare: the parent still reads every record and pickles it.
+Only worth it with cores to spare: on two cores a worker competes with the other worker and the parent.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
 
@@ -30,13 +33,20 @@ from schemas import SchemaRegistry
 CHUNK = 2000
 """Records per chunk: large enough that pickling and the round trip cost little per record."""
 
+BLOCK_BYTES = 1 << 20
+"""Bytes per block for sources that workers read themselves (some 4,000 rows of a contact-centre export)."""
+
 Outcome = str | tuple[str, list[Reason]] | None
 """Per record: the accepted entity's type, ``(stage, reasons)`` for a rejection, None for a read problem."""
+
+Rejected = tuple[str, list[Reason], tuple[Any, ...], Any]
+"""A rejected record of a block: ``(stage, reasons, position, raw)``."""
 
 _inherited: tuple[Adapter, SchemaRegistry] | None = None
 """What forked workers map and validate with; set in the parent just before the pool forks."""
 
 
+T = TypeVar("T")
 Chunk = list[tuple[tuple[Any, ...], Any] | None]
 
 
@@ -70,6 +80,33 @@ def _work(chunk: Chunk | bytes) -> tuple[bytes, list[Outcome]]:
     return b"".join(lines), outcomes
 
 
+def _work_block(block: tuple[bytes, int, int]) -> tuple[bytes, int, Counter[str], list[Rejected]]:
+    """In a worker: read, map and validate one block of a source that :func:`run_blocks` splits; the NDJSON,
+    how many records were read, the accepted ones by type, and the rejected ones in order."""
+    if _inherited is None:  # pragma: no cover - only if the pool was not forked from run_blocks
+        raise RuntimeError("adapters.parallel worker started without an adapter")
+    adapter, registry = _inherited
+    map_record, is_valid, dumps = adapter.map, registry.is_valid, orjson.dumps
+    lines: list[bytes] = []
+    accepted: Counter[str] = Counter()
+    rejected: list[Rejected] = []
+    read = 0
+    for record in adapter.block_records(*block):  # type: ignore[attr-defined]
+        read += 1
+        if record.problems:
+            rejected.append(("read", record.problems, tuple(record.position), record.raw))
+            continue
+        result = map_record(record)
+        if isinstance(result, Rejection):
+            rejected.append(("map", result.reasons, tuple(record.position), record.raw))
+        elif not is_valid(result):
+            rejected.append(("validate", schema_reasons(registry, result), tuple(record.position), record.raw))
+        else:
+            lines.append(dumps(result, option=orjson.OPT_APPEND_NEWLINE))
+            accepted[result["type"]] += 1
+    return b"".join(lines), read, accepted, rejected
+
+
 def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
     chunk: list[Record] = []
     for record in records:
@@ -94,6 +131,8 @@ def run_parallel(
 ) -> Summary:
     """:func:`adapters.pipeline.run` with mapping and validation in ``workers`` forked processes."""
     global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
+    if sink is None and hasattr(adapter, "blocks"):
+        return run_blocks(adapter, registry, out=out, quarantine=quarantine, progress=progress, workers=workers)
     summary = Summary(adapter.name)
     hub_rejected = _hub_rejected(summary, quarantine)
     in_flight: deque[tuple[list[Record], Future[tuple[bytes, list[Outcome]]]]] = deque()
@@ -147,6 +186,61 @@ def run_parallel(
     return summary.check()
 
 
-def _prepend(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
+def run_blocks(
+    adapter: Adapter,
+    registry: SchemaRegistry,
+    *,
+    out: IO[bytes] | None = None,
+    quarantine: Quarantine | None = None,
+    progress: ProgressCallback | None = None,
+    workers: int = 2,
+    block_bytes: int = BLOCK_BYTES,
+) -> Summary:
+    """The parallel run for sources that can be cut into blocks of whole records (CSV): the parent only cuts
+    the file, and the workers read, map and validate, so the parent no longer limits how many workers help.
+
+    The adapter provides ``blocks(size)`` (byte blocks with the line and offset they start at; reading the
+    header binds the mapping before the first) and ``block_records(block, line, offset)``.
+    """
+    global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
+    summary = Summary(adapter.name)
+    in_flight: deque[Future[tuple[bytes, int, Counter[str], list[Rejected]]]] = deque()
+
+    def settle() -> None:
+        block, read, accepted, rejected = in_flight.popleft().result()
+        if out is not None and block:
+            out.write(block)
+        summary.read += read
+        summary.accepted += accepted.total()
+        summary.types.update(accepted)
+        for stage, reasons, position, raw in rejected:
+            summary.reject(reasons)
+            if quarantine is not None:
+                quarantine.add(Position(*position), raw, reasons, stage=stage)
+
+    blocks = adapter.blocks(block_bytes)  # type: ignore[attr-defined]
+    first = next(blocks, None)  # cutting the first block has read the header and bound the mapping
+    if first is not None:
+        _inherited = (adapter, registry)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                for block in _prepend(first, blocks):
+                    in_flight.append(pool.submit(_work_block, block))
+                    if len(in_flight) >= 2 * workers:
+                        settle()
+                    if progress is not None:
+                        done, total = adapter.progress()
+                        progress(done, total, summary.read)
+                while in_flight:
+                    settle()
+        finally:
+            _inherited = None
+    if progress is not None:
+        done, total = adapter.progress()
+        progress(done, total, summary.read)
+    return summary.check()
+
+
+def _prepend(first: T, rest: Iterator[T]) -> Iterator[T]:
     yield first
     yield from rest

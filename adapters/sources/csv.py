@@ -9,10 +9,13 @@ Options (mapping ``source:`` block or ``-o key=value``): ``encoding`` (default: 
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from adapters.encoding import canonical_name, check_declared, detect_encoding
 from adapters.errors import SourceError
@@ -70,6 +73,70 @@ class CsvAdapter(TabularAdapter):
         return name
 
     def rows(self) -> Iterator[Record]:
+        with self._open() as (stream, encoding, sample):
+            lines, reader = self._header(stream, encoding, sample)
+            yield from self._body(lines, reader)
+
+    def blocks(self, size: int) -> Iterator[tuple[bytes, int, int]]:
+        """The body as byte blocks of about ``size`` that each end where a record ends, with the line number and
+        byte offset each starts at; reads the header (and binds the mapping) before the first.
+
+        :mod:`adapters.parallel` hands the blocks to worker processes, which read them with
+        :meth:`block_records`; the records are exactly those :meth:`rows` gives. A block is cut where
+        ``csv.reader`` itself, run over the block's lines, finished a record, so a quoted line break never
+        splits a record. The lines are decoded as Latin-1 for that: one character per byte, and every
+        supported encoding spells quote, delimiter and line feed with the same single ASCII byte.
+        """
+        with self._open() as (stream, encoding, sample):
+            lines, _ = self._header(stream, encoding, sample)
+            line, offset = lines.number + 1, lines.offset
+            carry = b""
+            while True:
+                data = stream.read(size)
+                block = carry + data
+                cut = len(block) if not data else self._last_boundary(block)
+                if not cut and len(block) > 8 * size:  # a quote left open: the rest is one record, as in rows()
+                    block += stream.read()
+                    data, cut = b"", len(block)
+                if cut:
+                    self._done = offset + cut
+                    yield block[:cut], line, offset
+                    line += block.count(b"\n", 0, cut)
+                    offset += cut
+                if not data:
+                    return
+                carry = block[cut:]
+
+    def block_records(self, block: bytes, line: int, offset: int) -> Iterator[Record]:
+        """The records of a block from :meth:`blocks`, with positions in the whole file."""
+        lines = _Lines(io.BytesIO(block), self.encoding)
+        lines.number, lines.offset = line - 1, offset
+        yield from self._body(lines, self._reader(lines))
+
+    def _last_boundary(self, block: bytes) -> int:
+        """Bytes of ``block`` up to the end of its last complete record (0 when none ends in it)."""
+        lines = block.decode("latin-1").split("\n")[:-1]  # whole lines; csv.reader ends a record at a line's end
+        reader = self._reader(iter(lines))
+        try:
+            collections.deque(reader, maxlen=0)  # the common case, all in C: every line ends a record
+            records_end = len(lines)
+        except csv.Error:  # a record runs on past the block, or a malformed one: walk record by record
+            reader = self._reader(iter(lines))
+            records_end = 0
+            while True:
+                try:
+                    next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    if reader.line_num >= len(lines):  # the last record runs on past the block
+                        break
+                    continue  # a malformed record: the worker reports it, as rows() would
+                records_end = reader.line_num
+        return sum(map(len, lines[:records_end])) + records_end  # and a line feed for each line
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[tuple[IO[bytes], str, bytes]]:
         path = Path(self.source)
         try:
             stream = path.open("rb")
@@ -79,25 +146,31 @@ class CsvAdapter(TabularAdapter):
             self._total = path.stat().st_size
             sample = stream.read(SAMPLE_BYTES)
             stream.seek(0)
-            encoding = self._encoding(sample)
-            self.encoding = encoding
-            yield from self._read(stream, encoding, str(path), sample)
+            self.encoding = self._encoding(sample)
+            yield stream, self.encoding, sample
 
-    def _read(self, stream: IO[bytes], encoding: str, file: str, sample: bytes) -> Iterator[Record]:
+    def _reader(self, lines: Iterator[str]) -> Any:
+        delimiter = str(self.option("delimiter", ","))
+        return csv.reader(lines, delimiter=delimiter, quotechar=str(self.option("quotechar", '"')), strict=True)
+
+    def _header(self, stream: IO[bytes], encoding: str, sample: bytes) -> tuple[_Lines, Any]:
         lines = _Lines(stream, encoding)
         for _ in range(int(self.option("skip_lines", 0))):
             next(lines, None)
-        delimiter = str(self.option("delimiter", ","))
-        reader = csv.reader(lines, delimiter=delimiter, quotechar=str(self.option("quotechar", '"')), strict=True)
+        reader = self._reader(lines)
         header = next(reader, None)
         if header is None:
-            raise SourceError(f"{file}: no header line")
+            raise SourceError(f"{self.source}: no header line")
         if lines.bad_line:
             raise SourceError(
-                f"{file}: the header is not valid {encoding} ({lines.bad_message}); "
+                f"{self.source}: the header is not valid {encoding} ({lines.bad_message}); "
                 f"the bytes look like {detect_encoding(sample)}"
             )
         self.bind(header)
+        return lines, reader
+
+    def _body(self, lines: _Lines, reader: Any) -> Iterator[Record]:
+        file = str(self.source)
         start_line, start_offset = lines.number + 1, lines.offset
         pending = lines.pending
         pending.clear()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.mapping import Mapping
-from adapters.parallel import run_parallel
+from adapters.parallel import run_blocks, run_parallel
 from adapters.pipeline import run
 from adapters.quarantine import Quarantine
 from adapters.records import Entity, Position, Reason
@@ -92,7 +93,49 @@ def test_workers_offer_the_same_entities_to_the_sink(schemas: SchemaRegistry, tm
 def test_progress_is_reported_per_chunk_not_per_record(schemas: SchemaRegistry, tmp_path: Path) -> None:
     calls: list[tuple[int, int | None, int]] = []
     adapter = AdapterRegistry.load().create("csv", str(_big_source(tmp_path)), Mapping.load(MAPPING))
-    run_parallel(adapter, schemas, workers=2, chunk=100, progress=lambda *a: calls.append(a))
+    sink = RecordingSink()  # with a sink, records are read here and mapped in chunks of records
+    run_parallel(adapter, schemas, sink=sink, workers=2, chunk=100, progress=lambda *a: calls.append(a))
     assert len(calls) == 5  # four chunks and the closing call
     assert calls[-1][2] == 48 * 7 + 1
     assert calls[-1][0] == calls[-1][1]  # all bytes read
+
+
+def test_progress_is_reported_per_block(schemas: SchemaRegistry, tmp_path: Path) -> None:
+    calls: list[tuple[int, int | None, int]] = []
+    source = _big_source(tmp_path)
+    adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
+    summary = run_blocks(adapter, schemas, workers=2, block_bytes=20_000, progress=lambda *a: calls.append(a))
+    size = source.stat().st_size
+    assert len(calls) >= 1 + size // 20_000  # one per block of about 20,000 bytes, and the end
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(calls[:-1]))  # the closing call repeats the last
+    assert calls[-1][:2] == (source.stat().st_size, source.stat().st_size)
+    assert calls[-1][2] == summary.read == 48 * 7 + 1
+
+
+@pytest.mark.parametrize("block_bytes", [1, 97, 600, 5000])
+def test_blocks_cut_only_between_records(schemas: SchemaRegistry, tmp_path: Path, block_bytes: int) -> None:
+    """Blocks smaller than a record, and blocks that end inside a quoted line break, a CRLF or a blank line:
+    the workers still read exactly the records, positions and raw text of one process."""
+    source = _big_source(tmp_path)
+    adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
+    out, q = io.BytesIO(), io.BytesIO()
+    summary = run_blocks(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), workers=2, block_bytes=block_bytes)
+    one = _run(schemas, source)
+    assert (summary.as_dict(), out.getvalue(), q.getvalue()) == one
+
+
+def test_blocks_of_a_utf8_source_keep_byte_offsets(schemas: SchemaRegistry, tmp_path: Path) -> None:
+    """Multi-byte letters: offsets in the quarantine are bytes, as one process reports them."""
+    text = (SAMPLES / "ikomek-109-astana.csv").read_bytes().decode("cp1251")
+    source = tmp_path / "utf8.csv"
+    source.write_bytes(text.encode("utf-8") * 1)
+    mapping = Mapping.load(MAPPING)
+    mapping.source["encoding"] = "utf-8"
+    adapter = AdapterRegistry.load().create("csv", str(source), mapping)
+    out, q = io.BytesIO(), io.BytesIO()
+    summary = run_blocks(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), workers=2, block_bytes=333)
+    single = AdapterRegistry.load().create("csv", str(source), mapping)
+    one_out, one_q = io.BytesIO(), io.BytesIO()
+    one = run(single, schemas, out=one_out, quarantine=Quarantine(one_q, "csv"))
+    assert (summary.as_dict(), out.getvalue(), q.getvalue()) == (one.as_dict(), one_out.getvalue(), one_q.getvalue())
+    assert b'"byte_offset"' in q.getvalue()
