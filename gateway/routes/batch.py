@@ -165,8 +165,10 @@ class _BatchWriter:
         committing = asyncio.Event()
         task = asyncio.create_task(self.commit(chunk, committing.set))
         waiter = asyncio.create_task(committing.wait())
-        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
+        try:
+            await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
         return task
 
     async def commit(self, chunk: _Chunk, before_commit: Callable[[], None]) -> list[JsonObject]:
