@@ -1,13 +1,14 @@
 """Map and validate in several processes: ``run(..., workers=N)`` and ``qala adapt run --workers N``.
 
-Two ways, one result. For a source that can be cut into blocks of whole records (CSV: ``blocks`` and
-``block_records`` on the adapter) and no sink, the parent only cuts the file and the workers read, map and
-validate their blocks (:func:`run_blocks`). Otherwise the parent reads records in order, as in a single
-process, and hands them out in chunks; each worker maps and validates a chunk. Either way each worker sends
-back its NDJSON lines and one outcome per record, and the parent takes the work back in the order it sent
-it, so the output, the quarantine and the summary are the same as a single process gives; at most
-``2 * workers`` pieces are in flight, so memory stays flat. Workers are forked, and inherit the adapter (with
-its compiled mapping) and the schema registry instead of receiving them pickled.
+Two ways, one result. For a source that can be cut into blocks of whole records (CSV with an ASCII delimiter
+and quote: ``splittable``, ``blocks`` and ``block_records`` on the adapter) and no sink, the parent only
+cuts the file and the workers read, map and validate their blocks (:func:`run_blocks`). Otherwise the parent
+reads records in order, as in a single process, and hands them out in chunks; each worker maps and validates
+a chunk. Either way each worker sends back its NDJSON lines and what became of each record, and the parent
+takes the work back in the order it sent it, so the output, the quarantine and the summary are the same as a
+single process gives; at most ``2 * workers`` pieces are in flight, so memory stays flat. Workers are
+forked, and inherit the adapter (with its compiled mapping) and the schema registry instead of receiving them
+pickled.
 
     summary = run(adapter, SchemaRegistry.load(), out=out, quarantine=q, workers=2)
 
@@ -131,7 +132,7 @@ def run_parallel(
 ) -> Summary:
     """:func:`adapters.pipeline.run` with mapping and validation in ``workers`` forked processes."""
     global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
-    if sink is None and hasattr(adapter, "blocks"):
+    if sink is None and _splittable(adapter):
         return run_blocks(adapter, registry, out=out, quarantine=quarantine, progress=progress, workers=workers)
     summary = Summary(adapter.name)
     hub_rejected = _hub_rejected(summary, quarantine)
@@ -199,8 +200,9 @@ def run_blocks(
     """The parallel run for sources that can be cut into blocks of whole records (CSV): the parent only cuts
     the file, and the workers read, map and validate, so the parent no longer limits how many workers help.
 
-    The adapter provides ``blocks(size)`` (byte blocks with the line and offset they start at; reading the
-    header binds the mapping before the first) and ``block_records(block, line, offset)``.
+    The adapter provides ``splittable()`` (true when its source can be cut), ``blocks(size)`` (byte blocks with
+    the line and offset they start at; reading the header binds the mapping before the first) and
+    ``block_records(block, line, offset)``.
     """
     global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
     summary = Summary(adapter.name)
@@ -239,6 +241,11 @@ def run_blocks(
         done, total = adapter.progress()
         progress(done, total, summary.read)
     return summary.check()
+
+
+def _splittable(adapter: Adapter) -> bool:
+    splittable = getattr(adapter, "splittable", None)
+    return bool(splittable is not None and splittable())
 
 
 def _prepend(first: T, rest: Iterator[T]) -> Iterator[T]:

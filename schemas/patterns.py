@@ -1,16 +1,17 @@
 """JSON Schema ``pattern`` in Python's ``re``, with the meaning jsonschema-rs gives it.
 
-jsonschema-rs reads a pattern as the Rust ``regex`` crate does; Python's ``re`` differs in two ways that our
-schemas hit:
+jsonschema-rs reads a pattern as ECMA-262 (JavaScript) does, as JSON Schema says; Python's ``re`` differs:
 
 * ``$`` also matches before a final newline in Python, so ``"astana\\n"`` would match ``^[a-z]+$``. It is
-  translated to ``\\Z`` (end of text only, as in ECMA-262 and Rust).
-* ``\\s`` also matches U+001C..U+001F in Python (``str.isspace``); Rust's ``\\s`` is the Unicode White_Space
-  property. It is translated to that explicit set.
+  translated to ``\\Z`` (end of text only).
+* ``\\s`` in Python is ``str.isspace``: it matches U+001C..U+001F and U+0085, and misses U+FEFF. It is
+  translated to ECMA's white space and line terminators.
+* ``\\d`` and ``\\w`` match any Unicode digit or letter in Python, only ASCII in ECMA; ``.`` excludes only
+  ``\\n`` in Python, all four ECMA line terminators in ECMA. Each is translated to the explicit ASCII set.
 
 Only a conservative subset is translated: literals, classes, groups (``(?:`` included), alternation,
-quantifiers and the escapes below. Anything else (look-around, back-references, ``\\w``, ``\\b``, ``\\p``)
-raises :class:`UntranslatablePattern`, and callers hand the pattern to jsonschema-rs instead.
+quantifiers and the escapes below. Anything else (look-around, back-references, ``\\b``, ``\\p``)
+raises :class:`UntranslatablePattern`, and callers keep Python's reading.
 
     >>> bool(compile_pattern("^[a-z]+$").search("astana\\n"))
     False
@@ -21,10 +22,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-# The Unicode White_Space property, which the Rust regex crate's \s matches.
-_WHITE_SPACE = "\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+# ECMA-262's \s: WhiteSpace and LineTerminator (checked against jsonschema-rs for every code point to U+FFFF).
+_WHITE_SPACE = "\\t-\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+# Escapes that stand for sets (ECMA: ASCII only), as their members go inside a class.
+_SETS = {"s": _WHITE_SPACE, "d": "0-9", "w": "A-Za-z0-9_"}
 _LITERAL_ESCAPES = frozenset(".^$*+?()[]{}|\\/-")
-_SAME_ESCAPES = frozenset("dDnrtfv")
+_SAME_ESCAPES = frozenset("nrtfv")
+_ANY = "[^\\n\\r\\u2028\\u2029]"  # ECMA's "." without the s flag
 # Inside a class Python warns about (future) set operations on '&&', '~~', '||' and a nested '['.
 _CLASS_ESCAPES = frozenset("&~|[")
 
@@ -43,19 +47,13 @@ def translate(pattern: str) -> str:
         if char == "\\":
             if index + 1 >= len(pattern):
                 raise UntranslatablePattern("a pattern may not end in a backslash")
-            escaped = pattern[index + 1]
+            out.append(_escape(pattern[index + 1], in_class=in_class))
             index += 2
-            if escaped in _LITERAL_ESCAPES or escaped in _SAME_ESCAPES:
-                out.append("\\" + escaped)
-            elif escaped == "s":
-                out.append(_WHITE_SPACE if in_class else f"[{_WHITE_SPACE}]")
-            elif escaped == "S" and not in_class:
-                out.append(f"[^{_WHITE_SPACE}]")
-            else:
-                raise UntranslatablePattern(f"escape \\{escaped} is not translated")
             continue
         index += 1
         if in_class:
+            if char == "-" and pattern.startswith("-", index):
+                raise UntranslatablePattern("'--' in a class is a set difference to Python")
             if char == "]":
                 in_class = False
                 out.append(char)
@@ -73,6 +71,8 @@ def translate(pattern: str) -> str:
             index += negated
         elif char == "$":
             out.append("\\Z")
+        elif char == ".":
+            out.append(_ANY)
         elif char == "(" and pattern.startswith("?", index):
             if not pattern.startswith("?:", index):
                 raise UntranslatablePattern("only (?: groups are translated")
@@ -83,6 +83,18 @@ def translate(pattern: str) -> str:
     if in_class:
         raise UntranslatablePattern("unterminated character class")
     return "".join(out)
+
+
+def _escape(escaped: str, *, in_class: bool) -> str:
+    """The ``re`` source for the escape ``\\<escaped>``."""
+    if escaped in _LITERAL_ESCAPES or escaped in _SAME_ESCAPES:
+        return "\\" + escaped
+    if escaped in _SETS:
+        members = _SETS[escaped]
+        return members if in_class else f"[{members}]"
+    if escaped.lower() in _SETS and not in_class:  # \S \D \W outside a class
+        return f"[^{_SETS[escaped.lower()]}]"
+    raise UntranslatablePattern(f"escape \\{escaped} is not translated")
 
 
 @lru_cache(maxsize=512)

@@ -25,13 +25,19 @@ from schemas.patterns import UntranslatablePattern, compile_pattern
 
 JsonObject = dict[str, Any]
 
-# Custom formats, shared by every path. date-time and date are built into both libraries; the schemas pin
-# their shape with a pattern as well, so the libraries' edge-case differences (lower-case 't', leap
-# seconds) never reach either format check.
+# Custom formats, shared by every path. The schemas pin the shape of dates and date-times with a pattern as
+# well, so differences between format implementations (lower-case 't', leap seconds) never reach a check.
 CUSTOM_FORMATS: Mapping[str, Callable[[Any], bool]] = {"kz-bin": is_valid_bin}
 
-_FORMAT_CHECKER = jsonschema.FormatChecker(formats=("date-time", "date"))
-for _name, _check in CUSTOM_FORMATS.items():
+
+def _rust_format(name: str) -> Callable[[Any], bool]:
+    return jsonschema_rs.validator_for({"format": name}, validate_formats=True).is_valid
+
+
+# The explaining path checks date and date-time with jsonschema-rs's own implementation, so that the two paths
+# agree on every string by construction (python-jsonschema refuses year 0000, which RFC 3339 allows).
+_FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+for _name, _check in {**CUSTOM_FORMATS, "date": _rust_format("date"), "date-time": _rust_format("date-time")}.items():
     _FORMAT_CHECKER.checks(_name)(_check)
 
 
@@ -82,6 +88,7 @@ _ID_FIELDS = frozenset({"/id", "/type", "/city"})
 
 _BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 _ANNOTATIONS = frozenset({"description", "title", "examples", "default", "deprecated", "$comment"})
+_DATA = frozenset({"const", "enum", "examples", "default"})
 
 
 # The date and date-time shapes of schemas/models/_common/core.json, and the same shapes admitting only days
@@ -130,6 +137,8 @@ def _inline(node: Any, defs: JsonObject, expanding: tuple[str, ...]) -> Any:
     out: JsonObject = {
         key: int(value)
         if key in _BOUNDS and type(value) is float and value.is_integer() and abs(value) < 2**53
+        else value
+        if key in _DATA  # instance data, not schemas: nothing in it is a keyword
         else _inline(value, defs, expanding)
         for key, value in node.items()
         if key != "$ref"

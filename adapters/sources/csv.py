@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from adapters.encoding import canonical_name, check_declared, detect_encoding
+from adapters.encoding import SUPPORTED, canonical_name, check_declared, detect_encoding
 from adapters.errors import SourceError
 from adapters.records import Position, Reason, Record
 from adapters.tabular import TabularAdapter
@@ -76,6 +76,20 @@ class CsvAdapter(TabularAdapter):
         with self._open() as (stream, encoding, sample):
             lines, reader = self._header(stream, encoding, sample)
             yield from self._body(lines, reader)
+
+    def splittable(self) -> bool:
+        """Whether :meth:`blocks` may cut this source: the quote and delimiter are ASCII, and the encoding one
+        of :data:`~adapters.encoding.SUPPORTED` (each spells ASCII with the ASCII bytes and nothing else)."""
+        marks = (str(self.option("delimiter", ",")), str(self.option("quotechar", '"')))
+        if not all(mark.isascii() for mark in marks):
+            return False
+        declared = self.option("encoding")
+        if declared is None or str(declared).lower() == "auto":
+            return True  # detection picks one of SUPPORTED
+        try:
+            return canonical_name(str(declared)) in {canonical_name(name) for name in SUPPORTED}
+        except SourceError:
+            return False
 
     def blocks(self, size: int) -> Iterator[tuple[bytes, int, int]]:
         """The body as byte blocks of about ``size`` that each end where a record ends, with the line number and

@@ -17,6 +17,7 @@ client that lost the connection simply sends the batch again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -148,16 +149,21 @@ class _BatchWriter:
                     chunk.valid.append((index, outcome, schema))
                 if len(chunk.results) >= CHUNK:
                     if writing is not None:
-                        yield _lines(await writing)
+                        yield _lines(await asyncio.shield(writing))
                     writing, chunk = await self.start(chunk), _Chunk()
             if writing is not None:
-                yield _lines(await writing)
+                yield _lines(await asyncio.shield(writing))
                 writing = None
             if chunk.results:
-                yield _lines(await (await self.start(chunk)))
+                writing = await self.start(chunk)
+                yield _lines(await asyncio.shield(writing))
+                writing = None
         finally:
-            if writing is not None and not writing.done():  # the client went away: let the write finish
-                await asyncio.shield(writing)
+            # The client went away, or a write failed: a transaction under way still finishes (shielded above
+            # from the response's cancellation), and its outcome is collected here rather than left unread.
+            if writing is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(writing)
 
     async def start(self, chunk: _Chunk) -> asyncio.Task[list[JsonObject]]:
         """Write ``chunk`` in a task; return once only its commit is left (or it has finished or failed), so

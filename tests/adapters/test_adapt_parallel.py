@@ -139,3 +139,25 @@ def test_blocks_of_a_utf8_source_keep_byte_offsets(schemas: SchemaRegistry, tmp_
     one = run(single, schemas, out=one_out, quarantine=Quarantine(one_q, "csv"))
     assert (summary.as_dict(), out.getvalue(), q.getvalue()) == (one.as_dict(), one_out.getvalue(), one_q.getvalue())
     assert b'"byte_offset"' in q.getvalue()
+
+
+@pytest.mark.parametrize(("encoding", "delimiter"), [("cp1251", "¦"), ("utf-8", "§")])
+def test_a_non_ascii_delimiter_is_read_by_the_parent(
+    schemas: SchemaRegistry, tmp_path: Path, encoding: str, delimiter: str
+) -> None:
+    """Cutting blocks reads bytes as Latin-1, where a delimiter outside ASCII is not one character: such a source
+    is read record by record in the parent instead, and the result is still one process's."""
+    text = (SAMPLES / "ikomek-109-astana.csv").read_bytes().decode("cp1251").replace(";", delimiter)
+    source = tmp_path / "odd.csv"
+    source.write_bytes(text.encode(encoding) * 1)
+    mapping = Mapping.load(MAPPING)
+    mapping.source.update(encoding=encoding, delimiter=delimiter)
+    adapter = AdapterRegistry.load().create("csv", str(source), mapping)
+    assert not adapter.splittable()  # type: ignore[attr-defined]
+    out, q = io.BytesIO(), io.BytesIO()
+    summary = run_parallel(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), workers=2, chunk=7)
+    single = AdapterRegistry.load().create("csv", str(source), mapping)
+    one_out, one_q = io.BytesIO(), io.BytesIO()
+    one = run(single, schemas, out=one_out, quarantine=Quarantine(one_q, "csv"))
+    assert (summary.as_dict(), out.getvalue(), q.getvalue()) == (one.as_dict(), one_out.getvalue(), one_q.getvalue())
+    assert one.accepted > 30

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
+import gateway.routes.batch as batch_route
 from schemas.registry import MODELS_DIR
 from tests.gateway.exchange_app import reader, writer
 from tests.gateway.exchange_fixtures import ndjson_results, service_request
@@ -97,3 +101,37 @@ async def test_batch_needs_ndjson(http: httpx.AsyncClient, writer: dict[str, str
     response = await http.post("/api/v1/batch", json=[service_request("J-1")], headers=writer)
     assert response.status_code == 415
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_client_that_goes_away_does_not_cancel_a_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The response is cancelled while a chunk's commit is under way: that commit still completes."""
+    monkeypatch.setattr(batch_route, "CHUNK", 2)
+    monkeypatch.setattr(batch_route, "_classify", lambda index, raw, registry, caller: ({"id": str(index)}, True))
+    log: list[tuple[str, list[str]]] = []
+
+    class SlowCommits(batch_route._BatchWriter):
+        def __init__(self) -> None:
+            self.registry = self.caller = None  # type: ignore[assignment]  # _classify is replaced
+
+        async def commit(self, chunk: Any, before_commit: Any) -> list[dict[str, Any]]:
+            ids = [entity["id"] for _, entity, _ in chunk.valid]
+            before_commit()
+            try:
+                await asyncio.sleep(0.3)  # the database commits
+            except asyncio.CancelledError:
+                log.append(("cancelled", ids))
+                raise
+            log.append(("committed", ids))
+            return list(chunk.results)
+
+    async def consume() -> None:
+        async for _ in SlowCommits().results(io.BytesIO(b"{}\n" * 6)):
+            log.append(("sent", []))
+
+    response = asyncio.create_task(consume())
+    await asyncio.sleep(0.1)  # the first chunk is committing, the second validated
+    response.cancel()  # as Starlette does when the client disconnects
+    with pytest.raises(asyncio.CancelledError):
+        await response
+    await asyncio.sleep(0.4)
+    assert log == [("committed", ["0", "1"])]

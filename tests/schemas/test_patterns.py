@@ -47,6 +47,11 @@ def test_every_schema_pattern_is_translated() -> None:
         ("^[a-z]+$", "astana\n", False),  # Python's $ would match before the newline
         ("^https?://[^\\s]+$", "http://a\x1cb", True),  # U+001C is not White_Space, though str.isspace says so
         ("^https?://[^\\s]+$", "http://a\u2028b", False),
+        ("^https?://[^\\s]+$", "http://a\x85b", True),  # NEL is space to Python, not to ECMA-262
+        ("^https?://[^\\s]+$", "http://a\ufeffb", False),  # and the BOM the other way round
+        ("^\\d+$", "١٢", False),  # Arabic-Indic digits: digits to Python, not to ECMA-262
+        ("^\\w+$", "Астана", False),
+        ("^.$", "\u2028", False),
         ("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "a@b.kz", True),
         ("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "a @b.kz", False),
         ("^(?:ab)+\\S$", "ababx", True),
@@ -58,10 +63,20 @@ def test_translation_matches_like_jsonschema_rs(pattern: str, text: str, matches
     assert _rust(pattern).is_valid(text) is matches
 
 
-@pytest.mark.parametrize("pattern", ["(?<=a)b", "\\bword", "\\p{L}", "(a)\\1", "[]a]", "\\w+", "[a"])
+@pytest.mark.parametrize("pattern", ["(?<=a)b", "\\bword", "\\p{L}", "(a)\\1", "[]a]", "[\\W]", "[a--b]", "[a"])
 def test_syntax_we_do_not_vouch_for_is_refused(pattern: str) -> None:
     with pytest.raises(UntranslatablePattern):
         compile_pattern(pattern)
+
+
+@pytest.mark.parametrize("escape", ["\\s", "\\S", "\\d", "\\D", "\\w", "\\W", ".", "[\\s\\d]", "[^\\s]"])
+def test_sets_agree_with_jsonschema_rs_on_every_code_point(escape: str) -> None:
+    pattern = f"^{escape}$"
+    search, rust = compile_pattern(pattern).search, _rust(pattern).is_valid
+    for code in range(0x10000):
+        if 0xD800 <= code <= 0xDFFF:  # lone surrogates are not text
+            continue
+        assert (search(chr(code)) is not None) == rust(chr(code)), hex(code)
 
 
 def test_class_punctuation_is_escaped_for_python() -> None:
