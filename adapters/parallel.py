@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import IO, Any, TypeVar
 
@@ -48,6 +48,9 @@ _inherited: tuple[Adapter, SchemaRegistry] | None = None
 
 
 T = TypeVar("T")
+K = TypeVar("K")
+A = TypeVar("A")
+R = TypeVar("R")
 Chunk = list[tuple[tuple[Any, ...], Any] | None]
 
 
@@ -131,16 +134,13 @@ def run_parallel(
     chunk: int = CHUNK,
 ) -> Summary:
     """:func:`adapters.pipeline.run` with mapping and validation in ``workers`` forked processes."""
-    global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
     if sink is None and _splittable(adapter):
         return run_blocks(adapter, registry, out=out, quarantine=quarantine, progress=progress, workers=workers)
     summary = Summary(adapter.name)
     hub_rejected = _hub_rejected(summary, quarantine)
-    in_flight: deque[tuple[list[Record], Future[tuple[bytes, list[Outcome]]]]] = deque()
 
-    def settle() -> None:
-        records, future = in_flight.popleft()
-        block, outcomes = future.result()
+    def settle(records: list[Record], done: tuple[bytes, list[Outcome]]) -> None:
+        block, outcomes = done
         if out is not None and block:
             out.write(block)
         lines = iter(block.splitlines()) if sink is not None else None
@@ -161,25 +161,20 @@ def run_parallel(
                     hub_rejected(sink.offer(orjson.loads(next(lines)), record.position, record.raw))
 
     text = bool(getattr(adapter, "text_cells", False))  # every cell a str: JSON carries it exactly
+
+    def pieces(records: Iterator[Record]) -> Iterator[tuple[list[Record], Chunk | bytes]]:
+        for batch in _chunks(records, chunk):
+            summary.read += len(batch)
+            sendable: Chunk = [None if r.problems else (tuple(r.position), r.values) for r in batch]
+            yield batch, orjson.dumps(sendable) if text else sendable
+
     records = adapter.records()
     first = next(records, None)  # reading the header binds the mapping, which the workers need
     if first is not None:
-        _inherited = (adapter, registry)
-        try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                for batch in _chunks(_prepend(first, records), chunk):
-                    summary.read += len(batch)
-                    sendable: Chunk = [None if r.problems else (tuple(r.position), r.values) for r in batch]
-                    in_flight.append((batch, pool.submit(_work, orjson.dumps(sendable) if text else sendable)))
-                    if len(in_flight) >= 2 * workers:
-                        settle()
-                    if progress is not None:
-                        done, total = adapter.progress()
-                        progress(done, total, summary.read)
-                while in_flight:
-                    settle()
-        finally:
-            _inherited = None
+        chunks = pieces(_prepend(first, records))
+        _farm_out(
+            adapter, registry, chunks, work=_work, settle=settle, workers=workers, summary=summary, progress=progress
+        )
     finish(summary, sink, hub_rejected)
     if progress is not None:
         done, total = adapter.progress()
@@ -204,12 +199,10 @@ def run_blocks(
     the line and offset they start at; reading the header binds the mapping before the first) and
     ``block_records(block, line, offset)``.
     """
-    global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
     summary = Summary(adapter.name)
-    in_flight: deque[Future[tuple[bytes, int, Counter[str], list[Rejected]]]] = deque()
 
-    def settle() -> None:
-        block, read, accepted, rejected = in_flight.popleft().result()
+    def settle(_: object, done: tuple[bytes, int, Counter[str], list[Rejected]]) -> None:
+        block, read, accepted, rejected = done
         if out is not None and block:
             out.write(block)
         summary.read += read
@@ -223,24 +216,54 @@ def run_blocks(
     blocks = adapter.blocks(block_bytes)  # type: ignore[attr-defined]
     first = next(blocks, None)  # cutting the first block has read the header and bound the mapping
     if first is not None:
-        _inherited = (adapter, registry)
-        try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                for block in _prepend(first, blocks):
-                    in_flight.append(pool.submit(_work_block, block))
-                    if len(in_flight) >= 2 * workers:
-                        settle()
-                    if progress is not None:
-                        done, total = adapter.progress()
-                        progress(done, total, summary.read)
-                while in_flight:
-                    settle()
-        finally:
-            _inherited = None
+        pieces = ((None, block) for block in _prepend(first, blocks))
+        _farm_out(
+            adapter,
+            registry,
+            pieces,
+            work=_work_block,
+            settle=settle,
+            workers=workers,
+            summary=summary,
+            progress=progress,
+        )
     if progress is not None:
         done, total = adapter.progress()
         progress(done, total, summary.read)
     return summary.check()
+
+
+def _farm_out(
+    adapter: Adapter,
+    registry: SchemaRegistry,
+    pieces: Iterator[tuple[K, A]],
+    *,
+    work: Callable[[A], R],
+    settle: Callable[[K, R], None],
+    workers: int,
+    summary: Summary,
+    progress: ProgressCallback | None,
+) -> None:
+    """Run ``work`` on each piece's argument in ``workers`` forked processes and ``settle`` the results with
+    the piece's key, in the order the pieces came; at most ``2 * workers`` pieces are in flight."""
+    global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
+    in_flight: deque[tuple[K, Future[R]]] = deque()
+    _inherited = (adapter, registry)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for key, argument in pieces:
+                in_flight.append((key, pool.submit(work, argument)))
+                if len(in_flight) >= 2 * workers:
+                    key_done, future = in_flight.popleft()
+                    settle(key_done, future.result())
+                if progress is not None:
+                    done, total = adapter.progress()
+                    progress(done, total, summary.read)
+            while in_flight:
+                key_done, future = in_flight.popleft()
+                settle(key_done, future.result())
+    finally:
+        _inherited = None
 
 
 def _splittable(adapter: Adapter) -> bool:

@@ -246,15 +246,17 @@ class EntityStore:
                     continue
                 version = current.version + 1 if current is not None else 1
                 created_at = current.created_at if current is not None else now
-                row = _row(
-                    op.entity,
-                    op.schema,
-                    digest=digest,
-                    version=version,
-                    seq=seq,
-                    now=now,
-                    created_at=created_at,
-                    publisher=op.publisher,
+                row = _columns(
+                    _values(
+                        op.entity,
+                        op.schema,
+                        digest=digest,
+                        version=version,
+                        seq=seq,
+                        now=now,
+                        created_at=created_at,
+                        publisher=op.publisher,
+                    )
                 )
                 state[op.entity_id] = _State(
                     digest,
@@ -272,7 +274,8 @@ class EntityStore:
             (updates if op.entity_id in existing else inserts)[op.entity_id] = row
             if op.audit is not None:
                 audits.append(op.audit)
-        await _persist(conn, {key: _driver_values(row) for key, row in inserts.items()}, updates)
+        driver_rows = {key: _for_driver(tuple(row[name] for name in _NAMES)) for key, row in inserts.items()}
+        await _persist(conn, driver_rows, updates)
         if audits and self.audit is not None:
             await self.audit.append_many(audits, conn)
         return outcomes
@@ -366,9 +369,9 @@ class EntityStore:
                 publisher=publisher,
             )
             if key in existing:
-                updates[key] = dict(zip(_NAMES, values, strict=True))
-            else:  # straight to the driver, with the payload as JSON text
-                inserts[key] = (*values[:_PAYLOAD], orjson.dumps(entity).decode(), *values[_PAYLOAD + 1 :])
+                updates[key] = _columns(values)
+            else:
+                inserts[key] = _for_driver(values)
             state[key] = (digest, version, created_at)
             results.append((version, Outcome.CREATED if previous is None or previous[0] is None else Outcome.UPDATED))
         await _persist(conn, inserts, updates)
@@ -381,9 +384,9 @@ async def _persist(
     """Write new rows (driver values in ``_NAMES`` order) in one executemany insert and changed ones (column
     dicts) in one executemany update."""
     if inserts:
-        # Straight to the driver: SQLAlchemy's per-parameter processing of a Core executemany costs more than
-        # SQLite's own insert (35 against 16 us a row, measured with the hub's table and indexes). The rows are
-        # plain values already; only the payload needs its JSON text.
+        # Straight to the driver: SQLAlchemy's per-parameter processing of a Core executemany cost more than
+        # SQLite's own insert (35 against 16 us a row on the hub's table, in a one-off timing; bench/exchange.py
+        # shows the batch as a whole). The rows are plain values already; only the payload needs its JSON text.
         statement = _INSERT_SQL[conn.dialect.paramstyle]
         await conn.exec_driver_sql(statement, list(inserts.values()))
     if updates:
@@ -422,11 +425,12 @@ _INSERT_SQL = {
 """The insert in each driver's own parameter style (sqlite3: ``?``; asyncpg: ``$1``)."""
 
 
-def _driver_values(row: dict[str, Any]) -> tuple[Any, ...]:
-    values = [row[name] for name in _NAMES]
-    if values[_PAYLOAD] is not None:
-        values[_PAYLOAD] = orjson.dumps(values[_PAYLOAD]).decode()
-    return tuple(values)
+def _for_driver(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Row values (``_NAMES`` order) as the driver takes them: the payload as JSON text."""
+    payload = values[_PAYLOAD]
+    if payload is None:
+        return values
+    return (*values[:_PAYLOAD], orjson.dumps(payload).decode(), *values[_PAYLOAD + 1 :])
 
 
 def _values(
@@ -465,21 +469,8 @@ def _values(
 _NO_BOX = (None, None, None, None)
 
 
-def _row(
-    entity: JsonObject,
-    schema: SchemaVersion,
-    *,
-    digest: str,
-    version: int,
-    seq: int,
-    now: float,
-    created_at: float,
-    publisher: Publisher,
-) -> dict[str, Any]:
-    """:func:`_values` as a column dict."""
-    values = _values(
-        entity, schema, digest=digest, version=version, seq=seq, now=now, created_at=created_at, publisher=publisher
-    )
+def _columns(values: tuple[Any, ...]) -> dict[str, Any]:
+    """Row values (``_NAMES`` order) as a column dict, for SQLAlchemy."""
     return dict(zip(_NAMES, values, strict=True))
 
 

@@ -48,10 +48,13 @@ def _big_source(tmp_path: Path) -> Path:
     return path
 
 
-def _run(schemas: SchemaRegistry, source: Path, **kwargs: Any) -> tuple[dict[str, object], bytes, bytes]:
-    adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
+def _run(
+    schemas: SchemaRegistry, source: Path, *, mapping: Mapping | None = None, runner: Any = run, **kwargs: Any
+) -> tuple[dict[str, object], bytes, bytes]:
+    """Summary, NDJSON and quarantine of ``runner`` (one process by default) over ``source``."""
+    adapter = AdapterRegistry.load().create("csv", str(source), mapping or Mapping.load(MAPPING))
     out, q = io.BytesIO(), io.BytesIO()
-    summary = run(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), **kwargs)
+    summary = runner(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), **kwargs)
     return summary.as_dict(), out.getvalue(), q.getvalue()
 
 
@@ -71,13 +74,15 @@ def test_workers_give_the_same_output_quarantine_and_summary(
 
 
 def test_small_chunks_keep_the_order(schemas: SchemaRegistry, tmp_path: Path) -> None:
+    """Records read in the parent and mapped in chunks of five (the path a sink takes; without one a CSV is
+    cut into blocks instead)."""
     source = _big_source(tmp_path)
-    adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
-    out, q = io.BytesIO(), io.BytesIO()
-    summary = run_parallel(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), workers=2, chunk=5)
-    _, one_out, one_q = _run(schemas, source)
-    assert (out.getvalue(), q.getvalue()) == (one_out, one_q)
-    assert summary.check().read == 48 * 7 + 1
+    sinks = [RecordingSink(), RecordingSink()]
+    one = _run(schemas, source, sink=sinks[0])
+    many = _run(schemas, source, runner=run_parallel, sink=sinks[1], workers=2, chunk=5)
+    assert many == one
+    assert sinks[1].offered == sinks[0].offered
+    assert one[0]["read"] == 48 * 7 + 1
 
 
 def test_workers_offer_the_same_entities_to_the_sink(schemas: SchemaRegistry, tmp_path: Path) -> None:
@@ -117,11 +122,7 @@ def test_blocks_cut_only_between_records(schemas: SchemaRegistry, tmp_path: Path
     """Blocks smaller than a record, and blocks that end inside a quoted line break, a CRLF or a blank line:
     the workers still read exactly the records, positions and raw text of one process."""
     source = _big_source(tmp_path)
-    adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
-    out, q = io.BytesIO(), io.BytesIO()
-    summary = run_blocks(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), workers=2, block_bytes=block_bytes)
-    one = _run(schemas, source)
-    assert (summary.as_dict(), out.getvalue(), q.getvalue()) == one
+    assert _run(schemas, source, runner=run_blocks, workers=2, block_bytes=block_bytes) == _run(schemas, source)
 
 
 def test_blocks_of_a_utf8_source_keep_byte_offsets(schemas: SchemaRegistry, tmp_path: Path) -> None:
@@ -131,14 +132,9 @@ def test_blocks_of_a_utf8_source_keep_byte_offsets(schemas: SchemaRegistry, tmp_
     source.write_bytes(text.encode("utf-8") * 1)
     mapping = Mapping.load(MAPPING)
     mapping.source["encoding"] = "utf-8"
-    adapter = AdapterRegistry.load().create("csv", str(source), mapping)
-    out, q = io.BytesIO(), io.BytesIO()
-    summary = run_blocks(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), workers=2, block_bytes=333)
-    single = AdapterRegistry.load().create("csv", str(source), mapping)
-    one_out, one_q = io.BytesIO(), io.BytesIO()
-    one = run(single, schemas, out=one_out, quarantine=Quarantine(one_q, "csv"))
-    assert (summary.as_dict(), out.getvalue(), q.getvalue()) == (one.as_dict(), one_out.getvalue(), one_q.getvalue())
-    assert b'"byte_offset"' in q.getvalue()
+    blocks = _run(schemas, source, mapping=mapping, runner=run_blocks, workers=2, block_bytes=333)
+    assert blocks == _run(schemas, source, mapping=mapping)
+    assert b'"byte_offset"' in blocks[2]
 
 
 @pytest.mark.parametrize(("encoding", "delimiter"), [("cp1251", "¦"), ("utf-8", "§")])
@@ -152,12 +148,7 @@ def test_a_non_ascii_delimiter_is_read_by_the_parent(
     source.write_bytes(text.encode(encoding) * 1)
     mapping = Mapping.load(MAPPING)
     mapping.source.update(encoding=encoding, delimiter=delimiter)
-    adapter = AdapterRegistry.load().create("csv", str(source), mapping)
-    assert not adapter.splittable()  # type: ignore[attr-defined]
-    out, q = io.BytesIO(), io.BytesIO()
-    summary = run_parallel(adapter, schemas, out=out, quarantine=Quarantine(q, "csv"), workers=2, chunk=7)
-    single = AdapterRegistry.load().create("csv", str(source), mapping)
-    one_out, one_q = io.BytesIO(), io.BytesIO()
-    one = run(single, schemas, out=one_out, quarantine=Quarantine(one_q, "csv"))
-    assert (summary.as_dict(), out.getvalue(), q.getvalue()) == (one.as_dict(), one_out.getvalue(), one_q.getvalue())
-    assert one.accepted > 30
+    assert not AdapterRegistry.load().create("csv", str(source), mapping).splittable()  # type: ignore[attr-defined]
+    one = _run(schemas, source, mapping=mapping)
+    assert _run(schemas, source, mapping=mapping, runner=run_parallel, workers=2, chunk=7) == one
+    assert one[0]["accepted"] > 30  # type: ignore[operator]
