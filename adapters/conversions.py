@@ -75,6 +75,40 @@ def _parse_local(text: str, zone: str) -> str:
     raise ConversionError(f"not a date/time in DD.MM.YYYY[ HH:MM[:SS]] form: {text!r}")
 
 
+_LOCAL = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})(?: ([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?")
+
+
+@lru_cache(maxsize=1024)
+def _day_offset(day: str, month: str, year: str, zone: str) -> str | None:
+    """The UTC offset, as ``isoformat`` writes it, that holds all day long in ``zone``; None when the offset
+    changes during that day (the exact path then decides each time) or there is no such day."""
+    try:
+        midnight = datetime(int(year), int(month), int(day), tzinfo=ZoneInfo(zone))
+    except ValueError:
+        return None
+    offset = midnight.utcoffset()
+    # Transitions fall on the hour or the half hour; two in one day that cancel out are unknown.
+    moments = [midnight + timedelta(minutes=30 * n) for n in range(1, 48)] + [midnight + timedelta(seconds=86399)]
+    if any(moment.utcoffset() != offset for moment in moments):
+        return None
+    return "Z" if offset == timedelta(0) else midnight.isoformat()[19:]
+
+
+def _fast_local(text: str, zone: str) -> str | None:
+    """``DD.MM.YYYY[ HH:MM[:SS]]`` by slicing, with the day's offset remembered: a fifth of the exact path's
+    cost. None for anything else, including impossible times and days on which the offset changes."""
+    match = _LOCAL.fullmatch(text)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second = match.groups("00")
+    if hour >= "24" or minute >= "60" or second >= "60":
+        return None
+    offset = _day_offset(day, month, year, zone)
+    if offset is None:
+        return None
+    return f"{year}-{month}-{day}T{hour}:{minute}:{second}{offset}"
+
+
 def local_datetime(value: Any, zone: str = "Asia/Almaty") -> str:
     """A naive local date/time (``DD.MM.YYYY HH:MM``, a bare date meaning midnight) as an offset date-time.
 
@@ -83,6 +117,10 @@ def local_datetime(value: Any, zone: str = "Asia/Almaty") -> str:
     >>> local_datetime("28.02.2024")
     '2024-02-28T00:00:00+06:00'
     """
+    if value.__class__ is str:
+        fast = _fast_local(value, zone)
+        if fast is not None:
+            return fast
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=ZoneInfo(zone))
         return _isoformat(moment.replace(microsecond=0))
@@ -209,13 +247,19 @@ def boolean(value: Any) -> bool:
     raise ConversionError(f"not yes/no (да/нет, иә/жоқ): {value!r}")
 
 
+_PHONE_MARKS = b" ()-+./"
+
+
 def phone_kz(value: Any) -> str:
     """A Kazakhstan phone number in any usual writing as E.164.
 
     >>> phone_kz("8 (701) 555-01-23")
     '+77015550123'
     """
-    digits = "".join(filter(str.isdecimal, str(value)))  # what re's \D leaves (both are Unicode category Nd)
+    text = str(value)
+    digits = text.encode().translate(None, _PHONE_MARKS).decode() if text.isascii() else text
+    if not digits.isdecimal():  # other characters than the usual marks: keep the digits, as re's \D would
+        digits = "".join(filter(str.isdecimal, text))
     if len(digits) == 11 and digits[0] in "78":
         return "+7" + digits[1:]
     if len(digits) == 10:

@@ -86,7 +86,8 @@ def _work(chunk: Chunk | bytes) -> tuple[bytes, list[Outcome]]:
 
 def _work_block(block: tuple[bytes, int, int]) -> tuple[bytes, int, Counter[str], list[Rejected]]:
     """In a worker: read, map and validate one block of a source that :func:`run_blocks` splits; the NDJSON,
-    how many records were read, the accepted ones by type, and the rejected ones in order."""
+    how many records were read, the accepted ones by type, and the rejected ones in order (the last of which
+    may be one that ran out of input: see :func:`run_blocks`)."""
     if _inherited is None:  # pragma: no cover - only if the pool was not forked from run_blocks
         raise RuntimeError("adapters.parallel worker started without an adapter")
     adapter, registry = _inherited
@@ -139,8 +140,8 @@ def run_parallel(
     summary = Summary(adapter.name)
     hub_rejected = _hub_rejected(summary, quarantine)
 
-    def settle(records: list[Record], done: tuple[bytes, list[Outcome]]) -> None:
-        block, outcomes = done
+    def settle(records: list[Record], result: tuple[bytes, list[Outcome]]) -> None:
+        block, outcomes = result
         if out is not None and block:
             out.write(block)
         lines = iter(block.splitlines()) if sink is not None else None
@@ -159,6 +160,9 @@ def run_parallel(
                 summary.types[outcome] += 1
                 if lines is not None and sink is not None:
                     hub_rejected(sink.offer(orjson.loads(next(lines)), record.position, record.raw))
+        if progress is not None:
+            done, total = adapter.progress()
+            progress(done, total, summary.read)
 
     text = bool(getattr(adapter, "text_cells", False))  # every cell a str: JSON carries it exactly
 
@@ -172,9 +176,7 @@ def run_parallel(
     first = next(records, None)  # reading the header binds the mapping, which the workers need
     if first is not None:
         chunks = pieces(_prepend(first, records))
-        _farm_out(
-            adapter, registry, chunks, work=_work, settle=settle, workers=workers, summary=summary, progress=progress
-        )
+        _farm_out(adapter, registry, chunks, work=_work, settle=settle, workers=workers)
     finish(summary, sink, hub_rejected)
     if progress is not None:
         done, total = adapter.progress()
@@ -195,14 +197,27 @@ def run_blocks(
     """The parallel run for sources that can be cut into blocks of whole records (CSV): the parent only cuts
     the file, and the workers read, map and validate, so the parent no longer limits how many workers help.
 
-    The adapter provides ``splittable()`` (true when its source can be cut), ``blocks(size)`` (byte blocks with
-    the line and offset they start at; reading the header binds the mapping before the first) and
-    ``block_records(block, line, offset)``.
+    The adapter provides ``splittable()`` (true when its source can be cut), ``blocks(size, start, guess=)``
+    (byte blocks with the line and offset they start at and whether their end is a guess; reading the header
+    binds the mapping before the first) and ``block_records(block, line, offset)``. When a guessed end was
+    wrong, the block's last record runs out of input, with the problem ``adapter.RAN_OUT``: the blocks sent
+    after it are dropped, and the file is cut again from that record on, without guessing from then on (a
+    file whose quote marks misled the guess once is likely to again).
     """
     summary = Summary(adapter.name)
+    ran_out = getattr(adapter, "RAN_OUT", None)
+    blocks = adapter.blocks  # type: ignore[attr-defined]
 
-    def settle(_: object, done: tuple[bytes, int, Counter[str], list[Rejected]]) -> None:
+    def settle(
+        piece: tuple[int, bool], done: tuple[bytes, int, Counter[str], list[Rejected]]
+    ) -> Iterator[tuple[tuple[int, bool], tuple[bytes, int, int]]] | None:
+        end, guessed = piece
         block, read, accepted, rejected = done
+        again = None
+        if guessed and rejected and rejected[-1][1][:1] == [ran_out]:  # the guess was wrong
+            _, _, position, _ = rejected.pop()
+            read -= 1
+            again = pieces(blocks(block_bytes, (position[1], position[4]), guess=False))
         if out is not None and block:
             out.write(block)
         summary.read += read
@@ -212,20 +227,26 @@ def run_blocks(
             summary.reject(reasons)
             if quarantine is not None:
                 quarantine.add(Position(*position), raw, reasons, stage=stage)
+        if progress is not None and again is None:
+            progress(end, adapter.progress()[1], summary.read)
+        return again
 
-    blocks = adapter.blocks(block_bytes)  # type: ignore[attr-defined]
-    first = next(blocks, None)  # cutting the first block has read the header and bound the mapping
-    if first is not None:
-        pieces = ((None, block) for block in _prepend(first, blocks))
+    def pieces(
+        cut: Iterator[tuple[bytes, int, int, bool]],
+    ) -> Iterator[tuple[tuple[int, bool], tuple[bytes, int, int]]]:
+        for block, line, offset, guessed in cut:
+            yield (offset + len(block), guessed), (block, line, offset)
+
+    first = blocks(block_bytes)
+    head = next(first, None)  # cutting the first block has read the header and bound the mapping
+    if head is not None:
         _farm_out(
             adapter,
             registry,
-            pieces,
+            pieces(_prepend(head, first)),
             work=_work_block,
             settle=settle,
             workers=workers,
-            summary=summary,
-            progress=progress,
         )
     if progress is not None:
         done, total = adapter.progress()
@@ -239,29 +260,29 @@ def _farm_out(
     pieces: Iterator[tuple[K, A]],
     *,
     work: Callable[[A], R],
-    settle: Callable[[K, R], None],
+    settle: Callable[[K, R], Iterator[tuple[K, A]] | None],
     workers: int,
-    summary: Summary,
-    progress: ProgressCallback | None,
 ) -> None:
     """Run ``work`` on each piece's argument in ``workers`` forked processes and ``settle`` the results with
-    the piece's key, in the order the pieces came; at most ``2 * workers`` pieces are in flight."""
+    the piece's key, in the order the pieces came; at most ``2 * workers`` pieces are in flight. When
+    ``settle`` returns pieces, those still in flight are dropped and its pieces follow instead."""
     global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
     in_flight: deque[tuple[K, Future[R]]] = deque()
     _inherited = (adapter, registry)
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            for key, argument in pieces:
-                in_flight.append((key, pool.submit(work, argument)))
-                if len(in_flight) >= 2 * workers:
-                    key_done, future = in_flight.popleft()
-                    settle(key_done, future.result())
-                if progress is not None:
-                    done, total = adapter.progress()
-                    progress(done, total, summary.read)
-            while in_flight:
-                key_done, future = in_flight.popleft()
-                settle(key_done, future.result())
+            while True:
+                while len(in_flight) < 2 * workers and (piece := next(pieces, None)) is not None:
+                    in_flight.append((piece[0], pool.submit(work, piece[1])))
+                if not in_flight:
+                    break
+                key, future = in_flight.popleft()
+                again = settle(key, future.result())
+                if again is not None:
+                    for _, dropped in in_flight:
+                        dropped.cancel()
+                    in_flight.clear()
+                    pieces = again
     finally:
         _inherited = None
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
+from adapters.compiled import CompiledMapping
 from adapters.errors import MappingError
-from adapters.mapping import CompiledMapping, Mapping
+from adapters.mapping import Mapping
 from adapters.records import Entity, Reason, Record, Rejection
 
 
@@ -30,6 +31,8 @@ class TabularAdapter:
     name: ClassVar[str] = "tabular"
     summary: ClassVar[str] = "tabular source"
     needs_mapping: ClassVar[bool] = True
+    text_cells: ClassVar[bool] = False
+    """True when every cell is a ``str`` (or missing): the compiled mapping then skips a type test per cell."""
 
     def __init__(self, source: str, mapping: Mapping | None = None, options: dict[str, str] | None = None) -> None:
         if mapping is None:
@@ -47,7 +50,7 @@ class TabularAdapter:
         return self.options.get(key, default)
 
     def bind(self, headers: Sequence[Any]) -> None:
-        self.compiled = self.mapping.compile(headers)
+        self.compiled = self.mapping.compile(headers, text_cells=self.text_cells)
         self.width = len(headers)
 
     def rows(self) -> Iterator[Record]:

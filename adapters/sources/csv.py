@@ -12,10 +12,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
-import io
-from collections.abc import Iterator
+import itertools
+import operator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from adapters.encoding import SUPPORTED, canonical_name, check_declared, detect_encoding
 from adapters.errors import SourceError
@@ -23,6 +24,10 @@ from adapters.records import Position, Reason, Record
 from adapters.tabular import TabularAdapter
 
 SAMPLE_BYTES = 1 << 16
+PIECE_BYTES = 1 << 18
+"""Bytes of the body decoded at once by a single process."""
+RAN_OUT = Reason("malformed-csv", "the input ends inside a quoted field (an unclosed quote or a truncated file)")
+"""The problem of a record that runs out of input: at the end of a file, or past a block cut in a wrong place."""
 
 
 class _Lines:
@@ -63,6 +68,7 @@ class CsvAdapter(TabularAdapter):
     summary = "Delimited text export (cp1251, kz1048, cp866, UTF-8), mapped by a YAML mapping"
     text_cells = True
     """Every cell is a ``str`` (csv.reader makes nothing else), so worker processes can get rows as JSON."""
+    RAN_OUT: ClassVar[Reason] = RAN_OUT
 
     def _encoding(self, sample: bytes) -> str:
         declared = self.option("encoding")
@@ -74,8 +80,8 @@ class CsvAdapter(TabularAdapter):
 
     def rows(self) -> Iterator[Record]:
         with self._open() as (stream, encoding, sample):
-            lines, reader = self._header(stream, encoding, sample)
-            yield from self._body(lines, reader)
+            lines = self._header(stream, encoding, sample)
+            yield from self._records(_pieces(stream, PIECE_BYTES), lines.number + 1, lines.offset)
 
     def splittable(self) -> bool:
         """Whether :meth:`blocks` may cut this source: the quote and delimiter are ASCII, and the encoding one
@@ -91,30 +97,51 @@ class CsvAdapter(TabularAdapter):
         except SourceError:
             return False
 
-    def blocks(self, size: int) -> Iterator[tuple[bytes, int, int]]:
+    def blocks(
+        self, size: int, start: tuple[int, int] | None = None, *, guess: bool = True
+    ) -> Iterator[tuple[bytes, int, int, bool]]:
         """The body as byte blocks of about ``size`` that each end where a record ends, with the line number and
-        byte offset each starts at; reads the header (and binds the mapping) before the first.
+        byte offset each starts at and whether it is a guess; reads the header (and binds the mapping) first,
+        or starts at ``start`` (line, offset), which must be where a record starts.
 
         :mod:`adapters.parallel` hands the blocks to worker processes, which read them with
-        :meth:`block_records`; the records are exactly those :meth:`rows` gives. A block is cut where
-        ``csv.reader`` itself, run over the block's lines, finished a record, so a quoted line break never
-        splits a record. The lines are decoded as Latin-1 for that: one character per byte, and every
-        supported encoding spells quote, delimiter and line feed with the same single ASCII byte.
+        :meth:`block_records`; the records are exactly those :meth:`rows` gives, as long as each block ends
+        where a record ends. Two ways find such an end:
+
+        - the guess (with ``guess``): the last line end with an even number of quote characters before it in
+          the block, found by two byte scans. It is right unless a field holds a lone quote mark that
+          ``csv.reader`` reads as a plain character, and :meth:`block_records` tells when it was wrong: its
+          last record then runs out of input (see :data:`RAN_OUT`), and the caller asks again from that
+          record's start with ``guess=False``;
+        - the exact way, when there is no guess to make or guessing is off: ``csv.reader`` itself, run over
+          the block's lines decoded as Latin-1 (one character per byte; every supported encoding spells quote,
+          delimiter and line feed with the same single ASCII byte), says where its last complete record ends.
         """
+        quote = str(self.option("quotechar", '"')).encode("ascii")
         with self._open() as (stream, encoding, sample):
-            lines, _ = self._header(stream, encoding, sample)
-            line, offset = lines.number + 1, lines.offset
+            if start is None:
+                lines = self._header(stream, encoding, sample)
+                line, offset = lines.number + 1, lines.offset
+            else:
+                line, offset = start
+                stream.seek(offset)
             carry = b""
             while True:
                 data = stream.read(size)
                 block = carry + data
-                cut = len(block) if not data else self._last_boundary(block)
+                guessed = False
+                if not data:
+                    cut = len(block)
+                else:
+                    cut = _even_cut(block, quote) if guess else 0
+                    guessed = cut > 0
+                    cut = cut or self._last_boundary(block)
                 if not cut and len(block) > 8 * size:  # a quote left open: the rest is one record, as in rows()
                     block += stream.read()
                     data, cut = b"", len(block)
                 if cut:
                     self._done = offset + cut
-                    yield block[:cut], line, offset
+                    yield block[:cut], line, offset, guessed
                     line += block.count(b"\n", 0, cut)
                     offset += cut
                 if not data:
@@ -123,9 +150,7 @@ class CsvAdapter(TabularAdapter):
 
     def block_records(self, block: bytes, line: int, offset: int) -> Iterator[Record]:
         """The records of a block from :meth:`blocks`, with positions in the whole file."""
-        lines = _Lines(io.BytesIO(block), self.encoding)
-        lines.number, lines.offset = line - 1, offset
-        yield from self._body(lines, self._reader(lines))
+        return self._records([block], line, offset)
 
     def _last_boundary(self, block: bytes) -> int:
         """Bytes of ``block`` up to the end of its last complete record (0 when none ends in it)."""
@@ -167,7 +192,8 @@ class CsvAdapter(TabularAdapter):
         delimiter = str(self.option("delimiter", ","))
         return csv.reader(lines, delimiter=delimiter, quotechar=str(self.option("quotechar", '"')), strict=True)
 
-    def _header(self, stream: IO[bytes], encoding: str, sample: bytes) -> tuple[_Lines, Any]:
+    def _header(self, stream: IO[bytes], encoding: str, sample: bytes) -> _Lines:
+        """Read the header (after ``skip_lines``) and bind the mapping; the lines read, for where the body starts."""
         lines = _Lines(stream, encoding)
         for _ in range(int(self.option("skip_lines", 0))):
             next(lines, None)
@@ -181,14 +207,22 @@ class CsvAdapter(TabularAdapter):
                 f"the bytes look like {detect_encoding(sample)}"
             )
         self.bind(header)
-        return lines, reader
+        return lines
 
-    def _body(self, lines: _Lines, reader: Any) -> Iterator[Record]:
+    def _records(self, pieces: Iterable[bytes], line: int, offset: int) -> Iterator[Record]:
+        """The records of the body, given as consecutive pieces that end at line ends (the last one may not),
+        the first starting at ``line`` and byte ``offset``.
+
+        One ``csv.reader`` runs over the lines of all pieces, so a record may run from one piece into the next.
+        Each piece is decoded at once and its lines are handed to the reader from C; a record's raw text and
+        byte offset come from the lines it took (``reader.line_num``), held in a :class:`_Window`.
+        """
         file = str(self.source)
-        start_line, start_offset = lines.number + 1, lines.offset
-        pending = lines.pending
-        pending.clear()
         width = self.width
+        window = _Window(self.encoding, line)
+        reader = self._reader(window.lines(pieces))
+        before = line - 1  # the reader counts lines from 1
+        texts, sizes, first = window.texts, window.sizes, window.first
         while True:
             try:
                 cells = next(reader)
@@ -196,22 +230,121 @@ class CsvAdapter(TabularAdapter):
                 break
             except csv.Error as exc:
                 cells = None
-                problem = Reason("malformed-csv", f"{exc} (an unclosed quote or a truncated file)")
-            position = Position(file, start_line, None, None, start_offset)
-            raw = (pending[0] if len(pending) == 1 else "".join(pending)).rstrip("\r\n")
+                problem = RAN_OUT if window.exhausted else Reason("malformed-csv", f"not valid CSV: {exc}")
+            end = before + reader.line_num
+            if window.texts is not texts:  # the reader has taken a new piece
+                texts, sizes, first = window.texts, window.sizes, window.first
+            i = line - first
+            if end == line:
+                raw, size = texts[i].rstrip("\r\n"), sizes[i]
+            else:
+                raw, size = "\n".join(texts[i : end - first + 1]).rstrip("\r\n"), sum(sizes[i : end - first + 1])
             if cells is None:
-                record = Record(position, raw, [], [problem])
+                record = Record(Position(file, line, None, None, offset), raw, [], [problem])
             elif not cells:  # a blank line is no record
-                start_line, start_offset = lines.number + 1, lines.offset
-                pending.clear()
+                offset += size
+                window.keep = line = end + 1
                 continue
             else:
-                record = Record(position, raw, cells, [])
-                if lines.bad_line >= start_line:
-                    record.problems.append(Reason("undecodable", lines.bad_message))
+                record = Record(Position(file, line, None, None, offset), raw, cells, [])
+                if window.bad:
+                    self._undecodable(record, window.bad, line, end)
                 if len(cells) != width:
                     self.check_width(record, cells)
-            self._done = start_offset = lines.offset
-            start_line = lines.number + 1
-            pending.clear()
+            self._done = offset = offset + size
+            window.keep = line = end + 1
             yield record
+
+    @staticmethod
+    def _undecodable(record: Record, bad: dict[int, str], line: int, end: int) -> None:
+        """Flag a record with a line that did not decode (the message of the last such line)."""
+        messages = [bad[n] for n in range(line, end + 1) if n in bad]
+        if messages:
+            record.problems.append(Reason("undecodable", messages[-1]))
+
+
+def _even_cut(block: bytes, quote: bytes) -> int:
+    """Bytes of ``block`` up to its last line end with an even number of ``quote`` before it; 0 when none."""
+    end = block.rfind(b"\n") + 1
+    quotes = block.count(quote, 0, end)
+    while end and quotes % 2:
+        before = block.rfind(b"\n", 0, end - 1) + 1
+        quotes -= block.count(quote, before, end)
+        end = before
+    return end
+
+
+def _pieces(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    """The rest of ``stream`` in pieces of about ``size`` bytes that end at a line end (the last may not)."""
+    carry = b""
+    while data := stream.read(size):
+        block = carry + data
+        cut = block.rfind(b"\n") + 1
+        if cut:
+            yield block[:cut]
+        carry = block[cut:]
+    if carry:
+        yield carry
+
+
+class _Window:
+    """The decoded lines of the pieces a CSV body is read in, from the start of the record being read on.
+
+    :meth:`lines` gives ``csv.reader`` the lines (with their line feeds) through C iterators, and while it
+    takes a new piece, drops the lines before :attr:`keep`. A piece that does not decode at once is decoded
+    line by line, and its bad lines are kept in :attr:`bad` with what was wrong, as text with the bad bytes
+    escaped.
+    """
+
+    def __init__(self, encoding: str, line: int) -> None:
+        self.encoding = encoding
+        # A byte-order mark means something only at the start of the file, which is the header's.
+        self.decoder = "utf-8" if encoding == "utf-8-sig" else encoding
+        self.first = line
+        """The number of the line ``texts[0]``."""
+        self.keep = line
+        """The first line still needed: where the record being read starts."""
+        self.texts: list[str] = []
+        """The lines without their line feed."""
+        self.sizes: list[int] = []
+        """Their lengths in bytes, with the line feed."""
+        self.bad: dict[int, str] = {}
+        self.exhausted = False
+        """Whether the reader has asked for a line after the last."""
+
+    def lines(self, pieces: Iterable[bytes]) -> Iterator[str]:
+        return itertools.chain(itertools.chain.from_iterable(map(self._take, pieces)), self._end())
+
+    def _end(self) -> Iterator[str]:
+        self.exhausted = True
+        yield from ()
+
+    def _take(self, piece: bytes) -> Iterator[str]:
+        parts = piece.split(b"\n")
+        try:
+            texts = piece.decode(self.decoder).split("\n")
+        except UnicodeDecodeError:
+            texts = [self._decode(part, self.first + len(self.texts) + n) for n, part in enumerate(parts)]
+        sizes = [size + 1 for size in map(len, parts)]
+        tail = texts.pop()  # after the last line feed: empty, unless the file ends without one
+        sizes[-1] -= 1
+        if not tail:
+            sizes.pop()
+        drop = self.keep - self.first
+        if self.bad:
+            self.bad = {n: message for n, message in self.bad.items() if n >= self.keep}
+        self.texts = self.texts[drop:] + texts
+        self.sizes = self.sizes[drop:] + sizes
+        self.first = self.keep
+        lines = map(operator.add, texts, itertools.repeat("\n"))
+        if tail:
+            self.texts.append(tail)
+            return itertools.chain(lines, (tail,))
+        return lines
+
+    def _decode(self, part: bytes, number: int) -> str:
+        try:
+            return part.decode(self.decoder)
+        except UnicodeDecodeError as exc:
+            self.bad[number] = f"bytes {part[exc.start : exc.end]!r} are not valid {self.encoding}"
+            return part.decode(self.decoder, errors="backslashreplace")

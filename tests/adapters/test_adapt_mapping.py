@@ -117,7 +117,7 @@ def test_const_that_cannot_convert_rejects_every_record() -> None:
 
 
 def test_remembered_conversions_and_lookups_answer_as_the_first_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("adapters.mapping._MEMO_LIMIT", 2)  # forget often, to exercise starting afresh
+    monkeypatch.setattr("adapters.compiled._MEMO_LIMIT", 2)  # forget often, to exercise starting afresh
     doc = {
         "type": "ServiceRequest",
         "lookups": {"status": {"closed": ["Выполнено"], "open": ["1"]}},

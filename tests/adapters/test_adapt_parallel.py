@@ -15,6 +15,7 @@ from adapters.pipeline import run
 from adapters.quarantine import Quarantine
 from adapters.records import Entity, Position, Reason
 from adapters.registry import AdapterRegistry
+from adapters.sources.csv import CsvAdapter
 from schemas import SchemaRegistry
 
 SAMPLES = Path(__file__).parents[2] / "examples" / "legacy"
@@ -152,3 +153,33 @@ def test_a_non_ascii_delimiter_is_read_by_the_parent(
     one = _run(schemas, source, mapping=mapping)
     assert _run(schemas, source, mapping=mapping, runner=run_parallel, workers=2, chunk=7) == one
     assert one[0]["accepted"] > 30  # type: ignore[operator]
+
+
+def test_a_wrong_guess_at_a_block_end_is_read_again(
+    schemas: SchemaRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone quote mark inside an unquoted field (csv.reader takes it as a plain character) throws the quote
+    count off by one, so that a line break inside a later quoted field looks like a record's end. The worker's
+    last record then runs out of input; the blocks after it are dropped and the file is cut again from there."""
+    head, body = (SAMPLES / "ikomek-109-astana.csv").read_bytes().split(b"\r\n", 1)
+    rows = body.split(b"\r\n")
+    good = [row.split(b";") for row in rows if row.startswith(b"IK-") and b'"' not in row][:6]
+    lone, broken = list(good[0]), list(good[1])
+    lone[4] = 'Экран 12" дюймов'.encode("cp1251")  # unquoted: csv.reader keeps the quote mark as it is
+    broken[4] = '"первая строка\r\nвторая строка"'.encode("cp1251")
+    records = [b";".join(row) for row in [*good, lone, broken]]
+    source = tmp_path / "quotes.csv"
+    source.write_bytes(head + b"\r\n" + b"\r\n".join(records * 12) + b"\r\n")
+    guesses: list[bool] = []
+    cut = CsvAdapter.blocks
+
+    def spy(self: CsvAdapter, size: int, start: tuple[int, int] | None = None, *, guess: bool = True) -> Any:
+        guesses.append(guess)
+        return cut(self, size, start, guess=guess)
+
+    monkeypatch.setattr(CsvAdapter, "blocks", spy)
+    one = _run(schemas, source)
+    assert one[0]["read"] == 12 * 8
+    for block_bytes in (300, 700, 1500):
+        assert _run(schemas, source, runner=run_blocks, workers=2, block_bytes=block_bytes) == one
+    assert False in guesses  # some guess was wrong, and the file was cut again without guessing
