@@ -18,9 +18,12 @@ Only worth it with cores to spare: on two cores a worker competes with the other
 from __future__ import annotations
 
 import multiprocessing
+import os
+import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 import orjson
@@ -84,19 +87,28 @@ def _work(chunk: Chunk | bytes) -> tuple[bytes, list[Outcome]]:
     return b"".join(lines), outcomes
 
 
-def _work_block(block: tuple[bytes, int, int]) -> tuple[bytes, int, Counter[str], list[Rejected]]:
-    """In a worker: read, map and validate one block of a source that :func:`run_blocks` splits; the NDJSON,
-    how many records were read, the accepted ones by type, and the rejected ones in order (the last of which
-    may be one that ran out of input: see :func:`run_blocks`)."""
-    if _inherited is None:  # pragma: no cover - only if the pool was not forked from run_blocks
+def _work_block(piece: tuple[int, int, int]) -> tuple[str | None, int, Counter[str], list[Rejected]]:
+    """In a worker: read, map and validate one block of a source that :func:`run_blocks` splits, given as its
+    byte offset, length and first line number; the file holding its NDJSON (None without output), how many
+    records were read, the accepted ones by type, and the rejected ones in order (the last of which may be one
+    that ran out of input: see :func:`run_blocks`).
+
+    The worker reads the block from the source and leaves its NDJSON in a file of the scratch directory: a
+    pipe carries 64 kB at a time, and the megabytes of each block in and out of it cost more than the reading
+    and writing of files that the page cache holds."""
+    if _inherited is None or _scratch is None:  # pragma: no cover - only if not forked from run_blocks
         raise RuntimeError("adapters.parallel worker started without an adapter")
     adapter, registry = _inherited
+    offset, length, line = piece
+    with open(adapter.source, "rb") as source:  # type: ignore[attr-defined]
+        source.seek(offset)
+        block = source.read(length)
     map_record, is_valid, dumps = adapter.map, registry.is_valid, orjson.dumps
     lines: list[bytes] = []
     accepted: Counter[str] = Counter()
     rejected: list[Rejected] = []
     read = 0
-    for record in adapter.block_records(*block):  # type: ignore[attr-defined]
+    for record in adapter.block_records(block, line, offset):  # type: ignore[attr-defined]
         read += 1
         if record.problems:
             rejected.append(("read", record.problems, tuple(record.position), record.raw))
@@ -109,7 +121,22 @@ def _work_block(block: tuple[bytes, int, int]) -> tuple[bytes, int, Counter[str]
         else:
             lines.append(dumps(result, option=orjson.OPT_APPEND_NEWLINE))
             accepted[result["type"]] += 1
-    return b"".join(lines), read, accepted, rejected
+    path = None
+    if _scratch.output:
+        fd, path = tempfile.mkstemp(dir=_scratch.directory, suffix=".ndjson")
+        with os.fdopen(fd, "wb") as out:
+            out.writelines(lines)
+    return path, read, accepted, rejected
+
+
+@dataclass(frozen=True)
+class _Scratch:
+    directory: str
+    output: bool
+
+
+_scratch: _Scratch | None = None
+"""Where forked block workers leave their NDJSON, and whether there is any to leave; set by run_blocks."""
 
 
 def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
@@ -209,17 +236,20 @@ def run_blocks(
     blocks = adapter.blocks  # type: ignore[attr-defined]
 
     def settle(
-        piece: tuple[int, bool], done: tuple[bytes, int, Counter[str], list[Rejected]]
-    ) -> Iterator[tuple[tuple[int, bool], tuple[bytes, int, int]]] | None:
+        piece: tuple[int, bool], done: tuple[str | None, int, Counter[str], list[Rejected]]
+    ) -> Iterator[tuple[tuple[int, bool], tuple[int, int, int]]] | None:
         end, guessed = piece
-        block, read, accepted, rejected = done
+        path, read, accepted, rejected = done
         again = None
         if guessed and rejected and rejected[-1][1][:1] == [ran_out]:  # the guess was wrong
             _, _, position, _ = rejected.pop()
             read -= 1
             again = pieces(blocks(block_bytes, (position[1], position[4]), guess=False))
-        if out is not None and block:
-            out.write(block)
+        if path is not None:
+            with open(path, "rb") as written:
+                if out is not None:
+                    out.write(written.read())
+            os.unlink(path)
         summary.read += read
         summary.accepted += accepted.total()
         summary.types.update(accepted)
@@ -233,21 +263,22 @@ def run_blocks(
 
     def pieces(
         cut: Iterator[tuple[bytes, int, int, bool]],
-    ) -> Iterator[tuple[tuple[int, bool], tuple[bytes, int, int]]]:
+    ) -> Iterator[tuple[tuple[int, bool], tuple[int, int, int]]]:
         for block, line, offset, guessed in cut:
-            yield (offset + len(block), guessed), (block, line, offset)
+            yield (offset + len(block), guessed), (offset, len(block), line)
 
+    global _scratch  # noqa: PLW0603 - handed to forked workers through their copy of this module
     first = blocks(block_bytes)
     head = next(first, None)  # cutting the first block has read the header and bound the mapping
     if head is not None:
-        _farm_out(
-            adapter,
-            registry,
-            pieces(_prepend(head, first)),
-            work=_work_block,
-            settle=settle,
-            workers=workers,
-        )
+        with tempfile.TemporaryDirectory(prefix="qala-adapt-") as directory:
+            _scratch = _Scratch(directory, out is not None)
+            try:
+                _farm_out(
+                    adapter, registry, pieces(_prepend(head, first)), work=_work_block, settle=settle, workers=workers
+                )
+            finally:
+                _scratch = None
     if progress is not None:
         done, total = adapter.progress()
         progress(done, total, summary.read)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -97,14 +97,14 @@ def test_words_phones_and_keys() -> None:
     assert normalise_key("Ёлка") == "елка"
 
 
-def _strptime_local(text: str) -> str | None:
-    """What local_datetime answered before its strptime-free path: the reference for that path."""
+def _strptime_local(text: str, zone: str = "Asia/Almaty") -> str | None:
+    """What local_datetime answered before its strptime-free paths: the reference for them."""
     for fmt in ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
         try:
             naive = datetime.strptime(text, fmt)
         except ValueError:
             continue
-        return local_datetime(naive)
+        return local_datetime(naive, zone)
     return None
 
 
@@ -143,3 +143,32 @@ def test_plain_number_path_agrees_with_decimal(text: str) -> None:
         got = ConversionError
     assert got == expected
     assert type(got) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("zone", "days"),
+    [
+        ("Asia/Almaty", ["29.02.2024", "01.03.2024", "31.03.1991", "29.09.1991", "01.01.1930", "15.06.2004"]),
+        ("Europe/Berlin", ["31.03.2024", "27.10.2024", "01.04.1945", "24.05.1945", "29.09.1947"]),
+        ("America/St_Johns", ["10.03.2024", "03.11.2024", "30.10.1988"]),  # half-hour offsets, midnight shifts
+        ("Australia/Lord_Howe", ["07.04.2024", "06.10.2024"]),  # a half-hour change of offset
+        ("UTC", ["01.01.2024"]),
+    ],
+)
+def test_offsets_on_days_the_clock_changes(zone: str, days: list[str]) -> None:
+    """The per-day offset shortcut answers only for days on which the offset holds all day: every quarter hour
+    of these days, and of the days either side, gets what strptime and the time-zone database give."""
+    for day in days:
+        base = datetime.strptime(day, "%d.%m.%Y")
+        for shift in (-1, 0, 1):
+            moment = base + timedelta(days=shift)
+            for minutes in range(0, 24 * 60, 15):
+                text = (moment + timedelta(minutes=minutes)).strftime("%d.%m.%Y %H:%M")
+                assert local_datetime(text, zone) == _strptime_local(text, zone), (text, zone)
+
+
+def test_phone_numbers_with_other_marks() -> None:
+    assert phone_kz("8.701.555.01.23") == "+77015550123"
+    assert phone_kz("тел. 8 701 555 0123") == "+77015550123"
+    with pytest.raises(ConversionError):
+        phone_kz("8 701 555 01 23 доб. 5")

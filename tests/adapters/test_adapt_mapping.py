@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,52 @@ def test_remembered_conversions_and_lookups_answer_as_the_first_time(monkeypatch
     }
     assert first[2] == {"type": "ServiceRequest", "status": "open", "firstContactResolved": False}
     assert isinstance(first[3], Rejection)  # True is equal to 1 as a key, but it is the word "true", not "1"
+
+
+def test_names_from_the_mapping_cannot_become_code() -> None:
+    """The mapping is written out as a Python function; every name in it is quoted, so a target, a header, a
+    template or a constant holding quotes, line breaks or braces is data, not code."""
+    hostile = "x'] = 1\nimport os  # {"
+    doc = {
+        "type": "ServiceRequest",
+        "constants": {hostile: "c"},
+        "fields": {
+            "serviceRequestId": {"const": "\\'; raise SystemExit\n"},
+            hostile + "2": {"column": [hostile]},
+            "t": {"template": "{x} '\"\n{serviceRequestId}"},
+            "first": {"first_of": [hostile + "2"]},
+        },
+    }
+    compiled = Mapping.from_dict(doc).compile([hostile])
+    entity = compiled.apply(["v"])
+    assert isinstance(entity, Rejection)  # {x} is not a field: the template says so, as data
+    assert entity.reasons[0].message == "template needs 'x', which this record lacks"
+    doc["fields"]["t"] = {"template": "'\"\n{serviceRequestId}}"}  # type: ignore[index]
+    entity = Mapping.from_dict(doc).compile([hostile]).apply(["v"])
+    assert entity == {
+        "type": "ServiceRequest",
+        hostile: "c",
+        "serviceRequestId": "\\'; raise SystemExit\n",
+        hostile + "2": "v",
+        "t": "'\"\n\\'; raise SystemExit\n}",
+        "first": "v",
+    }
+    tree = ast.parse(compiled.source)
+    assert [type(node) for node in tree.body] == [ast.FunctionDef]
+    assert not any(isinstance(node, ast.Import | ast.ImportFrom | ast.Raise) for node in ast.walk(tree))
+
+
+def test_text_cells_mode_maps_as_the_general_one() -> None:
+    """A source whose cells are all text compiles without a type test per cell, with the same results."""
+    rows = [
+        ["A-1", "Орындалды", "01.03.2024 09:00", "Медеуский", "76,95", "43,25"],
+        ["", "Может быть", "32.01.2024", " ", "", ""],
+        ["A-2", " В работе ", "\t", "", "1", "2"],
+        ["A-3"],
+    ]
+    general = Mapping.from_dict(DOC).compile(HEADERS)
+    text = Mapping.from_dict(DOC).compile(HEADERS, text_cells=True)
+    assert "isinstance" in general.source
+    assert "isinstance" not in text.source
+    for row in rows * 2:  # twice: the second time from what the converters remember
+        assert text.apply(row) == general.apply(row)

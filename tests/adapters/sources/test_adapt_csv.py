@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
+import adapters.sources.csv as csv_source
 from adapters.errors import SourceError
+from adapters.mapping import Mapping
+from adapters.sources.csv import CsvAdapter
 
 SAMPLES = Path(__file__).parents[3] / "examples" / "legacy"
 IKOMEK = SAMPLES / "ikomek-109-astana.csv"
@@ -105,3 +108,34 @@ def test_an_undecodable_line_is_quarantined_and_its_neighbours_kept(convert, tmp
 def test_missing_file_is_a_source_error(convert, tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="cannot open"):
         convert("csv", tmp_path / "absent.csv", IKOMEK_MAPPING)
+
+
+@pytest.mark.parametrize("encoding", ["cp1251", "utf-8"])
+def test_records_do_not_depend_on_how_the_body_is_cut_into_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str
+) -> None:
+    """The body is decoded a piece at a time and one csv.reader runs across the pieces: pieces of one byte,
+    a few bytes or a few lines must give the records, positions, raw text and problems of one piece. The file
+    has CRLF line ends, quoted line breaks, blank lines, an undecodable line, no line feed at its end and an
+    unclosed quote."""
+    text = IKOMEK.read_bytes().decode("cp1251")
+    body = text.encode(encoding).split(b"\r\n")
+    body[5] = body[5].replace(b";", b";\x98\xff;", 1)  # undecodable in both encodings
+    body.insert(9, b"")
+    source = tmp_path / "pieces.csv"
+    source.write_bytes(b"\r\n".join(body) + b'\r\nIK-T;"left open\r\nstill open')
+    mapping = Mapping.load(IKOMEK_MAPPING)
+    mapping.source["encoding"] = encoding
+
+    def read(piece_bytes: int) -> list[tuple[object, ...]]:
+        monkeypatch.setattr(csv_source, "PIECE_BYTES", piece_bytes)
+        adapter = CsvAdapter(str(source), mapping)
+        return [(r.position, r.raw, r.values, r.problems) for r in adapter.records()]
+
+    whole = read(1 << 30)
+    assert len(whole) == 49
+    assert whole[-1][3] == [csv_source.RAN_OUT]
+    assert [r[0].line for r in whole if any(p.code == "undecodable" for p in r[3])] == [6]
+    assert whole[-1][1] == 'IK-T;"left open\r\nstill open'
+    for piece_bytes in (1, 2, 3, 7, 64, 1000):
+        assert read(piece_bytes) == whole, piece_bytes
