@@ -2,13 +2,14 @@
 
 Prints rows/s and peak memory of the adapter pipeline against a plain ``csv.reader`` pass over the same file in
 the same run (the ceiling), their ratio (target >= 0.25), and peak memory at a tenth of the rows and at all of
-them (it should be flat: the pipeline streams). The pipeline runs in one process, then with ``--workers``
-processes mapping and validating (0 skips that). Each measurement runs in a child process so that its peak RSS
-is its own (with workers: the parent's and the largest worker's). The ceiling is measured before and after the
-pipelines and averaged, since other load on the machine drifts.
+them (it should be flat: the pipeline streams). The pipeline runs in one process, and with ``--workers``
+processes reading, mapping and validating (0 skips that). Each measurement runs in a child process so that its
+peak RSS is its own (with workers: the parent's and the largest worker's). The speed of the machines this runs
+on drifts by half within a minute, so each pipeline runs ``--rounds`` times, each run is set against the mean of
+the ceilings measured just before and just after it, and the median of those ratios is the figure.
 
-    python bench/adapters.py               # 1,000,000 rows
-    python bench/adapters.py --rows 200000 --workers 2
+    python bench/adapters.py               # 1,000,000 rows, 3 rounds
+    python bench/adapters.py --rows 200000 --workers 2 --rounds 1
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import csv
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,16 +100,22 @@ def measure(kind: str, path: Path, out: Path, workers: int = 1) -> dict[str, flo
     return result
 
 
-def report(label: str, small: dict[str, float], big: dict[str, float], ceiling_rate: float, out_mib: float) -> None:
-    rate = big["rows"] / big["seconds"]
-    ratio = rate / ceiling_rate
+def report(label: str, small: dict[str, float], runs: list[dict[str, float]], out_mib: float) -> None:
+    """One pipeline's figures: median rate and ratio over the rounds (each run's ratio is to the ceiling measured
+    just before and just after it), and the peak memory of a tenth of the rows against all of them."""
+    rates = sorted(run["rows"] / run["seconds"] for run in runs)
+    ratios = sorted(run["ratio"] for run in runs)
+    ratio = statistics.median(ratios)
+    big = max(runs, key=lambda run: run["peak_mib"])
     workers = f" + worker {big['worker_peak_mib']:.0f} MiB" if big["worker_peak_mib"] else ""
     print(
-        f"{label:<24} {rate:>10,.0f} rows/s  peak {big['peak_mib']:.0f} MiB{workers}  "
+        f"{label:<24} {statistics.median(rates):>10,.0f} rows/s  peak {big['peak_mib']:.0f} MiB{workers}  "
         f"(read {big['rows']:,.0f} = accepted {big['accepted']:,.0f} + rejected {big['rejected']:,.0f}; "
         f"{out_mib:.0f} MiB NDJSON)"
     )
-    print(f"  ratio to ceiling:      {ratio:.3f}  (target >= 0.25: {'met' if ratio >= 0.25 else 'NOT met'})")
+    spread = f"  (rounds: {', '.join(f'{r:.3f}' for r in ratios)})" if len(ratios) > 1 else ""
+    verdict = "met" if ratio >= 0.25 else "NOT met"
+    print(f"  ratio to ceiling:      {ratio:.3f}  (target >= 0.25: {verdict}){spread}")
     flat = f"x{big['peak_mib'] / small['peak_mib']:.2f}"
     if big["worker_peak_mib"]:
         flat += f", worker x{big['worker_peak_mib'] / small['worker_peak_mib']:.2f}"
@@ -121,7 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2, help="processes for the second run; 0 skips it")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each pipeline, each between two ceilings")
     args = parser.parse_args()
+    configs = [1] + ([args.workers] if args.workers > 1 else [])
     with tempfile.TemporaryDirectory(prefix="qala-bench-") as tmp:
         small, big = Path(tmp) / "small.csv", Path(tmp) / "big.csv"
         started = time.perf_counter()
@@ -129,29 +139,29 @@ def main() -> None:
         generate(big, args.rows)
         size = big.stat().st_size / 2**20
         print(f"generated {args.rows:,} rows ({size:.0f} MiB, cp1251, ';') in {time.perf_counter() - started:.1f} s")
-        before = measure("ceiling", big, Path(tmp) / "unused")
-        runs = {
-            1: (measure("pipeline", small, Path(tmp) / "s.ndjson"), measure("pipeline", big, Path(tmp) / "b.ndjson"))
-        }
-        out_mib = (Path(tmp) / "b.ndjson").stat().st_size / 2**20
-        if args.workers > 1:
-            w = args.workers
-            runs[w] = (
-                measure("pipeline", small, Path(tmp) / "s.ndjson", w),
-                measure("pipeline", big, Path(tmp) / "w.ndjson", w),
-            )
-            if (Path(tmp) / "w.ndjson").read_bytes() != (Path(tmp) / "b.ndjson").read_bytes():
+        smalls = {w: measure("pipeline", small, Path(tmp) / "s.ndjson", w) for w in configs}
+        runs: dict[int, list[dict[str, float]]] = {w: [] for w in configs}
+        ceilings: list[float] = []
+        ceiling = measure("ceiling", big, Path(tmp) / "unused")
+        ceilings.append(ceiling["rows"] / ceiling["seconds"])
+        for _ in range(args.rounds):
+            for w in configs:  # the machine's speed drifts: each run is set against the ceilings either side
+                run = measure("pipeline", big, Path(tmp) / f"{w}.ndjson", w)
+                ceiling = measure("ceiling", big, Path(tmp) / "unused")
+                ceilings.append(ceiling["rows"] / ceiling["seconds"])
+                run["ratio"] = run["rows"] / run["seconds"] / ((ceilings[-2] + ceilings[-1]) / 2)
+                runs[w].append(run)
+        out_mib = (Path(tmp) / "1.ndjson").stat().st_size / 2**20
+        for w in configs[1:]:
+            if (Path(tmp) / f"{w}.ndjson").read_bytes() != (Path(tmp) / "1.ndjson").read_bytes():
                 raise SystemExit(f"--workers {w} wrote different NDJSON from one process")
-        after = measure("ceiling", big, Path(tmp) / "unused")
-    rates = [before["rows"] / before["seconds"], after["rows"] / after["seconds"]]
-    ceiling_rate = sum(rates) / 2
     print(
-        f"csv.reader (ceiling):    {ceiling_rate:>10,.0f} rows/s  peak {before['peak_mib']:.0f} MiB  "
-        f"(before {rates[0]:,.0f}, after {rates[1]:,.0f})"
+        f"csv.reader (ceiling):    {statistics.median(ceilings):>10,.0f} rows/s  peak {ceiling['peak_mib']:.0f} MiB  "
+        f"(median of {len(ceilings)}: {min(ceilings):,.0f} to {max(ceilings):,.0f})"
     )
-    for workers, (small_run, big_run) in runs.items():
-        label = "pipeline, 1 process:" if workers == 1 else f"pipeline, {workers} workers:"
-        report(label, small_run, big_run, ceiling_rate, out_mib)
+    for w in configs:
+        label = "pipeline, 1 process:" if w == 1 else f"pipeline, {w} workers:"
+        report(label, smalls[w], runs[w], out_mib)
 
 
 if __name__ == "__main__":
