@@ -198,7 +198,12 @@ class CsvAdapter(TabularAdapter):
         for _ in range(int(self.option("skip_lines", 0))):
             next(lines, None)
         reader = self._reader(lines)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            cr_alone = any("\r" in line.rstrip("\r\n") for line in lines.pending)
+            hint = "; its lines end in CR alone: save it with CRLF or LF line ends" if cr_alone else ""
+            raise SourceError(f"{self.source}: the header is not valid CSV ({exc}){hint}") from exc
         if header is None:
             raise SourceError(f"{self.source}: no header line")
         if lines.bad_line:
@@ -275,16 +280,20 @@ def _even_cut(block: bytes, quote: bytes) -> int:
 
 
 def _pieces(stream: IO[bytes], size: int) -> Iterator[bytes]:
-    """The rest of ``stream`` in pieces of about ``size`` bytes that end at a line end (the last may not)."""
-    carry = b""
+    """The rest of ``stream`` in pieces of about ``size`` bytes that end at a line end (the last may not).
+
+    Reads without a line feed are kept in a list and joined once, so that a file with none (CR line ends, say)
+    costs a copy of itself rather than one per read."""
+    carry: list[bytes] = []
     while data := stream.read(size):
-        block = carry + data
-        cut = block.rfind(b"\n") + 1
-        if cut:
-            yield block[:cut]
-        carry = block[cut:]
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            carry.append(data)
+            continue
+        yield b"".join([*carry, data[:cut]]) if carry else data[:cut]
+        carry = [data[cut:]] if cut < len(data) else []
     if carry:
-        yield carry
+        yield b"".join(carry)
 
 
 class _Window:

@@ -139,3 +139,10 @@ def test_records_do_not_depend_on_how_the_body_is_cut_into_pieces(
     assert whole[-1][1] == 'IK-T;"left open\r\nstill open'
     for piece_bytes in (1, 2, 3, 7, 64, 1000):
         assert read(piece_bytes) == whole, piece_bytes
+
+
+def test_a_file_with_cr_line_ends_is_one_clear_error(convert, tmp_path: Path) -> None:
+    source = tmp_path / "mac.csv"
+    source.write_bytes(IKOMEK.read_bytes().replace(b"\r\n", b"\r"))
+    with pytest.raises(SourceError, match="lines end in CR alone: save it with CRLF or LF line ends"):
+        convert("csv", source, IKOMEK_MAPPING)
