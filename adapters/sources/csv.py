@@ -114,8 +114,11 @@ class CsvAdapter(TabularAdapter):
           last record then runs out of input (see :data:`RAN_OUT`), and the caller asks again from that
           record's start with ``guess=False``;
         - the exact way, when there is no guess to make or guessing is off: ``csv.reader`` itself, run over
-          the block's lines decoded as Latin-1 (one character per byte; every supported encoding spells quote,
-          delimiter and line feed with the same single ASCII byte), says where its last complete record ends.
+          the block's whole lines decoded as :meth:`rows` decodes them, says where its last complete record
+          ends (:meth:`_last_boundary`).
+
+        Both find line ends by their byte: every encoding :meth:`splittable` admits spells the line feed, the
+        quote and the delimiter with their single ASCII byte, and uses those bytes for nothing else.
         """
         quote = str(self.option("quotechar", '"')).encode("ascii")
         with self._open() as (stream, encoding, sample):
@@ -153,26 +156,31 @@ class CsvAdapter(TabularAdapter):
         return self._records([block], line, offset)
 
     def _last_boundary(self, block: bytes) -> int:
-        """Bytes of ``block`` up to the end of its last complete record (0 when none ends in it)."""
-        lines = block.decode("latin-1").split("\n")[:-1]  # whole lines; csv.reader ends a record at a line's end
-        reader = self._reader(iter(lines))
+        """Bytes of ``block`` up to the end of its last complete record (0 when none ends in it), by running
+        ``csv.reader`` over the block's whole lines decoded as :meth:`rows` decodes them: a field's length, which
+        csv.reader limits, is counted in characters, not bytes."""
+        whole = block[: block.rfind(b"\n") + 1]  # csv.reader ends a record only at a line's end
+        sizes = [len(part) + 1 for part in whole.split(b"\n")[:-1]]
+        window = _Window(self.encoding, 1)
         try:
-            collections.deque(reader, maxlen=0)  # the common case, all in C: every line ends a record
-            records_end = len(lines)
+            collections.deque(self._reader(window.lines([whole])), maxlen=0)  # the common case, all in C
+            return len(whole)
         except csv.Error:  # a record runs on past the block, or a malformed one: walk record by record
-            reader = self._reader(iter(lines))
-            records_end = 0
-            while True:
-                try:
-                    next(reader)
-                except StopIteration:
+            pass
+        window = _Window(self.encoding, 1)
+        reader = self._reader(window.lines([whole]))
+        records_end = 0
+        while True:
+            try:
+                next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                if window.exhausted:  # the last record runs on past the block
                     break
-                except csv.Error:
-                    if reader.line_num >= len(lines):  # the last record runs on past the block
-                        break
-                    continue  # a malformed record: the worker reports it, as rows() would
-                records_end = reader.line_num
-        return sum(map(len, lines[:records_end])) + records_end  # and a line feed for each line
+                # else a malformed record, which ends at its line's end: the worker reports it, as rows() would
+            records_end = reader.line_num
+        return sum(sizes[:records_end])
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[tuple[IO[bytes], str, bytes]]:

@@ -142,8 +142,8 @@ def test_blocks_of_a_utf8_source_keep_byte_offsets(schemas: SchemaRegistry, tmp_
 def test_a_non_ascii_delimiter_is_read_by_the_parent(
     schemas: SchemaRegistry, tmp_path: Path, encoding: str, delimiter: str
 ) -> None:
-    """Cutting blocks reads bytes as Latin-1, where a delimiter outside ASCII is not one character: such a source
-    is read record by record in the parent instead, and the result is still one process's."""
+    """Cutting blocks finds delimiters and quotes by their byte, and a delimiter outside ASCII is not one byte:
+    such a source is read record by record in the parent instead, and the result is still one process's."""
     text = (SAMPLES / "ikomek-109-astana.csv").read_bytes().decode("cp1251").replace(";", delimiter)
     source = tmp_path / "odd.csv"
     source.write_bytes(text.encode(encoding) * 1)
@@ -183,3 +183,19 @@ def test_a_wrong_guess_at_a_block_end_is_read_again(
     for block_bytes in (300, 700, 1500):
         assert _run(schemas, source, runner=run_blocks, workers=2, block_bytes=block_bytes) == one
     assert False in guesses  # some guess was wrong, and the file was cut again without guessing
+
+
+def test_a_field_under_the_limit_in_letters_but_over_it_in_bytes(schemas: SchemaRegistry, tmp_path: Path) -> None:
+    """csv.reader limits a field to 131,072 characters. A quoted UTF-8 field of 100,000 Cyrillic letters on
+    1,000 lines is 200,000 bytes: blocks must be cut where csv.reader, reading characters, ends records."""
+    head, body = (SAMPLES / "ikomek-109-astana.csv").read_bytes().decode("cp1251").split("\r\n", 1)
+    rows = [row for row in body.split("\r\n") if row.startswith("IK-") and '"' not in row][:4]
+    cells = rows[1].split(";")
+    cells[4] = '"' + "\r\n".join(["Ж" * 99] * 1000) + '"'
+    source = tmp_path / "long.csv"
+    source.write_bytes("\r\n".join([head, rows[0], ";".join(cells), rows[2], rows[3], ""]).encode("utf-8"))
+    mapping = Mapping.load(MAPPING)
+    mapping.source["encoding"] = "utf-8"
+    one = _run(schemas, source, mapping=mapping)
+    assert one[0]["read"] == 4
+    assert _run(schemas, source, mapping=mapping, runner=run_blocks, workers=2, block_bytes=50_000) == one
