@@ -171,10 +171,10 @@ class CompiledMapping:
         elif kind == "template":
             return [f"# {target!r}: template {spec!r}", *self._template(n, rule, convert, store)]
         elif kind == "first_of":
-            names = [str(name) for name in spec]
-            lines = [f"# {target!r}: first of {names!r}", f"v = done.get({names[0]!r}, MISSING)"]
-            for name in names[1:]:
-                lines += ["if v is MISSING:", f"    v = done.get({name!r}, MISSING)"]
+            names = self._bind("names", n, list(spec))  # as written: a name that is not text matches nothing
+            lines = [f"# {target!r}: first of {names}", f"v = done.get({names}[0], MISSING)" if spec else "v = MISSING"]
+            for i in range(1, len(spec)):
+                lines += ["if v is MISSING:", f"    v = done.get({names}[{i}], MISSING)"]
             return [*lines, "if v is MISSING:", *_indent(empty), "else:", *_indent(store)]
         elif kind == "point":
             step = _point(self._column(rule, spec["lon"]), self._column(rule, spec["lat"]))

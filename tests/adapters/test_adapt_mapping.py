@@ -190,3 +190,12 @@ def test_text_cells_mode_maps_as_the_general_one() -> None:
     assert "isinstance" not in text.source
     for row in rows * 2:  # twice: the second time from what the converters remember
         assert text.apply(row) == general.apply(row)
+
+
+def test_first_of_nothing_or_of_names_that_are_not_text() -> None:
+    """An empty first_of list gives the default; a name that is not text (YAML reads 2024 as a number) matches
+    no field, not even one called "2024"."""
+    doc = {"type": "T", "constants": {"2024": "c"}, "fields": {"x": {"first_of": [], "default": "d"}}}
+    assert Mapping.from_dict(doc).compile([]).apply([]) == {"type": "T", "2024": "c", "x": "d"}
+    doc["fields"] = {"x": {"first_of": [2024]}}
+    assert Mapping.from_dict(doc).compile([]).apply([]) == {"type": "T", "2024": "c"}
