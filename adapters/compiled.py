@@ -318,7 +318,7 @@ def _point(lon_i: int | None, lat_i: int | None) -> Step:
     if lon_i is None or lat_i is None:
         return _missing
     last = max(lon_i, lat_i)
-    to_number = memoised(CONVERTERS["number"])
+    to_number, _ = remembering(CONVERTERS["number"])
 
     def point(row: Sequence[Any]) -> Any:
         if last >= len(row):
@@ -344,11 +344,6 @@ def _collect(columns: list[tuple[str, int]], convert: Convert) -> Step:
 def _const(spec: Any, convert: Convert) -> Step:
     """A constant whose conversion fails: every record says so, as it would if it came from a column."""
     return lambda row: convert(spec)
-
-
-def memoised(converter: Convert) -> Convert:
-    """``converter`` remembering its results for cell texts (see :func:`remembering`)."""
-    return remembering(converter)[0]
 
 
 def remembering(converter: Convert) -> tuple[Convert, Memo]:

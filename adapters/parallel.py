@@ -12,7 +12,7 @@ its compiled mapping) and the schema registry instead of receiving them pickled.
 
     summary = run(adapter, SchemaRegistry.load(), out=out, quarantine=q, workers=2)
 
-Worth it with cores to spare: on two cores, two workers read a CSV file about 1.6 times as fast as one
+Worth it with cores to spare: on two cores, two workers read a CSV file about 1.7 times as fast as one
 process (``bench/adapters.py``).
 """
 
@@ -24,7 +24,6 @@ import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 import orjson
@@ -88,19 +87,19 @@ def _work(chunk: Chunk | bytes) -> tuple[bytes, list[Outcome]]:
     return b"".join(lines), outcomes
 
 
-def _work_block(piece: tuple[int, int, int]) -> tuple[str | None, int, Counter[str], list[Rejected]]:
+def _work_block(piece: tuple[int, int, int, str | None]) -> tuple[str | None, int, Counter[str], list[Rejected]]:
     """In a worker: read, map and validate one block of a source that :func:`run_blocks` splits, given as its
-    byte offset, length and first line number; the file holding its NDJSON (None without output), how many
-    records were read, the accepted ones by type, and the rejected ones in order (the last of which may be one
-    that ran out of input: see :func:`run_blocks`).
+    byte offset, length, first line number and the scratch directory for its NDJSON (None without output);
+    the file holding that NDJSON, how many records were read, the accepted ones by type, and the rejected ones
+    in order (the last of which may be one that ran out of input: see :func:`run_blocks`).
 
     The worker reads the block from the source and leaves its NDJSON in a file of the scratch directory: a
     pipe carries 64 kB at a time, and the megabytes of each block in and out of it cost more than the reading
     and writing of files that the page cache holds."""
-    if _inherited is None or _scratch is None:  # pragma: no cover - only if not forked from run_blocks
+    if _inherited is None:  # pragma: no cover - only if the pool was not forked from run_blocks
         raise RuntimeError("adapters.parallel worker started without an adapter")
     adapter, registry = _inherited
-    offset, length, line = piece
+    offset, length, line, scratch = piece
     with open(adapter.source, "rb") as source:  # type: ignore[attr-defined]
         source.seek(offset)
         block = source.read(length)
@@ -122,22 +121,12 @@ def _work_block(piece: tuple[int, int, int]) -> tuple[str | None, int, Counter[s
         else:
             lines.append(dumps(result, option=orjson.OPT_APPEND_NEWLINE))
             accepted[result["type"]] += 1
-    path = None
-    if _scratch.output:
-        fd, path = tempfile.mkstemp(dir=_scratch.directory, suffix=".ndjson")
-        with os.fdopen(fd, "wb") as out:
-            out.writelines(lines)
+    if scratch is None:
+        return None, read, accepted, rejected
+    fd, path = tempfile.mkstemp(dir=scratch, suffix=".ndjson")
+    with os.fdopen(fd, "wb") as written:
+        written.writelines(lines)
     return path, read, accepted, rejected
-
-
-@dataclass(frozen=True)
-class _Scratch:
-    directory: str
-    output: bool
-
-
-_scratch: _Scratch | None = None
-"""Where forked block workers leave their NDJSON, and whether there is any to leave; set by run_blocks."""
 
 
 def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
@@ -238,7 +227,7 @@ def run_blocks(
 
     def settle(
         piece: tuple[int, bool], done: tuple[str | None, int, Counter[str], list[Rejected]]
-    ) -> Iterator[tuple[tuple[int, bool], tuple[int, int, int]]] | None:
+    ) -> Iterator[tuple[tuple[int, bool], tuple[int, int, int, str | None]]] | None:
         end, guessed = piece
         path, read, accepted, rejected = done
         again = None
@@ -246,10 +235,9 @@ def run_blocks(
             _, _, position, _ = rejected.pop()
             read -= 1
             again = pieces(blocks(block_bytes, (position[1], position[4]), guess=False))
-        if path is not None:
+        if path is not None and out is not None:  # workers write a file only when there is output
             with open(path, "rb") as written:
-                if out is not None:
-                    out.write(written.read())
+                out.write(written.read())
             os.unlink(path)
         summary.read += read
         summary.accepted += accepted.total()
@@ -264,22 +252,18 @@ def run_blocks(
 
     def pieces(
         cut: Iterator[tuple[bytes, int, int, bool]],
-    ) -> Iterator[tuple[tuple[int, bool], tuple[int, int, int]]]:
+    ) -> Iterator[tuple[tuple[int, bool], tuple[int, int, int, str | None]]]:
         for block, line, offset, guessed in cut:
-            yield (offset + len(block), guessed), (offset, len(block), line)
+            yield (offset + len(block), guessed), (offset, len(block), line, scratch)
 
-    global _scratch  # noqa: PLW0603 - handed to forked workers through their copy of this module
     first = blocks(block_bytes)
     head = next(first, None)  # cutting the first block has read the header and bound the mapping
     if head is not None:
         with tempfile.TemporaryDirectory(prefix="qala-adapt-") as directory:
-            _scratch = _Scratch(directory, out is not None)
-            try:
-                _farm_out(
-                    adapter, registry, pieces(_prepend(head, first)), work=_work_block, settle=settle, workers=workers
-                )
-            finally:
-                _scratch = None
+            scratch = directory if out is not None else None
+            _farm_out(
+                adapter, registry, pieces(_prepend(head, first)), work=_work_block, settle=settle, workers=workers
+            )
     if progress is not None:
         done, total = adapter.progress()
         progress(done, total, summary.read)

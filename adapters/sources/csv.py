@@ -67,7 +67,8 @@ class CsvAdapter(TabularAdapter):
     name = "csv"
     summary = "Delimited text export (cp1251, kz1048, cp866, UTF-8), mapped by a YAML mapping"
     text_cells = True
-    """Every cell is a ``str`` (csv.reader makes nothing else), so worker processes can get rows as JSON."""
+    """Every cell is a ``str`` (csv.reader makes nothing else): the compiled mapping skips its type tests, and
+    worker processes can get rows as JSON."""
     RAN_OUT: ClassVar[Reason] = RAN_OUT
 
     def _encoding(self, sample: bytes) -> str:
@@ -160,7 +161,6 @@ class CsvAdapter(TabularAdapter):
         ``csv.reader`` over the block's whole lines decoded as :meth:`rows` decodes them: a field's length, which
         csv.reader limits, is counted in characters, not bytes."""
         whole = block[: block.rfind(b"\n") + 1]  # csv.reader ends a record only at a line's end
-        sizes = [len(part) + 1 for part in whole.split(b"\n")[:-1]]
         window = _Window(self.encoding, 1)
         try:
             collections.deque(self._reader(window.lines([whole])), maxlen=0)  # the common case, all in C
@@ -180,7 +180,7 @@ class CsvAdapter(TabularAdapter):
                     break
                 # else a malformed record, which ends at its line's end: the worker reports it, as rows() would
             records_end = reader.line_num
-        return sum(sizes[:records_end])
+        return sum(window.sizes[:records_end])  # the window keeps every line: nothing moved its keep
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[tuple[IO[bytes], str, bytes]]:
