@@ -74,6 +74,21 @@ def test_workers_give_the_same_output_quarantine_and_summary(
     assert summary["rejected"] == 3 * 7 + 1  # the sample's three bad rows, seven times, and the unclosed quote
 
 
+def test_workers_append_to_an_output_file_after_what_it_holds(schemas: SchemaRegistry, tmp_path: Path) -> None:
+    """Into a real file, the blocks' NDJSON is copied by the kernel; what the caller wrote first, still in the
+    file object's buffer, stays first."""
+    source = _big_source(tmp_path)
+    expected = _run(schemas, source)[1]
+    adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
+    target = tmp_path / "out.ndjson"
+    with target.open("wb") as out:
+        out.write(b"already here\n")
+        run_blocks(adapter, schemas, out=out, workers=2, block_bytes=3000)
+        out.write(b"and after\n")
+    assert target.read_bytes() == b"already here\n" + expected + b"and after\n"
+    assert expected.count(b"\n") == 48 * 7 - 3 * 7
+
+
 def test_small_chunks_keep_the_order(schemas: SchemaRegistry, tmp_path: Path) -> None:
     """Records read in the parent and mapped in chunks of five (the path a sink takes; without one a CSV is
     cut into blocks instead)."""
