@@ -308,18 +308,21 @@ def _farm_out(
 
 
 def _append(path: str, out: IO[bytes]) -> None:
-    """Copy the file at ``path`` to the end of ``out`` and remove it; in the kernel when ``out`` is a file."""
+    """Copy the file at ``path`` to the end of ``out`` and remove it: in the kernel (``sendfile``) when ``out``
+    is a file or a pipe that takes it, else through memory."""
     with open(path, "rb") as written:
+        sent = 0
         try:
             target = out.fileno()
-        except (AttributeError, OSError):  # io.BytesIO and the like
-            out.write(written.read())
-        else:
             out.flush()
             size = os.fstat(written.fileno()).st_size
-            sent = 0
-            while sent < size:
-                sent += os.sendfile(target, written.fileno(), sent, size - sent)
+            while sent < size and (step := os.sendfile(target, written.fileno(), sent, size - sent)):
+                sent += step
+        except (AttributeError, OSError):  # io.BytesIO (UnsupportedOperation), or a target sendfile refuses
+            pass
+        written.seek(sent)
+        if rest := written.read():
+            out.write(rest)
     os.unlink(path)
 
 

@@ -76,7 +76,7 @@ def test_workers_give_the_same_output_quarantine_and_summary(
 
 def test_workers_append_to_an_output_file_after_what_it_holds(schemas: SchemaRegistry, tmp_path: Path) -> None:
     """Into a real file, the blocks' NDJSON is copied by the kernel; what the caller wrote first, still in the
-    file object's buffer, stays first."""
+    file object's buffer, stays first. A file that the kernel will not copy into gets the same bytes."""
     source = _big_source(tmp_path)
     expected = _run(schemas, source)[1]
     adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
@@ -87,6 +87,9 @@ def test_workers_append_to_an_output_file_after_what_it_holds(schemas: SchemaReg
         out.write(b"and after\n")
     assert target.read_bytes() == b"already here\n" + expected + b"and after\n"
     assert expected.count(b"\n") == 48 * 7 - 3 * 7
+    with target.open("ab") as out:  # Linux's sendfile refuses a file opened to append: copied through memory
+        run_blocks(adapter, schemas, out=out, workers=2, block_bytes=3000)
+    assert target.read_bytes() == b"already here\n" + expected + b"and after\n" + expected
 
 
 def test_small_chunks_keep_the_order(schemas: SchemaRegistry, tmp_path: Path) -> None:
