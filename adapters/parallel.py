@@ -1,7 +1,7 @@
 """Map and validate in several processes: ``run(..., workers=N)`` and ``qala adapt run --workers N``.
 
 Two ways, one result. For a source that can be cut into blocks of whole records (CSV with an ASCII delimiter
-and quote: ``splittable``, ``blocks`` and ``block_records`` on the adapter) and no sink, the parent only
+and quote: ``splittable``, ``blocks``, ``block_rows`` and ``map_values`` on the adapter) and no sink, the parent only
 cuts the file, the workers read, map and validate their blocks and leave their NDJSON in scratch files, and
 the parent copies those to the output in order (:func:`run_blocks`). Otherwise the parent reads records in
 order, as in a single process, and hands them out in chunks; each worker maps and validates a chunk and sends
@@ -18,12 +18,14 @@ process (``bench/adapters.py``).
 
 from __future__ import annotations
 
+import itertools
+import mmap
 import multiprocessing
 import os
 import tempfile
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import IO, Any, TypeVar
 
 import orjson
@@ -37,8 +39,8 @@ from schemas import SchemaRegistry
 CHUNK = 2000
 """Records per chunk: large enough that pickling and the round trip cost little per record."""
 
-WRITE_BUFFER = 1 << 18
-"""Bytes a block worker gathers before each write of its NDJSON."""
+LINES = 128
+"""NDJSON lines a block worker gathers before it copies them to the parent's memory."""
 
 BLOCK_BYTES = 1 << 20
 """Bytes per block for sources that workers read themselves (some 4,000 rows of a contact-centre export)."""
@@ -49,8 +51,12 @@ Outcome = str | tuple[str, list[Reason]] | None
 Rejected = tuple[str, list[Reason], tuple[Any, ...], Any]
 """A rejected record of a block: ``(stage, reasons, position, raw)``."""
 
-_inherited: tuple[Adapter, SchemaRegistry] | None = None
-"""What forked workers map and validate with; set in the parent just before the pool forks."""
+Block = tuple[int, int, int, tuple[int, int] | None, str]
+"""What a block worker is given: offset, length, first line, slot of shared memory, scratch directory."""
+
+_inherited: tuple[Adapter, SchemaRegistry, mmap.mmap | None] | None = None
+"""What forked workers map and validate with, and the memory they share with the parent (block workers write
+their NDJSON there); set in the parent just before the pool forks."""
 
 
 T = TypeVar("T")
@@ -70,7 +76,7 @@ def _work(chunk: Chunk | bytes) -> tuple[bytes, list[Outcome]]:
     """
     if _inherited is None:  # pragma: no cover - only if the pool was not forked from run_parallel
         raise RuntimeError("adapters.parallel worker started without an adapter")
-    adapter, registry = _inherited
+    adapter, registry, _ = _inherited
     rows: Chunk = orjson.loads(chunk) if isinstance(chunk, bytes) else chunk
     map_record, is_valid, dumps = adapter.map, registry.is_valid, orjson.dumps
     lines: list[bytes] = []
@@ -90,49 +96,95 @@ def _work(chunk: Chunk | bytes) -> tuple[bytes, list[Outcome]]:
     return b"".join(lines), outcomes
 
 
-def _work_block(piece: tuple[int, int, int, str | None]) -> tuple[str | None, int, Counter[str], list[Rejected]]:
+def _work_block(
+    piece: tuple[int, int, int, tuple[int, int] | None, str],
+) -> tuple[int, str | None, int, dict[str, int], list[Rejected]]:
     """In a worker: read, map and validate one block of a source that :func:`run_blocks` splits, given as its
-    byte offset, length, first line number and the scratch directory for its NDJSON (None without output);
-    the file holding that NDJSON, how many records were read, the accepted ones by type, and the rejected ones
-    in order (the last of which may be one that ran out of input: see :func:`run_blocks`).
+    byte offset, length and first line number, the slot of shared memory for its NDJSON (start and size; None
+    without output) and a scratch directory; the bytes of NDJSON in the slot, the scratch file holding the
+    rest of it (None if it all fitted), how many records were read, the accepted ones by type, and the
+    rejected ones in order (the last of which may be one that ran out of input: see :func:`run_blocks`).
 
-    The worker reads the block from the source and leaves its NDJSON in a file of the scratch directory: a
-    pipe carries 64 kB at a time, and the megabytes of each block in and out of it cost more than the reading
-    and writing of files that the page cache holds. Each line goes to the file's buffer as soon as it is made:
-    holding a block's lines until the end made every one of them fresh memory, which cost a quarter of the
-    worker's time (``bench/adapters.py``)."""
+    The NDJSON goes into memory that the parent shares: a pipe carries 64 kB at a time, and scratch files
+    cost a copy into the page cache here and another out of it in the parent. It goes there every
+    :data:`LINES` lines: holding a block's lines until the end made every one of them fresh memory, which cost
+    a quarter of the worker's time (``bench/adapters.py``)."""
     if _inherited is None:  # pragma: no cover - only if the pool was not forked from run_blocks
         raise RuntimeError("adapters.parallel worker started without an adapter")
-    adapter, registry = _inherited
-    offset, length, line, scratch = piece
+    adapter, registry, shared = _inherited
+    offset, length, line, slot, scratch = piece
     with open(adapter.source, "rb") as source:  # type: ignore[attr-defined]
         source.seek(offset)
         block = source.read(length)
-    path = None
-    if scratch is None:
-        written: IO[bytes] = open(os.devnull, "wb")  # noqa: SIM115 - closed below, with the scratch file
-    else:
-        fd, path = tempfile.mkstemp(dir=scratch, suffix=".ndjson")
-        written = os.fdopen(fd, "wb", buffering=WRITE_BUFFER)
-    map_record, is_valid, dumps, write = adapter.map, registry.is_valid, orjson.dumps, written.write
-    accepted: Counter[str] = Counter()
+    output = None if slot is None or shared is None else _SlotWriter(shared, slot, scratch)
+    map_values, is_valid, dumps = adapter.map_values, registry.is_valid, orjson.dumps  # type: ignore[attr-defined]
+    lines: list[bytes] = []
+    accepted: dict[str, int] = {}
     rejected: list[Rejected] = []
     read = 0
-    with written:
-        for record in adapter.block_records(block, line, offset):  # type: ignore[attr-defined]
-            read += 1
+    rows = adapter.block_rows(block, line, offset)  # type: ignore[attr-defined]
+    for row in rows:
+        read += 1
+        record: Record | None = None
+        if row.__class__ is tuple:  # cells and lines: the record is made only if it is rejected
+            values, first, last = row
+        else:
+            record = row
             if record.problems:
                 rejected.append(("read", record.problems, tuple(record.position), record.raw))
                 continue
-            result = map_record(record)
-            if isinstance(result, Rejection):
-                rejected.append(("map", result.reasons, tuple(record.position), record.raw))
-            elif not is_valid(result):
-                rejected.append(("validate", schema_reasons(registry, result), tuple(record.position), record.raw))
-            else:
-                write(dumps(result, option=orjson.OPT_APPEND_NEWLINE))
-                accepted[result["type"]] += 1
-    return path, read, accepted, rejected
+            values = record.values
+        result = map_values(values)
+        if isinstance(result, Rejection):
+            stage, reasons = "map", result.reasons
+        elif not is_valid(result):
+            stage, reasons = "validate", schema_reasons(registry, result)
+        else:
+            kind = result["type"]
+            accepted[kind] = accepted.get(kind, 0) + 1
+            if output is not None:
+                lines.append(dumps(result, option=orjson.OPT_APPEND_NEWLINE))
+                if len(lines) >= LINES:
+                    output.write(b"".join(lines))
+                    lines.clear()
+            continue
+        if record is None:
+            record = rows.record(values, first, last)
+        rejected.append((stage, reasons, tuple(record.position), record.raw))
+    if output is None:
+        return 0, None, read, accepted, rejected
+    output.write(b"".join(lines))
+    output.close()
+    return output.used, output.path, read, accepted, rejected
+
+
+class _SlotWriter:
+    """A block's NDJSON in its slot of the memory shared with the parent, and from the first write that does
+    not fit there on, in a scratch file."""
+
+    def __init__(self, shared: mmap.mmap, slot: tuple[int, int], scratch: str) -> None:
+        start, size = slot
+        self.view = memoryview(shared)[start : start + size]
+        self.used = 0
+        self.scratch = scratch
+        self.spill: IO[bytes] | None = None
+        self.path: str | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.spill is None:
+            end = self.used + len(data)
+            if end <= len(self.view):
+                self.view[self.used : end] = data
+                self.used = end
+                return
+            fd, self.path = tempfile.mkstemp(dir=self.scratch, suffix=".ndjson")
+            self.spill = os.fdopen(fd, "wb")
+        self.spill.write(data)
+
+    def close(self) -> None:
+        self.view.release()
+        if self.spill is not None:
+            self.spill.close()
 
 
 def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
@@ -199,7 +251,7 @@ def run_parallel(
     first = next(records, None)  # reading the header binds the mapping, which the workers need
     if first is not None:
         chunks = pieces(_prepend(first, records))
-        _farm_out(adapter, registry, chunks, work=_work, settle=settle, workers=workers)
+        _farm_out((adapter, registry, None), chunks, work=_work, settle=settle, workers=workers)
     finish(summary, sink, hub_rejected)
     if progress is not None:
         done, total = adapter.progress()
@@ -222,7 +274,8 @@ def run_blocks(
 
     The adapter provides ``splittable()`` (true when its source can be cut), ``blocks(size, start, guess=)``
     (byte blocks with the line and offset they start at and whether their end is a guess; reading the header
-    binds the mapping before the first) and ``block_records(block, line, offset)``. When a guessed end was
+    binds the mapping before the first), ``block_rows(block, line, offset)`` (see
+    :class:`adapters.sources.csv.BlockRows`) and ``map_values(cells)``. When a guessed end was
     wrong, the block's last record runs out of input, with the problem ``adapter.RAN_OUT``: the blocks sent
     after it are dropped, and the file is cut again from that record on, without guessing from then on (a
     file whose quote marks misled the guess once is likely to again).
@@ -231,20 +284,28 @@ def run_blocks(
     ran_out = getattr(adapter, "RAN_OUT", None)
     blocks = adapter.blocks  # type: ignore[attr-defined]
 
+    slots = 2 * workers  # one for each block in flight
+    slot_bytes = _slot_bytes(block_bytes)
+    sequence = itertools.count()
+
     def settle(
-        piece: tuple[int, bool], done: tuple[str | None, int, Counter[str], list[Rejected]]
-    ) -> Iterator[tuple[tuple[int, bool], tuple[int, int, int, str | None]]] | None:
-        end, guessed = piece
-        path, read, accepted, rejected = done
+        piece: tuple[int, bool, tuple[int, int] | None],
+        done: tuple[int, str | None, int, dict[str, int], list[Rejected]],
+    ) -> Iterator[tuple[tuple[int, bool, tuple[int, int] | None], Block]] | None:
+        end, guessed, slot = piece
+        used, path, read, accepted, rejected = done
         again = None
         if guessed and rejected and rejected[-1][1][:1] == [ran_out]:  # the guess was wrong
             _, _, position, _ = rejected.pop()
             read -= 1
             again = pieces(blocks(block_bytes, (position[1], position[4]), guess=False))
-        if path is not None and out is not None:  # workers write a file only when there is output
-            _append(path, out)
+        if out is not None and shared is not None and slot is not None:
+            with memoryview(shared) as view:
+                out.write(view[slot[0] : slot[0] + used])
+            if path is not None:  # what did not fit in the slot
+                _append(path, out)
         summary.read += read
-        summary.accepted += accepted.total()
+        summary.accepted += sum(accepted.values())
         summary.types.update(accepted)
         for stage, reasons, position, raw in rejected:
             summary.reject(reasons)
@@ -256,18 +317,29 @@ def run_blocks(
 
     def pieces(
         cut: Iterator[tuple[bytes, int, int, bool]],
-    ) -> Iterator[tuple[tuple[int, bool], tuple[int, int, int, str | None]]]:
+    ) -> Iterator[tuple[tuple[int, bool, tuple[int, int] | None], Block]]:
         for block, line, offset, guessed in cut:
-            yield (offset + len(block), guessed), (offset, len(block), line, scratch)
+            # Blocks take the slots in turn: the one sent 2 * workers blocks earlier has been settled, and the
+            # blocks dropped after a wrong guess have finished (see _farm_out).
+            slot = None if shared is None else (next(sequence) % slots * slot_bytes, slot_bytes)
+            yield (offset + len(block), guessed, slot), (offset, len(block), line, slot, scratch)
 
     first = blocks(block_bytes)
     head = next(first, None)  # cutting the first block has read the header and bound the mapping
     if head is not None:
-        with tempfile.TemporaryDirectory(prefix="qala-adapt-") as directory:
-            scratch = directory if out is not None else None
-            _farm_out(
-                adapter, registry, pieces(_prepend(head, first)), work=_work_block, settle=settle, workers=workers
-            )
+        shared = None if out is None else mmap.mmap(-1, slots * slot_bytes)  # shared with forked children
+        try:
+            with tempfile.TemporaryDirectory(prefix="qala-adapt-") as scratch:
+                _farm_out(
+                    (adapter, registry, shared),
+                    pieces(_prepend(head, first)),
+                    work=_work_block,
+                    settle=settle,
+                    workers=workers,
+                )
+        finally:
+            if shared is not None:
+                shared.close()
     if progress is not None:
         done, total = adapter.progress()
         progress(done, total, summary.read)
@@ -275,8 +347,7 @@ def run_blocks(
 
 
 def _farm_out(
-    adapter: Adapter,
-    registry: SchemaRegistry,
+    inherited: tuple[Adapter, SchemaRegistry, mmap.mmap | None],
     pieces: Iterator[tuple[K, A]],
     *,
     work: Callable[[A], R],
@@ -285,10 +356,11 @@ def _farm_out(
 ) -> None:
     """Run ``work`` on each piece's argument in ``workers`` forked processes and ``settle`` the results with
     the piece's key, in the order the pieces came; at most ``2 * workers`` pieces are in flight. When
-    ``settle`` returns pieces, those still in flight are dropped and its pieces follow instead."""
+    ``settle`` returns pieces, those still in flight are dropped (and those already running are waited for,
+    so that nothing they write can land on what comes next) and its pieces follow instead."""
     global _inherited  # noqa: PLW0603 - handed to forked workers through their copy of this module
     in_flight: deque[tuple[K, Future[R]]] = deque()
-    _inherited = (adapter, registry)
+    _inherited = inherited
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             while True:
@@ -301,6 +373,7 @@ def _farm_out(
                 if again is not None:
                     for _, dropped in in_flight:
                         dropped.cancel()
+                    wait([dropped for _, dropped in in_flight])
                     in_flight.clear()
                     pieces = again
     finally:
@@ -324,6 +397,12 @@ def _append(path: str, out: IO[bytes]) -> None:
         if rest := written.read():
             out.write(rest)
     os.unlink(path)
+
+
+def _slot_bytes(block_bytes: int) -> int:
+    """The shared memory each block worker gets for its NDJSON (what does not fit goes to a scratch file):
+    NDJSON is some four times the CSV it comes from."""
+    return max(8 * block_bytes, 1 << 19)
 
 
 def _splittable(adapter: Adapter) -> bool:

@@ -16,7 +16,7 @@ yielding one :class:`~adapters.records.Record` per row with the cells in ``value
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from adapters.compiled import CompiledMapping
@@ -41,6 +41,8 @@ class TabularAdapter:
         self.mapping = mapping
         self.options: dict[str, Any] = {**mapping.source, **(options or {})}
         self.compiled: CompiledMapping | None = None
+        self.map_values: Callable[[Sequence[Any]], Entity | Rejection] = self._unbound
+        """Map one row's cells: the compiled mapping's own function once :meth:`bind` has run."""
         self.width = 0
         self._done = 0
         self._total: int | None = None
@@ -51,6 +53,7 @@ class TabularAdapter:
 
     def bind(self, headers: Sequence[Any]) -> None:
         self.compiled = self.mapping.compile(headers, text_cells=self.text_cells)
+        self.map_values = self.compiled.apply
         self.width = len(headers)
 
     def rows(self) -> Iterator[Record]:
@@ -67,9 +70,10 @@ class TabularAdapter:
             record.problems.append(Reason("long-row", f"{len(cells)} columns where the header has {self.width}"))
 
     def map(self, record: Record) -> Entity | Rejection:
-        if self.compiled is None:  # rows() binds before its first record
-            raise MappingError(f"{self.name}: no header was read")
-        return self.compiled.apply(record.values)
+        return self.map_values(record.values)
+
+    def _unbound(self, values: Sequence[Any]) -> Entity | Rejection:
+        raise MappingError(f"{self.name}: no header was read")  # rows() binds before its first record
 
     def progress(self) -> tuple[int, int | None]:
         return self._done, self._total

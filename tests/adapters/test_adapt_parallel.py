@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from adapters import parallel
 from adapters.mapping import Mapping
 from adapters.parallel import run_blocks, run_parallel
 from adapters.pipeline import run
@@ -90,6 +91,18 @@ def test_workers_append_to_an_output_file_after_what_it_holds(schemas: SchemaReg
     with target.open("ab") as out:  # Linux's sendfile refuses a file opened to append: copied through memory
         run_blocks(adapter, schemas, out=out, workers=2, block_bytes=3000)
     assert target.read_bytes() == b"already here\n" + expected + b"and after\n" + expected
+
+
+@pytest.mark.parametrize("slot_bytes", [1, 2000])
+def test_ndjson_that_does_not_fit_in_shared_memory_goes_through_a_file(
+    schemas: SchemaRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slot_bytes: int
+) -> None:
+    """Workers leave a block's NDJSON in shared memory, and what does not fit in a file: with room for no line,
+    or for some of a block's lines, the output is still one process's."""
+    source = _big_source(tmp_path)
+    monkeypatch.setattr(parallel, "_slot_bytes", lambda block_bytes: slot_bytes)
+    monkeypatch.setattr(parallel, "LINES", 1)  # a write per line: some lines fit, then the rest spills
+    assert _run(schemas, source, runner=run_blocks, workers=2, block_bytes=1000) == _run(schemas, source)
 
 
 def test_small_chunks_keep_the_order(schemas: SchemaRegistry, tmp_path: Path) -> None:

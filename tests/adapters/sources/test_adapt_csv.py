@@ -141,6 +141,39 @@ def test_records_do_not_depend_on_how_the_body_is_cut_into_pieces(
         assert read(piece_bytes) == whole, piece_bytes
 
 
+@pytest.mark.parametrize("encoding", ["cp1251", "utf-8"])
+def test_block_rows_give_the_records_that_rows_gives(tmp_path: Path, encoding: str) -> None:
+    """Workers read their blocks through BlockRows, which gives a row without problems as its cells and lines
+    and makes its record (position, raw text) only when asked: for blocks of any size, the records are those
+    of rows(). The file has the awkward parts of the test above, and rows with extra cells, empty or not."""
+    text = IKOMEK.read_bytes().decode("cp1251")
+    body = text.encode(encoding).split(b"\r\n")
+    body[5] = body[5].replace(b";", b";\x98\xff;", 1)  # undecodable: that block is read as rows() reads it
+    body[7] += b";;"  # extra empty cells: no problem, but not the header's width
+    body[8] += b";extra"
+    body.insert(9, b"")
+    source = tmp_path / "blocks.csv"
+    source.write_bytes(b"\r\n".join(body) + b'\r\nIK-T;"left open\r\nstill open')
+    mapping = Mapping.load(IKOMEK_MAPPING)
+    mapping.source["encoding"] = encoding
+    whole = [(r.position, r.raw, r.values, r.problems) for r in CsvAdapter(str(source), mapping).records()]
+    assert "long-row" in {p.code for r in whole for p in r[3]}
+    for size in (1, 150, 1000, 1 << 20):
+        adapter = CsvAdapter(str(source), mapping)
+        records, cells_only = [], 0
+        for block, line, offset, _ in adapter.blocks(size, guess=False):
+            rows = adapter.block_rows(block, line, offset)
+            for row in rows:
+                cells_only += isinstance(row, tuple)
+                record = rows.record(*row) if isinstance(row, tuple) else row
+                records.append((record.position, record.raw, record.values, record.problems))
+        assert records == whole, size
+        if size in (150, 1000):
+            assert cells_only > len(whole) / 2
+        else:  # every record but the unclosed last in one block, bad byte and all, read the way rows() reads
+            assert cells_only == 0  # (with blocks of 1 byte, a record longer than 8 blocks takes the rest)
+
+
 def test_a_file_with_cr_line_ends_is_one_clear_error(convert, tmp_path: Path) -> None:
     source = tmp_path / "mac.csv"
     source.write_bytes(IKOMEK.read_bytes().replace(b"\r\n", b"\r"))
