@@ -318,12 +318,14 @@ def _point(lon_i: int | None, lat_i: int | None) -> Step:
     if lon_i is None or lat_i is None:
         return _missing
     last = max(lon_i, lat_i)
-    to_number, _ = remembering(CONVERTERS["number"])
+    to_number, memo = remembering(CONVERTERS["number"])
 
     def point(row: Sequence[Any]) -> Any:
         if last >= len(row):
             return MISSING
         lon, lat = row[lon_i], row[lat_i]
+        if lon.__class__ is str and lat.__class__ is str and lon in memo and lat in memo:  # the common cell
+            return {"type": "Point", "coordinates": [memo[lon], memo[lat]]}
         if is_empty(lon) or is_empty(lat):
             return MISSING
         return {"type": "Point", "coordinates": [to_number(lon), to_number(lat)]}

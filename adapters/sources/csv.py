@@ -296,7 +296,7 @@ class BlockRows:
         self.texts: list[str] = []
         """The block's lines without their line feed (the last one empty when the block ends with one)."""
         self.starts: list[int] | None = None
-        """The byte offset of each line in the block, worked out when a record first needs it."""
+        """The bytes before each line of the block, line feeds aside; worked out when a record first needs it."""
         self.exhausted = False
 
     def __iter__(self) -> Iterator[tuple[list[str], int, int] | Record]:
@@ -338,12 +338,11 @@ class BlockRows:
 
     def record(self, cells: list[str], first: int, last: int, problems: list[Reason] | None = None) -> Record:
         """The record of the row on lines ``first`` to ``last``, as :meth:`CsvAdapter.rows` would give it."""
-        if self.starts is None:
-            sizes = (len(part) + 1 for part in self.block.split(b"\n"))
-            self.starts = list(itertools.accumulate(sizes, initial=0))
+        if self.starts is None:  # where each line starts, less the line feeds before it
+            self.starts = list(itertools.accumulate(map(len, self.block.split(b"\n")), initial=0))
         i, j = first - self.line, last - self.line
         raw = "\n".join(self.texts[i : j + 1]).rstrip("\r\n")
-        position = Position(str(self.adapter.source), first, None, None, self.offset + self.starts[i])
+        position = Position(str(self.adapter.source), first, None, None, self.offset + self.starts[i] + i)
         return Record(position, raw, cells, problems if problems is not None else [])
 
 

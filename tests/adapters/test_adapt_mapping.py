@@ -183,6 +183,8 @@ def test_text_cells_mode_maps_as_the_general_one() -> None:
         ["", "Может быть", "32.01.2024", " ", "", ""],
         ["A-2", " В работе ", "\t", "", "1", "2"],
         ["A-3"],
+        ["A-4", "Орындалды", "", "", "76,95", " "],  # a remembered longitude, a blank latitude: no point
+        ["A-5", "Орындалды", "", "", "43,25", "76,95"],
     ]
     general = Mapping.from_dict(DOC).compile(HEADERS)
     text = Mapping.from_dict(DOC).compile(HEADERS, text_cells=True)
