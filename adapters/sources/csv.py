@@ -313,23 +313,22 @@ class BlockRows:
         before = first = self.line
         before -= 1  # the reader counts lines from 1
         width = adapter.width
-        while True:
+        while True:  # a loop around the for loop, which a record that is not valid CSV breaks
             try:
-                cells = next(reader)
-            except StopIteration:
+                for cells in reader:
+                    last = before + reader.line_num
+                    if len(cells) == width:
+                        yield cells, first, last
+                    elif cells:  # else a blank line, which is no record
+                        record = self.record(cells, first, last)
+                        adapter.check_width(record, cells)
+                        yield record
+                    first = last + 1
                 return
             except csv.Error as exc:
                 problem = RAN_OUT if self.exhausted else Reason("malformed-csv", f"not valid CSV: {exc}")
                 last = before + reader.line_num
-                yield self.record([], first, last, [problem])
-            else:
-                last = before + reader.line_num
-                if len(cells) == width:
-                    yield cells, first, last
-                elif cells:  # else a blank line, which is no record
-                    record = self.record(cells, first, last)
-                    adapter.check_width(record, cells)
-                    yield record
+            yield self.record([], first, last, [problem])  # and the reader goes on from the next line
             first = last + 1
 
     def _end(self) -> Iterator[str]:
