@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import io
 import itertools
 import operator
 from collections.abc import Iterable, Iterator
@@ -293,23 +294,20 @@ class BlockRows:
         self.block = block
         self.line = line
         self.offset = offset
-        self.texts: list[str] = []
-        """The block's lines without their line feed (the last one empty when the block ends with one)."""
+        self.decoder = "utf-8" if adapter.encoding == "utf-8-sig" else adapter.encoding  # a BOM opens the file
         self.starts: list[int] | None = None
         """The bytes before each line of the block, line feeds aside; worked out when a record first needs it."""
         self.exhausted = False
 
     def __iter__(self) -> Iterator[tuple[list[str], int, int] | Record]:
         adapter = self.adapter
-        decoder = "utf-8" if adapter.encoding == "utf-8-sig" else adapter.encoding  # a BOM only opens the file
         try:
-            self.texts = texts = self.block.decode(decoder).split("\n")
+            text = self.block.decode(self.decoder)
         except UnicodeDecodeError:
             yield from adapter._records([self.block], self.line, self.offset)
             return
-        tail = [texts[-1]] if texts[-1] else []  # a file's last line may have no line feed
-        lines = itertools.chain(map(operator.add, texts[:-1], itertools.repeat("\n")), tail, self._end())
-        reader = adapter._reader(lines)  # fed as _Window feeds it, so that it reads the same records
+        # Lines end at a line feed and nothing else, untranslated, as _Window gives them: the same records.
+        reader = adapter._reader(itertools.chain(io.StringIO(text, newline="\n"), self._end()))
         before = first = self.line
         before -= 1  # the reader counts lines from 1
         width = adapter.width
@@ -340,8 +338,9 @@ class BlockRows:
         if self.starts is None:  # where each line starts, less the line feeds before it
             self.starts = list(itertools.accumulate(map(len, self.block.split(b"\n")), initial=0))
         i, j = first - self.line, last - self.line
-        raw = "\n".join(self.texts[i : j + 1]).rstrip("\r\n")
-        position = Position(str(self.adapter.source), first, None, None, self.offset + self.starts[i] + i)
+        start, end = self.starts[i] + i, self.starts[j + 1] + j + 1  # its first byte, and past its line feed
+        raw = self.block[start:end].decode(self.decoder).rstrip("\r\n")
+        position = Position(str(self.adapter.source), first, None, None, self.offset + start)
         return Record(position, raw, cells, problems if problems is not None else [])
 
 
