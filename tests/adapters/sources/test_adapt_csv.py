@@ -145,12 +145,17 @@ def test_records_do_not_depend_on_how_the_body_is_cut_into_pieces(
 def test_block_rows_give_the_records_that_rows_gives(tmp_path: Path, encoding: str) -> None:
     """Workers read their blocks through BlockRows, which gives a row without problems as its cells and lines
     and makes its record (position, raw text) only when asked: for blocks of any size, the records are those
-    of rows(). The file has the awkward parts of the test above, and rows with extra cells, empty or not."""
+    of rows(). The file has the awkward parts of the test above, rows with extra cells, empty or not, and a
+    carriage return alone inside a field."""
     text = IKOMEK.read_bytes().decode("cp1251")
     body = text.encode(encoding).split(b"\r\n")
     body[5] = body[5].replace(b";", b";\x98\xff;", 1)  # undecodable: that block is read as rows() reads it
     body[7] += b";;"  # extra empty cells: no problem, but not the header's width
     body[8] += b";extra"
+    for n, field in ((10, b'"a lone\rCR, quoted"'), (11, b"a lone\rCR, not quoted")):  # no line end, but...
+        cells = body[n].split(b";")
+        cells[4] = field
+        body[n] = b";".join(cells)
     body.insert(9, b"")
     source = tmp_path / "blocks.csv"
     source.write_bytes(b"\r\n".join(body) + b'\r\nIK-T;"left open\r\nstill open')
