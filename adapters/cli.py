@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -56,6 +57,8 @@ def _options(pairs: list[str]) -> dict[str, str]:
 
 
 def _print_summary(summary: Summary, pusher: BatchPusher | None, out: Path | None, quarantine: Path) -> None:
+    """The closing table and the top rejection reasons; on standard error when the NDJSON went to standard output."""
+    console = err_console if _is_stdout(out) else out_console
     table = Table(title=f"qala adapt run {summary.adapter}", show_header=False)
     table.add_row("read", str(summary.read))
     table.add_row("accepted", str(summary.accepted))
@@ -66,12 +69,16 @@ def _print_summary(summary: Summary, pusher: BatchPusher | None, out: Path | Non
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(pusher.statuses.items())) or "nothing new sent"
         table.add_row("hub", statuses)
     if out is not None:
-        table.add_row("output", str(out))
+        table.add_row("output", "standard output" if _is_stdout(out) else str(out))
     if summary.rejected:
         table.add_row("quarantine", str(quarantine))
-    out_console.print(table)
+    console.print(table)
     for reason, count in summary.top_reasons():
-        out_console.print(f"  {count:>7}  {reason}")
+        console.print(f"  {count:>7}  {reason}")
+
+
+def _is_stdout(out: Path | None) -> bool:
+    return out is not None and str(out) == "-"
 
 
 @app.command("run")
@@ -79,7 +86,9 @@ def run_adapter(  # noqa: PLR0917 - Typer maps every option to a parameter
     adapter: Annotated[str, typer.Argument(help="Adapter name, see `qala adapt list`.")],
     source: Annotated[str, typer.Argument(help="File, directory or URL to read.")],
     mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="YAML mapping (tabular adapters).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write accepted entities here as NDJSON.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write accepted entities here as NDJSON ('-': standard output).")
+    ] = None,
     quarantine: Annotated[
         Path | None, typer.Option("--quarantine", help="Rejected records (default: next to --out or the source).")
     ] = None,
@@ -100,7 +109,7 @@ def run_adapter(  # noqa: PLR0917 - Typer maps every option to a parameter
     if encoding:
         options["encoding"] = encoding
     if quarantine is None:
-        base = out if out is not None else Path(Path(source).name or "source")
+        base = out if out is not None and not _is_stdout(out) else Path(Path(source).name or "source")
         quarantine = base.with_name(base.name.removesuffix(".ndjson") + ".quarantine.ndjson")
     if push and not (client_id and client_secret):
         raise CliError("--push needs --client-id and --client-secret (or QALA_CLIENT_ID / QALA_CLIENT_SECRET)")
@@ -166,7 +175,12 @@ def _run(
             err_console.print(f"resuming after {pusher.skip} entities already committed ({state_path})")
             previous = carry_over_hub_lines(quarantine_path)
     with contextlib.ExitStack() as stack:
-        out_stream: IO[bytes] | None = stack.enter_context(out.open("wb")) if out is not None else None
+        out_stream: IO[bytes] | None = None
+        if _is_stdout(out):
+            out_stream = sys.stdout.buffer
+            stack.callback(out_stream.flush)
+        elif out is not None:
+            out_stream = stack.enter_context(out.open("wb"))
         q_stream = stack.enter_context(quarantine_path.open("wb"))
         if previous is not None:
             q_stream.writelines(hub_lines(previous))

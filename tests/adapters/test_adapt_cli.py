@@ -115,3 +115,29 @@ def test_workers_option_writes_what_one_process_writes(tmp_path: Path) -> None:
         outputs.append((out.read_bytes(), (tmp_path / f"cases-{workers}.quarantine.ndjson").read_bytes()))
     assert outputs[0] == outputs[1]
     assert len(outputs[1][0].splitlines()) == 45
+
+
+def test_out_dash_streams_ndjson_to_standard_output(tmp_path: Path) -> None:
+    """``--out -`` writes the NDJSON to standard output, for a pipe, and the summary to standard error; the
+    quarantine goes next to the source's name. The same bytes as ``--out FILE``, with workers or without."""
+    args = [
+        "adapt",
+        "run",
+        "csv",
+        str(SAMPLES / "ikomek-109-astana.csv"),
+        "-m",
+        str(SAMPLES / "ikomek-109-astana.yaml"),
+    ]
+    assert runner.invoke(build_app(), [*args, "--out", str(tmp_path / "cases.ndjson")]).exit_code == 0
+    expected = (tmp_path / "cases.ndjson").read_bytes()
+    for workers in ("1", "2"):
+        process = subprocess.run(
+            [sys.executable, "-c", "from qala.cli import main; main()", *args, "--out", "-", "--workers", workers],
+            capture_output=True, cwd=tmp_path, timeout=120, check=False,
+        )  # fmt: skip
+        assert process.returncode == 0, process.stderr
+        assert process.stdout == expected
+        assert b"standard output" in process.stderr
+        assert b"accepted" in process.stderr
+        assert (tmp_path / "ikomek-109-astana.csv.quarantine.ndjson").read_bytes().count(b"\n") == 3
+        assert not (tmp_path / "-").exists()
