@@ -77,8 +77,12 @@ def _print_summary(summary: Summary, pusher: BatchPusher | None, out: Path | Non
         console.print(f"  {count:>7}  {reason}")
 
 
+_STDOUT = Path("-")
+"""``--out -``: told apart from a file named ``-`` (``--out ./-``) by identity, since the two paths are equal."""
+
+
 def _is_stdout(out: Path | None) -> bool:
-    return out is not None and str(out) == "-"
+    return out is _STDOUT
 
 
 @app.command("run")
@@ -86,8 +90,9 @@ def run_adapter(  # noqa: PLR0917 - Typer maps every option to a parameter
     adapter: Annotated[str, typer.Argument(help="Adapter name, see `qala adapt list`.")],
     source: Annotated[str, typer.Argument(help="File, directory or URL to read.")],
     mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="YAML mapping (tabular adapters).")] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Write accepted entities here as NDJSON ('-': standard output).")
+    out_name: Annotated[
+        str | None,
+        typer.Option("--out", metavar="PATH", help="Write accepted entities here as NDJSON ('-': standard output)."),
     ] = None,
     quarantine: Annotated[
         Path | None, typer.Option("--quarantine", help="Rejected records (default: next to --out or the source).")
@@ -106,6 +111,7 @@ def run_adapter(  # noqa: PLR0917 - Typer maps every option to a parameter
 ) -> None:
     """Read SOURCE with ADAPTER, validate every entity, write accepted ones and quarantine the rest."""
     options = _options(option or [])
+    out = None if out_name is None else _STDOUT if out_name == "-" else Path(out_name)
     if encoding:
         options["encoding"] = encoding
     if quarantine is None:

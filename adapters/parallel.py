@@ -19,6 +19,7 @@ read rows more cheaply than a single process does (:class:`adapters.sources.csv.
 
 from __future__ import annotations
 
+import io
 import itertools
 import mmap
 import multiprocessing
@@ -383,10 +384,13 @@ def _farm_out(
 
 def _append(path: str, out: IO[bytes]) -> None:
     """Copy the file at ``path`` to the end of ``out`` and remove it: in the kernel (``sendfile``) when ``out``
-    is a file or a pipe that takes it, else through memory."""
+    is a plain file object over a file or a pipe that takes it, else through memory. Not for other objects with a
+    ``fileno()``: gzip's, bz2's and lzma's give the descriptor of the compressed file beneath them."""
     with open(path, "rb") as written:
         sent = 0
         try:
+            if type(out) not in _PLAIN_FILES:
+                raise io.UnsupportedOperation("not a plain file object")
             target = out.fileno()
             out.flush()
             size = os.fstat(written.fileno()).st_size
@@ -398,6 +402,9 @@ def _append(path: str, out: IO[bytes]) -> None:
         if rest := written.read():
             out.write(rest)
     os.unlink(path)
+
+
+_PLAIN_FILES = (io.BufferedWriter, io.BufferedRandom, io.FileIO)
 
 
 def _slot_bytes(block_bytes: int) -> int:

@@ -141,3 +141,9 @@ def test_out_dash_streams_ndjson_to_standard_output(tmp_path: Path) -> None:
         assert b"accepted" in process.stderr
         assert (tmp_path / "ikomek-109-astana.csv.quarantine.ndjson").read_bytes().count(b"\n") == 3
         assert not (tmp_path / "-").exists()
+    process = subprocess.run(  # a file that is really named "-" is still reachable
+        [sys.executable, "-c", "from qala.cli import main; main()", *args, "--out", "./-"],
+        capture_output=True, cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr
+    assert (tmp_path / "-").read_bytes() == expected

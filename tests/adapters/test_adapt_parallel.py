@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import itertools
+import lzma
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +94,22 @@ def test_workers_append_to_an_output_file_after_what_it_holds(schemas: SchemaReg
     with target.open("ab") as out:  # Linux's sendfile refuses a file opened to append: copied through memory
         run_blocks(adapter, schemas, out=out, workers=2, block_bytes=3000)
     assert target.read_bytes() == b"already here\n" + expected + b"and after\n" + expected
+
+
+@pytest.mark.parametrize("opener", [gzip.open, bz2.open, lzma.open])
+def test_spilled_ndjson_reaches_a_compressed_output_compressed(
+    schemas: SchemaRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opener: Any
+) -> None:
+    """gzip's, bz2's and lzma's file objects have a fileno(), of the compressed file beneath: NDJSON that did not
+    fit in shared memory must go through their write(), not be copied by the kernel into that file."""
+    source = _big_source(tmp_path)
+    monkeypatch.setattr(parallel, "_slot_bytes", lambda block_bytes: 1)
+    adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
+    target = tmp_path / "out.ndjson.z"
+    with opener(target, "wb") as out:
+        run_blocks(adapter, schemas, out=out, workers=2, block_bytes=500)
+    with opener(target, "rb") as written:
+        assert written.read() == _run(schemas, source)[1]
 
 
 @pytest.mark.parametrize("slot_bytes", [1, 2000])
