@@ -7,10 +7,10 @@ processes reading, mapping and validating (0 skips that). Each measurement runs 
 peak RSS is its own (with workers: the parent's and the largest worker's). The speed of the machines this runs
 on drifts by half within a minute, so each pipeline runs ``--rounds`` times, each run is set against the mean of
 the ceilings measured just before and just after it, and the median of those ratios is the figure. Before the
-rounds, each pipeline runs once uncounted: on a fresh virtual machine, the first writing of its 850 MB of NDJSON
-lands on memory the guest has never touched, which cost 2.3 s per 848 MB here against 0.2 s for memory used
-before (a kernel cost that a long-running host does not pay, and that the ceiling, which writes nothing, never
-pays).
+rounds, each pipeline runs once uncounted: on a fresh virtual machine, the first writing of its 848 MB of NDJSON
+lands on memory the guest has never touched (writing 848 MB from Python took 2.3 s into such memory and 0.2 s
+into memory used before, measured once on the development VM), a kernel cost that a long-running host does not
+pay and that the ceiling, which writes nothing, never pays.
 
     python bench/adapters.py               # 1,000,000 rows, 3 rounds
     python bench/adapters.py --rows 200000 --workers 2 --rounds 1

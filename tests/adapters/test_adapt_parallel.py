@@ -79,8 +79,8 @@ def test_workers_give_the_same_output_quarantine_and_summary(
 
 
 def test_workers_append_to_an_output_file_after_what_it_holds(schemas: SchemaRegistry, tmp_path: Path) -> None:
-    """Into a real file, the blocks' NDJSON is copied by the kernel; what the caller wrote first, still in the
-    file object's buffer, stays first. A file that the kernel will not copy into gets the same bytes."""
+    """Into a real file, opened to write or to append, the blocks' NDJSON comes after what the caller wrote
+    first, still in the file object's buffer, and before what it writes after."""
     source = _big_source(tmp_path)
     expected = _run(schemas, source)[1]
     adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
@@ -91,7 +91,7 @@ def test_workers_append_to_an_output_file_after_what_it_holds(schemas: SchemaReg
         out.write(b"and after\n")
     assert target.read_bytes() == b"already here\n" + expected + b"and after\n"
     assert expected.count(b"\n") == 48 * 7 - 3 * 7
-    with target.open("ab") as out:  # Linux's sendfile refuses a file opened to append: copied through memory
+    with target.open("ab") as out:
         run_blocks(adapter, schemas, out=out, workers=2, block_bytes=3000)
     assert target.read_bytes() == b"already here\n" + expected + b"and after\n" + expected
 
@@ -100,8 +100,8 @@ def test_workers_append_to_an_output_file_after_what_it_holds(schemas: SchemaReg
 def test_spilled_ndjson_reaches_a_compressed_output_compressed(
     schemas: SchemaRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opener: Any
 ) -> None:
-    """gzip's, bz2's and lzma's file objects have a fileno(), of the compressed file beneath: NDJSON that did not
-    fit in shared memory must go through their write(), not be copied by the kernel into that file."""
+    """NDJSON that did not fit in shared memory reaches a gzip, bz2 or lzma file through its write(): their
+    fileno() is the compressed file's beneath, and a copy into that by the kernel once corrupted it."""
     source = _big_source(tmp_path)
     monkeypatch.setattr(parallel, "_slot_bytes", lambda block_bytes: 1)
     adapter = AdapterRegistry.load().create("csv", str(source), Mapping.load(MAPPING))
