@@ -6,12 +6,15 @@
 'service-requests'
 """
 
+from schemas.cities import City, CityRegistry
 from schemas.compat import CompatReport, check_compatibility
-from schemas.errors import EntityInvalid, SchemaError, SchemaLoadError, UnknownType, UnknownVersion
+from schemas.errors import EntityInvalid, SchemaError, SchemaLoadError, UnknownCity, UnknownType, UnknownVersion
 from schemas.registry import SchemaRegistry, SchemaVersion, collection_name
 from schemas.validation import Issue
 
 __all__ = [
+    "City",
+    "CityRegistry",
     "CompatReport",
     "EntityInvalid",
     "Issue",
@@ -19,6 +22,7 @@ __all__ = [
     "SchemaLoadError",
     "SchemaRegistry",
     "SchemaVersion",
+    "UnknownCity",
     "UnknownType",
     "UnknownVersion",
     "check_compatibility",

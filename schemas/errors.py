@@ -4,6 +4,7 @@ SchemaError
  ├── SchemaLoadError      a schema file is missing, unreadable or not a valid JSON Schema
  ├── UnknownType          no canonical type (or collection) of that name
  ├── UnknownVersion       the type exists but not in that version
+ ├── UnknownCity          no city in the registry (``schemas/cities.json``) has that code
  └── EntityInvalid        an entity failed validation; ``issues`` holds every error as data
 """
 
@@ -49,3 +50,12 @@ class EntityInvalid(SchemaError):
         summary = f"{first.pointer or '/'}: {first.message}" if first else "invalid entity"
         super().__init__(f"{len(issues)} validation error(s); first: {summary}")
         self.issues = issues
+
+
+class UnknownCity(SchemaError):
+    """No city in the registry has the given code."""
+
+    def __init__(self, code: str, known: tuple[str, ...]) -> None:
+        shown = ", ".join(known[:3]) + (", ..." if len(known) > 3 else "")
+        super().__init__(f"unknown city code {code!r}; known: {shown}")
+        self.code = code
