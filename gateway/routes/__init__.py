@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from gateway.facades import open311
 from gateway.routes import admin, modules, oauth, schema_files, whoami
 
-ROUTERS: list[APIRouter] = [oauth.router, whoami.router, admin.router, modules.router, schema_files.router]
+ROUTERS: list[APIRouter] = [
+    oauth.router,
+    whoami.router,
+    admin.router,
+    modules.router,
+    schema_files.router,
+    open311.router,
+]
