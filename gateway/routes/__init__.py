@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.facades import open311
+from gateway.facades import ngsi_ld, open311
 from gateway.routes import admin, modules, oauth, schema_files, whoami
 
 ROUTERS: list[APIRouter] = [
@@ -18,4 +18,5 @@ ROUTERS: list[APIRouter] = [
     modules.router,
     schema_files.router,
     open311.router,
+    ngsi_ld.router,
 ]
