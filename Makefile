@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt openapi bench clean
+NPM_TOOLS := @redocly/cli @stoplight/spectral-cli
+
+.PHONY: demo test lint fmt openapi bench clean tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +18,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/qala demo
 
-test: $(STAMP)
+# OpenAPI linters that integrators run on our documents (Node tools from the npm registry); the suite runs them.
+tools:
+	@command -v redocly >/dev/null && command -v spectral >/dev/null || npm install -g --silent $(NPM_TOOLS)
+
+test: $(STAMP) tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

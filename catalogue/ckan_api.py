@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from opentelemetry import trace
 from starlette.datastructures import UploadFile
 
 from catalogue.datastore import datastore_search
@@ -208,6 +209,8 @@ def router() -> APIRouter:
         site = catalogue.settings.site_url.rstrip("/")
         help_url = f"{site}/api/3/action/help_show?name={name}"
         entry = ACTIONS.get(name)
+        if entry is not None:  # each known action is an operation of its own in traces (never an unknown name)
+            trace.get_current_span().set_attribute("http.route", f"{request.url.path.rsplit('/', 1)[0]}/{name}")
         try:
             if entry is None:
                 raise BadRequest(f"Action name not known: {name}")

@@ -93,7 +93,7 @@ def create_app(
     install_error_handlers(app)
     for router in [*ROUTERS, *exchange_routers(registry), *(routers or ()), *catalogue_routers()]:
         app.include_router(router)
-    documents.install(app, registry, settings.token_endpoint)
+    documents.install(app, registry, settings.token_endpoint, settings.issuer)
     # add_middleware wraps: the last one added runs first.
     app.add_middleware(AuditMiddleware)
     app.add_middleware(

@@ -17,7 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Response, Security
+from fastapi.openapi.models import OAuth2 as OAuth2Model
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security.base import SecurityBase
 
 from gateway.clients import ALL_CITIES
 from gateway.errors import CityNotAllowed, InsufficientScope, Unauthorized
@@ -69,11 +72,33 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+class BearerToken(SecurityBase):
+    """The access token of ``Authorization: Bearer``, declared to OpenAPI as the ``oauth2`` scheme.
+
+    FastAPI reads this dependency to put ``security`` on every operation that needs a token (with the scopes of
+    :func:`require_scope`), so Swagger UI and generated clients send one. The scheme's token URL is completed by
+    the hub's document (:mod:`gateway.routes.documents`), which knows the configured issuer."""
+
+    def __init__(self) -> None:
+        flow = OAuthFlowClientCredentials(tokenUrl="/oauth/token", scopes={})
+        self.model = OAuth2Model(flows=OAuthFlows(clientCredentials=flow))
+        self.scheme_name = "oauth2"
+
+    async def __call__(self, request: Request) -> str:
+        return bearer_token(request)
+
+
+bearer = BearerToken()
+
+
 async def authenticate(
-    request: Request, response: Response, services: Annotated[Services, Depends(get_services)]
+    request: Request,
+    response: Response,
+    services: Annotated[Services, Depends(get_services)],
+    token: Annotated[str, Depends(bearer)],
 ) -> Caller:
     """Verify the bearer token and apply the per-client rate limit."""
-    access = await services.verifier.verify(bearer_token(request))
+    access = await services.verifier.verify(token)
     caller = Caller(
         client_id=access.client_id,
         member=access.member,
@@ -105,7 +130,8 @@ def require_scope(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
     >>> AdminDep = Annotated[Caller, Depends(require_scope("admin"))]
     """
 
-    async def dependency(caller: CallerDep) -> Caller:
+    # A default, not an Annotated alias: annotations are strings here and could not see ``scope``.
+    async def dependency(caller: Caller = Security(authenticate, scopes=[scope])) -> Caller:  # noqa: B008
         if not caller.has_scope(scope):
             raise InsufficientScope(scope)
         return caller

@@ -1,8 +1,10 @@
 """Client authentication at the OAuth endpoints: ``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``.
 
 ``private_key_jwt`` follows RFC 7523 section 3: ``iss`` and ``sub`` are the client_id, ``aud`` names the hub (its
-issuer or token endpoint URL), ``exp`` is required, and each ``jti`` is accepted once. Used ``jti`` values are kept
-in the database until the assertion expires, so a replay to another worker is refused too.
+issuer, its token endpoint URL, or the URL of the endpoint the assertion is sent to: Authlib's clients address an
+introspection or revocation request's assertion to that endpoint), ``exp`` is required, and each ``jti`` is
+accepted once. Used ``jti`` values are kept in the database until the assertion expires, so a replay to another
+worker is refused too.
 
     authenticator = ClientAuthenticator(engine, directory, settings)
     authenticated = await authenticator.authenticate(request.headers.get("authorization"), form)
@@ -63,8 +65,13 @@ class ClientAuthenticator:
         self.clock = clock
         self._pruned_at = -1e9
 
-    async def authenticate(self, authorization: str | None, form: Mapping[str, str]) -> AuthenticatedClient:
-        """Authenticate the client of a token, introspection or revocation request, or raise ``InvalidClient``."""
+    async def authenticate(
+        self, authorization: str | None, form: Mapping[str, str], endpoint: str | None = None
+    ) -> AuthenticatedClient:
+        """Authenticate the client of a token, introspection or revocation request, or raise ``InvalidClient``.
+
+        ``endpoint`` is the public URL of the endpoint called (from the configured issuer, never the Host header);
+        an assertion may name it as its audience."""
         basic = authorization is not None and authorization[:6].lower() == "basic "
         methods = [basic, "client_secret" in form, "client_assertion" in form or "client_assertion_type" in form]
         if sum(methods) > 1:
@@ -79,7 +86,7 @@ class ClientAuthenticator:
             client_id = form.get("client_id", "")
             return AuthenticatedClient(await self._check_secret(client_id, form["client_secret"]), "client_secret_post")
         if methods[2]:
-            return AuthenticatedClient(await self._check_assertion(form), "private_key_jwt")
+            return AuthenticatedClient(await self._check_assertion(form, endpoint), "private_key_jwt")
         raise InvalidClient("client authentication is required")
 
     async def _check_secret(self, client_id: str, secret: str) -> Client:
@@ -89,7 +96,7 @@ class ClientAuthenticator:
             raise InvalidClient("unknown client or wrong secret")
         return _enabled(client)
 
-    async def _check_assertion(self, form: Mapping[str, str]) -> Client:
+    async def _check_assertion(self, form: Mapping[str, str], endpoint: str | None) -> Client:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise InvalidClient(f"client_assertion_type must be {ASSERTION_TYPE}")
         assertion = form.get("client_assertion", "")
@@ -108,7 +115,7 @@ class ClientAuthenticator:
                 leeway=self.settings.clock_leeway,
                 iss={"essential": True, "value": client_id},
                 sub={"essential": True, "value": client_id},
-                aud={"essential": True, "values": [self.settings.issuer, self.settings.token_endpoint]},
+                aud={"essential": True, "values": self._audiences(endpoint)},
                 exp={"essential": True},
                 jti={"essential": True},
             ).validate(token.claims)
@@ -120,6 +127,12 @@ class ClientAuthenticator:
         client = _enabled(client)
         await self._spend(client_id, str(token.claims["jti"]), expires_at, now)
         return client
+
+    def _audiences(self, endpoint: str | None) -> list[str]:
+        audiences = [self.settings.issuer, self.settings.token_endpoint]
+        if endpoint and endpoint not in audiences:
+            audiences.append(endpoint)
+        return audiences
 
     async def _spend(self, client_id: str, jti: str, expires_at: float, now: float) -> None:
         try:

@@ -5,7 +5,11 @@ workers) never fight over them. With ``QALA_OTLP_ENDPOINT`` unset nothing is exp
 
 The span follows the stable HTTP semantic conventions: it is named ``{METHOD} {route template}`` (never the raw
 path, which would explode cardinality and leak identifiers), continues the caller's W3C ``traceparent``, leaves
-its status unset for 4xx and sets ``ERROR`` for 5xx.
+its status unset for 4xx and sets ``ERROR`` for 5xx. It carries ``url.query`` (values of credential-like
+parameters redacted), ``server.address``/``server.port`` (from the Host header, as the conventions say; they are
+telemetry only and never used to build links), ``client.address``/``client.port``, ``user_agent.original`` and
+``network.protocol.version``. A handler that serves many operations under one template (the CKAN Action API) names
+the operation by setting ``http.route`` on the current span to a concrete route of its known operations.
 
     >>> from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     >>> telemetry = Telemetry.from_settings(Settings(), span_exporter=InMemorySpanExporter())
@@ -35,6 +39,9 @@ DURATION_METRIC = "http.server.request.duration"
 # The buckets the semantic conventions advise for request durations, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+# Query parameters whose values are secrets somewhere in the hub's surface (Open311 api_key, OAuth forms).
+SENSITIVE_QUERY_KEYS = frozenset({"api_key", "apikey", "access_token", "token", "client_secret", "client_assertion"})
+REDACTED = "REDACTED"
 _propagator = TraceContextTextMapPropagator()
 
 
@@ -92,6 +99,56 @@ def current_trace_id() -> str | None:
     return format(context.trace_id, "032x") if context.is_valid else None
 
 
+def redact_query(query: str) -> str:
+    """The raw query with the values of credential-like parameters replaced, order and encoding kept.
+
+    >>> redact_query("service_code=pothole&api_key=s3cr3t")
+    'service_code=pothole&api_key=REDACTED'
+    """
+    parts = []
+    for part in query.split("&"):
+        key, sep, _ = part.partition("=")
+        parts.append(f"{key}{sep}{REDACTED}" if sep and key.lower() in SENSITIVE_QUERY_KEYS else part)
+    return "&".join(parts)
+
+
+def _host_and_port(host: str | None, scheme: str) -> tuple[str | None, int | None]:
+    if not host:
+        return None, None
+    if host.startswith("["):  # [IPv6]:port
+        address, _, rest = host[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        address, _, port_text = host.rpartition(":") if ":" in host else (host, "", "")
+    port = int(port_text) if port_text.isdigit() else {"http": 80, "https": 443}.get(scheme)
+    return address or None, port
+
+
+def _request_attributes(scope: Scope, headers: dict[str, str]) -> dict[str, str | int]:
+    """The HTTP server span's request attributes from the ASGI scope (semantic conventions, stable HTTP)."""
+    scheme = scope.get("scheme", "http")
+    attributes: dict[str, str | int] = {"url.path": scope["path"], "url.scheme": scheme}
+    query = scope.get("query_string", b"")
+    if query:
+        attributes["url.query"] = redact_query(query.decode("latin-1"))
+    address, port = _host_and_port(headers.get("host"), scheme)
+    if address:
+        attributes["server.address"] = address
+    if port:
+        attributes["server.port"] = port
+    client = scope.get("client")
+    if client:
+        attributes["client.address"] = client[0]
+        attributes["client.port"] = client[1]
+    agent = headers.get("user-agent")
+    if agent:
+        attributes["user_agent.original"] = agent
+    version = scope.get("http_version")
+    if version:
+        attributes["network.protocol.version"] = version
+    return attributes
+
+
 def _route_template(scope: Scope) -> str | None:
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
@@ -124,8 +181,8 @@ class TelemetryMiddleware:
 
         span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
         span.set_attribute("http.request.method", method)
-        span.set_attribute("url.path", scope["path"])
-        span.set_attribute("url.scheme", scope.get("scheme", "http"))
+        request_attributes = _request_attributes(scope, carrier)
+        span.set_attributes(request_attributes)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         error: BaseException | None = None
         try:
@@ -135,8 +192,15 @@ class TelemetryMiddleware:
             raise
         finally:
             otel_context.detach(token)
-            route = _route_template(scope)
-            attributes: dict[str, str | int] = {"http.request.method": method, "http.response.status_code": status_code}
+            named = getattr(span, "attributes", None) or {}
+            route = named.get("http.route") or _route_template(scope)  # a handler may name its operation
+            attributes: dict[str, str | int] = {
+                "http.request.method": method,
+                "http.response.status_code": status_code,
+                "url.scheme": request_attributes["url.scheme"],
+            }
+            if "network.protocol.version" in request_attributes:
+                attributes["network.protocol.version"] = request_attributes["network.protocol.version"]
             if route:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)

@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.routes import admin, modules, oauth, whoami
+from gateway.facades import ngsi_ld, open311
+from gateway.routes import admin, modules, oauth, schema_files, whoami
 
-ROUTERS: list[APIRouter] = [oauth.router, whoami.router, admin.router, modules.router]
+ROUTERS: list[APIRouter] = [
+    oauth.router,
+    whoami.router,
+    admin.router,
+    modules.router,
+    schema_files.router,
+    open311.router,
+    ngsi_ld.router,
+]

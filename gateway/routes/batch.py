@@ -29,6 +29,7 @@ from fastapi.responses import StreamingResponse
 
 from gateway.auth import Caller, CallerDep
 from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited, publisher_of
+from gateway.routes.documents import ndjson_body
 from gateway.store.entities import EntityStore
 from gateway.store.records import JsonObject
 from schemas import SchemaRegistry, SchemaVersion
@@ -106,7 +107,19 @@ async def _spool(stream: AsyncIterator[bytes]) -> IO[bytes]:
     return spool
 
 
-@router.post("/batch", summary="Publish entities of any type as NDJSON; one result line per input line.")
+@router.post(
+    "/batch",
+    summary="Publish entities of any type as NDJSON; one result line per input line.",
+    openapi_extra={
+        **ndjson_body("One canonical entity of any type per line."),
+        "responses": {
+            "200": {
+                "description": "One result per input line, in order: created, updated, unchanged or rejected.",
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            }
+        },
+    },
+)
 async def batch(request: Request, caller: CallerDep, exchange: ExchangeDep) -> StreamingResponse:
     media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if media not in NDJSON_TYPES:

@@ -83,25 +83,68 @@ def module_document(registry: SchemaRegistry, token_url: str) -> dict[str, Any]:
     }
 
 
-def hub_document(app: FastAPI, registry: SchemaRegistry, token_url: str) -> dict[str, Any]:
-    """FastAPI's document of the hub's own routes, plus every collection's mandated operations."""
+def ndjson_body(description: str) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads its body as NDJSON itself (FastAPI cannot see such a body)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string", "contentMediaType": "application/x-ndjson"}}
+            },
+        }
+    }
+
+
+CLIENT_AUTH_SCHEME = {
+    "type": "http",
+    "scheme": "basic",
+    "description": "OAuth client authentication at the token, introspection and revocation endpoints: HTTP Basic "
+    "with the client id and secret (client_secret_basic). client_secret_post and private_key_jwt (RFC 7523) send "
+    "their credentials in the form body instead.",
+}
+ADMIN_SCOPE = "Administer members, clients, keys and the audit log."
+CLIENT_AUTHENTICATED = ("/oauth/token", "/oauth/introspect", "/oauth/revoke")
+
+
+def _declare_public_security(document: dict[str, Any]) -> None:
+    """Operations that need no bearer token say so (``security: []``), and the OAuth endpoints name the client
+    authentication they take; FastAPI has already declared ``oauth2`` on every operation that needs a token."""
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "security" in operation:
+                continue
+            operation["security"] = [{"clientSecretBasic": []}, {}] if path in CLIENT_AUTHENTICATED else []
+
+
+def hub_document(
+    app: FastAPI, registry: SchemaRegistry, token_url: str, public_url: str | None = None
+) -> dict[str, Any]:
+    """FastAPI's document of the hub's own routes, plus every collection's mandated operations.
+
+    ``public_url`` (the configured issuer, never the request's Host header) becomes the ``servers`` entry."""
     document = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    _declare_public_security(document)
+    if public_url:
+        document["servers"] = [{"url": public_url}]
     paths, components = _merge_mandates(registry, PREFIX)
     components["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] = token_url
     document["paths"] = {**document.get("paths", {}), **paths}
     own = document.setdefault("components", {})
     for kind, values in components.items():
         own.setdefault(kind, {}).update(values)
+    own["securitySchemes"]["clientSecretBasic"] = CLIENT_AUTH_SCHEME
+    own["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["scopes"]["admin"] = ADMIN_SCOPE
     return document
 
 
-def install(app: FastAPI, registry: SchemaRegistry, token_url: str) -> None:
+def install(app: FastAPI, registry: SchemaRegistry, token_url: str, public_url: str | None = None) -> None:
     """Serve :func:`hub_document` at ``/openapi.json`` (built once, on first request)."""
     cache: dict[str, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
         if "doc" not in cache:
-            cache["doc"] = hub_document(app, registry, token_url)
+            cache["doc"] = hub_document(app, registry, token_url, public_url)
         return cache["doc"]
 
     app.openapi = openapi  # type: ignore[method-assign]

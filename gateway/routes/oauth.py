@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.audit import AuditRecord
+from gateway.client_auth import ASSERTION_ALGS as ASSERTION_SIGNING_ALGS
 from gateway.client_auth import AuthenticatedClient
 from gateway.clients import Client, known_scopes
 from gateway.errors import InvalidRequest, InvalidScope, OAuthError, Unauthorized, UnsupportedGrantType
@@ -59,7 +60,8 @@ def claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
 
 
 async def authenticate(request: Request, services: Services, form: dict[str, str]) -> AuthenticatedClient:
-    return await services.client_auth.authenticate(request.headers.get("authorization"), form)
+    endpoint = services.settings.issuer + request.url.path  # the configured public URL, not the Host header
+    return await services.client_auth.authenticate(request.headers.get("authorization"), form, endpoint)
 
 
 def select_scopes(client: Client, requested: str | None) -> list[str]:
@@ -86,9 +88,11 @@ async def metadata(services: ServicesDep) -> dict[str, Any]:
         "grant_types_supported": ["client_credentials"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "PS256", "EdDSA"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "scopes_supported": sorted(known_scopes()),
         "service_documentation": f"{issuer}/docs",
     }

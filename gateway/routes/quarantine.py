@@ -23,6 +23,7 @@ from gateway.auth import CallerDep
 from gateway.db import writer
 from gateway.errors import ValidationFailed
 from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited
+from gateway.routes.documents import ndjson_body
 from gateway.store.tables import quarantined_records
 from openapi.mandate import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -57,7 +58,11 @@ def _parse(body: bytes) -> list[dict[str, Any]]:
     return records
 
 
-@router.post("/quarantine", summary="Keep an adapter's rejected records at the hub (NDJSON).")
+@router.post(
+    "/quarantine",
+    summary="Keep an adapter's rejected records at the hub (NDJSON).",
+    openapi_extra=ndjson_body("One quarantine record per line, as `qala adapt run --quarantine` writes them."),
+)
 async def upload(request: Request, caller: CallerDep, exchange: ExchangeDep) -> dict[str, int]:
     media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if media not in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
