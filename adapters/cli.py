@@ -23,12 +23,23 @@ from adapters.pipeline import Summary, run
 from adapters.push import BatchPusher, HubClient, file_fingerprint
 from adapters.quarantine import Quarantine, carry_over_hub_lines, hub_lines
 from adapters.registry import AdapterRegistry
+from adapters.timezones import TimeZoneRulesError, check_rules
 from qala.cli import CliError
 from schemas import SchemaError, SchemaRegistry
 
 app = typer.Typer(help="Turn legacy municipal exports into canonical entities.", no_args_is_help=True)
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+@app.callback()
+def check_time_zones() -> None:
+    """Refuse to start with a time-zone database that predates Kazakhstan's move to UTC+5 (see
+    :mod:`adapters.timezones`): every local time would silently get +06:00."""
+    try:
+        check_rules()
+    except TimeZoneRulesError as exc:
+        raise CliError(str(exc), exit_code=1) from exc
 
 
 @app.command("list")

@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 
 from adapters.errors import ConversionError
 
-ALMATY = ZoneInfo("Asia/Almaty")
 Converter = Callable[..., Any]
 
 _DATETIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
