@@ -157,7 +157,12 @@ def epoch_datetime(value: Any, zone: str = "Asia/Almaty") -> str:
         seconds = float(value)
     except (TypeError, ValueError) as exc:
         raise ConversionError(f"not a POSIX time: {value!r}") from exc
-    return _isoformat(datetime.fromtimestamp(seconds, tz=UTC).astimezone(ZoneInfo(zone)))
+    try:
+        moment = datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, ValueError, OSError) as exc:  # e.g. milliseconds where seconds are expected
+        hint = " (milliseconds where seconds are expected?)" if abs(seconds) > 1e11 else ""
+        raise ConversionError(f"not a POSIX time in seconds: {value!r} is out of range{hint}") from exc
+    return _isoformat(moment.astimezone(ZoneInfo(zone)))
 
 
 def to_decimal(value: Any) -> Decimal:
