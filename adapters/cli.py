@@ -84,6 +84,8 @@ def _print_summary(summary: Summary, pusher: BatchPusher | None, out: Path | Non
     if summary.rejected:
         table.add_row("quarantine", str(quarantine))
     console.print(table)
+    for note in summary.notes:
+        console.print(f"  detected: {note}")
     for reason, count in summary.top_reasons():
         console.print(f"  {count:>7}  {reason}")
 

@@ -54,6 +54,8 @@ class Summary:
     reasons: Counter[str] = field(default_factory=Counter)
     types: Counter[str] = field(default_factory=Counter)
     rejected_by_hub: int = 0
+    notes: list[str] = field(default_factory=list)
+    """What the adapter decided on the reader's behalf (a sheet, an encoding, ...) and its evidence."""
 
     def reject(self, reasons: list[Reason]) -> None:
         self.rejected += 1
@@ -79,6 +81,7 @@ class Summary:
             "rejectedByHub": self.rejected_by_hub,
             "types": dict(self.types),
             "topReasons": [{"reason": k, "count": v} for k, v in self.top_reasons()],
+            "notes": list(self.notes),
         }
 
 
@@ -106,9 +109,24 @@ def run(
     if workers > 1:
         from adapters.parallel import run_parallel  # noqa: PLC0415 - multiprocessing only when asked for
 
-        return run_parallel(
+        summary = run_parallel(
             adapter, registry, out=out, quarantine=quarantine, sink=sink, progress=progress, workers=workers
         )
+    else:
+        summary = _run_serial(adapter, registry, out, quarantine, sink, progress, every)
+    summary.notes = list(getattr(adapter, "notes", []))
+    return summary
+
+
+def _run_serial(  # noqa: PLR0917 - the arguments of run()
+    adapter: Adapter,
+    registry: SchemaRegistry,
+    out: IO[bytes] | None,
+    quarantine: Quarantine | None,
+    sink: EntitySink | None,
+    progress: ProgressCallback | None,
+    every: int,
+) -> Summary:
     summary = Summary(adapter.name)
     writer = LineWriter(out)
     hub_rejected = _hub_rejected(summary, quarantine)
