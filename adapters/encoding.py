@@ -26,6 +26,45 @@ MOJIBAKE = frozenset("ЌЈЄЎЇЋЂќјєўїћђ")
 _SINGLE_BYTE = ("kz1048", "cp1251", "cp866")
 
 
+_CONTAINERS = (
+    (b"PK\x03\x04", None),  # told apart below: XLSX, ODS or another ZIP archive
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (XLS); read it with the xls adapter"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive; unpack it first"),
+)
+
+
+def what_it_is(sample: bytes) -> str | None:
+    """What a file that should be text really is, from its first bytes; None when it is text.
+
+    Each of these made the CSV reader fail with a message about line ends or NUL bytes, or (a UTF-8 byte-order
+    mark) pass silently into the first header name.
+
+    >>> what_it_is(codecs.BOM_UTF16_LE + "Номер\tДата".encode("utf-16-le"))  # doctest: +ELLIPSIS
+    'UTF-16 text (what Excel saves as "Unicode Text", tab-separated); ...'
+    >>> what_it_is("Номер;Дата".encode("cp1251")) is None
+    True
+    """
+    for magic, kind in _CONTAINERS:
+        if sample.startswith(magic):
+            if kind is not None:
+                return kind
+            if b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet" in sample[:100]:
+                return "an OpenDocument spreadsheet (ODS) under another name; read it with the ods adapter"
+            if b"[Content_Types].xml" in sample or b"xl/" in sample:
+                return "an Excel workbook (XLSX) under another name; read it with the xlsx adapter"
+            return "a ZIP archive; unpack it first"
+    utf16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+        len(sample) >= 16 and sample[1::2].count(0) > len(sample) // 4  # ASCII in UTF-16-LE without a BOM
+    )
+    if utf16:
+        return (
+            'UTF-16 text (what Excel saves as "Unicode Text", tab-separated); save it as "CSV UTF-8", or convert '
+            "it (iconv -f UTF-16 -t UTF-8) and read it with encoding utf-8 and delimiter '\\t'"
+        )
+    return None
+
+
 def canonical_name(name: str) -> str:
     """The codec's own name for ``name``; SourceError for a code page Qala does not read.
 

@@ -9,6 +9,7 @@ Options (mapping ``source:`` block or ``-o key=value``): ``encoding`` (default: 
 
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import csv
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from adapters.encoding import SUPPORTED, canonical_name, check_declared, detect_encoding
+from adapters.encoding import SUPPORTED, canonical_name, check_declared, detect_encoding, what_it_is
 from adapters.errors import SourceError
 from adapters.records import Position, Reason, Record
 from adapters.tabular import TabularAdapter
@@ -73,11 +74,16 @@ class CsvAdapter(TabularAdapter):
     RAN_OUT: ClassVar[Reason] = RAN_OUT
 
     def _encoding(self, sample: bytes) -> str:
+        kind = what_it_is(sample)
+        if kind is not None:
+            raise SourceError(f"{self.source}: not a CSV text file but {kind}")
         declared = self.option("encoding")
         if declared is None or str(declared).lower() == "auto":
             return detect_encoding(sample)
         name = canonical_name(str(declared))
         check_declared(sample, name)
+        if name == "utf-8" and sample.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"  # Excel's "CSV UTF-8" starts with a byte-order mark, which is no part of the header
         return name
 
     def rows(self) -> Iterator[Record]:
