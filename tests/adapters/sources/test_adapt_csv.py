@@ -218,7 +218,11 @@ def test_excel_unicode_text_is_named_for_what_it_is(convert, tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("sample", "kind"),
-    [("almaty-109.xlsx", "an Excel workbook \\(XLSX\\) under another name; read it with the xlsx adapter")],
+    [
+        ("almaty-109.xlsx", "an Excel workbook \\(XLSX\\) under another name; read it with the xlsx adapter"),
+        ("almaty-109.xls", "an Excel 97-2003 workbook \\(XLS\\); read it with the xls adapter"),
+        ("almaty-109.ods", "an OpenDocument spreadsheet \\(ODS\\) under another name; read it with the ods adapter"),
+    ],
 )
 def test_a_workbook_renamed_csv_is_named_for_what_it_is(convert, tmp_path: Path, sample: str, kind: str) -> None:
     source = tmp_path / "export.csv"

@@ -76,3 +76,15 @@ def test_default_sheet_is_the_first_visible_one_and_the_choice_is_reported(conve
     assert (result.summary.read, result.summary.accepted) == (1, 1)
     assert result.entities[0]["serviceRequestId"] == "ALM-1"
     assert result.summary.notes == ["sheet 'Обращения': the first visible one; passed over hidden ['Справочник']"]
+
+
+@pytest.mark.parametrize("kind", ["xls", "ods"])
+def test_xls_and_ods_exports_give_the_same_entities_as_the_xlsx_one(convert, kind: str) -> None:
+    """The register saved as Excel 97-2003 (xlwt) and OpenDocument (odfpy) by make_samples.py, from the same data."""
+    xlsx = convert("xlsx", SAMPLES / "almaty-109.xlsx", SAMPLES / "almaty-109.yaml")
+    other = convert(kind, SAMPLES / f"almaty-109.{kind}", SAMPLES / "almaty-109.yaml")
+    assert other.entities == xlsx.entities
+    assert len(other.entities) == 30
+    assert other.summary.as_dict() | {"adapter": "xlsx"} == xlsx.summary.as_dict()
+    assert [q["reasons"] for q in other.quarantine] == [q["reasons"] for q in xlsx.quarantine]
+    assert [q["position"]["row"] for q in other.quarantine] == [34]
