@@ -162,8 +162,9 @@ def almaty_rows() -> list[list[object]]:
     return rows
 
 
-def write_almaty_xlsx() -> None:
-    """Almaty-109 register: a title row, then a two-row header with merged cells; Kazakh and Russian statuses."""
+def write_almaty_xlsx(path: Path = HERE / "almaty-109.xlsx", rows: list[list[object]] | None = None) -> None:
+    """Almaty-109 register: a title row, then a two-row header with merged cells; Kazakh and Russian statuses.
+    ``path`` and ``rows`` are for bench/adapters.py, which writes the register with more rows."""
     book = Workbook()
     sheet = book.active
     sheet.title = "Обращения"
@@ -172,7 +173,7 @@ def write_almaty_xlsx() -> None:
         sheet.append(row)
     for top, bottom, left, right in ALMATY_MERGES:
         sheet.merge_cells(start_row=top + 1, end_row=bottom + 1, start_column=left + 1, end_column=right + 1)
-    for row in almaty_rows():
+    for row in almaty_rows() if rows is None else rows:
         sheet.append(row)
     for cells in sheet.iter_rows(min_row=4):
         for cell in (cells[1], cells[8]):
@@ -182,10 +183,10 @@ def write_almaty_xlsx() -> None:
     book.properties.modified = datetime(2024, 3, 5, 9, 0)
     buffer = io.BytesIO()
     book.save(buffer)
-    (HERE / "almaty-109.xlsx").write_bytes(_stable_zip(buffer.getvalue()))
+    path.write_bytes(_stable_zip(buffer.getvalue()))
 
 
-def write_almaty_xls() -> None:
+def write_almaty_xls(path: Path = HERE / "almaty-109.xls", rows: list[list[object]] | None = None) -> None:
     """The same register as Excel 97-2003 saves it (BIFF8, written by xlwt): merged cells, date-time cells."""
     import xlwt  # noqa: PLC0415 - a sample-making dependency only
 
@@ -200,7 +201,7 @@ def write_almaty_xls() -> None:
         for c, value in enumerate(row):
             if value is not None and (r, c) not in merged:
                 sheet.write(r, c, value)
-    for r, row in enumerate(almaty_rows(), start=len(header)):
+    for r, row in enumerate(almaty_rows() if rows is None else rows, start=len(header)):
         for c, value in enumerate(row):
             if isinstance(value, datetime):
                 sheet.write(r, c, value, dated)
@@ -208,10 +209,10 @@ def write_almaty_xls() -> None:
                 sheet.write(r, c, value)
     buffer = io.BytesIO()
     book.save(buffer)
-    (HERE / "almaty-109.xls").write_bytes(buffer.getvalue())
+    path.write_bytes(buffer.getvalue())
 
 
-def write_almaty_ods() -> None:
+def write_almaty_ods(path: Path = HERE / "almaty-109.ods", rows: list[list[object]] | None = None) -> None:
     """The same register as LibreOffice saves it (OpenDocument, written by odfpy): spanned cells, date cells."""
     from odf.opendocument import OpenDocumentSpreadsheet  # noqa: PLC0415 - a sample-making dependency only
     from odf.table import CoveredTableCell, Table, TableCell, TableRow  # noqa: PLC0415
@@ -227,8 +228,8 @@ def write_almaty_ods() -> None:
         for c in range(left, right + 1)
         if (r, c) != (top, left)
     }
-    rows: list[list[object]] = [[ALMATY_TITLE, *[None] * 8], *ALMATY_HEADER, *almaty_rows()]
-    for r, values in enumerate(rows):
+    table_rows = [[ALMATY_TITLE, *[None] * 8], *ALMATY_HEADER, *(almaty_rows() if rows is None else rows)]
+    for r, values in enumerate(table_rows):
         row = TableRow()
         for c, value in enumerate(values):
             if (r, c) in covered:
@@ -250,7 +251,7 @@ def write_almaty_ods() -> None:
     document.spreadsheet.addElement(table)
     buffer = io.BytesIO()
     document.write(buffer)
-    (HERE / "almaty-109.ods").write_bytes(_stable_zip(buffer.getvalue()))
+    path.write_bytes(_stable_zip(buffer.getvalue()))
 
 
 def _stable_zip(data: bytes) -> bytes:
