@@ -271,7 +271,10 @@ def starting_mapping(
 
     origin, chosen = max(candidates, key=lambda item: score(item[1]))
     if score(chosen) < 0.01:
-        raise AdapterError(f"{found.path}: no header matches a bundled mapping's columns; write the mapping by hand")
+        raise AdapterError(
+            f"{found.path}: read as {found.kind}, no header matches a bundled mapping's columns; write the mapping by "
+            "hand (inspect reads CSV, XLSX, XLS, ODS and DBF exports with a header, not fixed-width dumps or XML)"
+        )
     pool: dict[str, list[str]] = {}
     for _, document in mappings:
         if document.get("type") == chosen.get("type"):
