@@ -1,6 +1,7 @@
 """Delimited text exports (CSV) in legacy code pages, streamed line by line with byte offsets.
 
-Options (mapping ``source:`` block or ``-o key=value``): ``encoding`` (default: detected), ``delimiter``
+Options (mapping ``source:`` block or ``-o key=value``): ``encoding`` (default or ``auto``: decided on the whole
+file, with the evidence in the run's notes, see :func:`adapters.encoding.decide_chunks`), ``delimiter``
 (default ``,``; CIS exports mostly use ``;``, and ``csv.Sniffer`` guesses it wrong), ``quotechar``,
 ``skip_lines`` (title lines above the header).
 
