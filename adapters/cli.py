@@ -18,17 +18,29 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from adapters.errors import AdapterError
+from adapters.inspect import bundled_mappings, dump_mapping, inspect_file, known_headers, starting_mapping
 from adapters.mapping import Mapping
 from adapters.pipeline import Summary, run
 from adapters.push import BatchPusher, HubClient, file_fingerprint
 from adapters.quarantine import Quarantine, carry_over_hub_lines, hub_lines
 from adapters.registry import AdapterRegistry
+from adapters.timezones import TimeZoneRulesError, check_rules
 from qala.cli import CliError
 from schemas import SchemaError, SchemaRegistry
 
 app = typer.Typer(help="Turn legacy municipal exports into canonical entities.", no_args_is_help=True)
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+@app.callback()
+def check_time_zones() -> None:
+    """Refuse to start with a time-zone database that predates Kazakhstan's move to UTC+5 (see
+    :mod:`adapters.timezones`): every local time would silently get +06:00."""
+    try:
+        check_rules()
+    except TimeZoneRulesError as exc:
+        raise CliError(str(exc), exit_code=1) from exc
 
 
 @app.command("list")
@@ -73,6 +85,8 @@ def _print_summary(summary: Summary, pusher: BatchPusher | None, out: Path | Non
     if summary.rejected:
         table.add_row("quarantine", str(quarantine))
     console.print(table)
+    for note in summary.notes:
+        console.print(f"  detected: {note}")
     for reason, count in summary.top_reasons():
         console.print(f"  {count:>7}  {reason}")
 
@@ -223,6 +237,44 @@ def _run(
         finally:
             pusher.client.close()
     return summary, pusher
+
+
+@app.command("inspect")
+def inspect_source(
+    source: Annotated[Path, typer.Argument(help="The export to look at (CSV, XLSX, XLS, ODS or DBF).")],
+    type_name: Annotated[str | None, typer.Option("--type", "-t", help="Canonical type of the mapping.")] = None,
+    mapping_out: Annotated[
+        Path | None, typer.Option("--mapping-out", help="Where to write the starting mapping (default: SOURCE.yaml).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing mapping file.")] = False,
+) -> None:
+    """Show what SOURCE is (kind, encoding and why, delimiter, header, sheets, date forms, rows) and write a
+    starting mapping from the header synonyms the bundled mappings know."""
+    target = mapping_out or Path(source.stem + ".yaml")
+    if target.exists() and not force:
+        raise CliError(f"{target} exists; choose another --mapping-out or add --force")
+    try:
+        mappings = bundled_mappings()
+        found = inspect_file(source, known_headers(mappings))
+        document, notes = starting_mapping(found, mappings, type_name)
+    except AdapterError as exc:
+        raise CliError(str(exc), exit_code=1) from exc
+    out_console.print(f"[bold]{source}[/bold]: {found.kind}")
+    for line in found.evidence:
+        out_console.print(f"  detected: {line}")
+    if found.sheets:
+        out_console.print(f"  sheets: {', '.join(found.sheets)}")
+    for column, forms in found.date_forms().items():
+        out_console.print(f"  dates in {column!r}: {', '.join(forms)}")
+    if found.rows:
+        table = Table(*[str(h) for h in found.headers], title="first rows")
+        for row in found.rows[:3]:
+            table.add_row(*["" if c is None else str(c) for c in row[: len(found.headers)]])
+        out_console.print(table)
+    for note in notes:
+        out_console.print(f"  mapping: {note}")
+    target.write_text(dump_mapping(document, found, notes), encoding="utf-8")
+    out_console.print(f"wrote {target}: review it, then `qala adapt run {found.kind} {source} --mapping {target}`")
 
 
 QUARANTINE_UPLOAD_LINES = 1000

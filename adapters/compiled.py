@@ -36,6 +36,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from adapters.bounds import Bounds, ImplausibleValue, bounded
 from adapters.conversions import CONVERTERS, normalise_key
 from adapters.errors import ConversionError, MappingError
 from adapters.records import Entity, Reason, Rejection
@@ -76,6 +77,7 @@ class CompiledMapping:
             "Reason": Reason,
             "Rejection": Rejection,
             "ConversionError": ConversionError,
+            "ImplausibleValue": ImplausibleValue,
             "MISSING": MISSING,
             "put": put,
             "constants": constants,
@@ -126,6 +128,10 @@ class CompiledMapping:
             converter = CONVERTERS[rule.convert]
             if args:
                 converter = functools.partial(converter, **args)
+            if rule.low is not None or rule.high is not None:
+                where = f"{self.mapping.origin}: field {rule.target!r}"
+                bounds = Bounds.parse(rule.low, rule.high, self.mapping.timezone, where)
+                converter = bounded(converter, bounds, self.mapping.timezone)
             if rule.convert in _MEMOISED:
                 converter, memo = remembering(converter)
         if not rule.lookup:
@@ -225,6 +231,8 @@ class CompiledMapping:
         """The ``except`` clauses that turn a value that failed to convert into a reason."""
         target = self._bind("target", n, rule.target)
         return [
+            "except ImplausibleValue as exc:",
+            f"    reasons.append(Reason('implausible-value', str(exc), {target}))",
             "except ConversionError as exc:",
             f"    reasons.append(Reason('invalid-value', str(exc), {target}))",
             "except LookupError as exc:",

@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 
 from adapters.errors import ConversionError
 
-ALMATY = ZoneInfo("Asia/Almaty")
 Converter = Callable[..., Any]
 
 _DATETIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
@@ -72,7 +71,11 @@ def _parse_local(text: str, zone: str) -> str:
         except ValueError:
             continue
         return _isoformat(naive.replace(tzinfo=ZoneInfo(zone)))
-    raise ConversionError(f"not a date/time in DD.MM.YYYY[ HH:MM[:SS]] form: {text!r}")
+    if len(text) > 10 and text[4:5] == "-":  # ISO 8601 with an offset or Z: kept as given
+        moment = _one_form(text, ISO_8601, zone)
+        if moment is not None:
+            return _isoformat(moment.replace(microsecond=0))
+    raise ConversionError(f"not a date/time in DD.MM.YYYY[ HH:MM[:SS]] form (or ISO 8601): {text!r}")
 
 
 _LOCAL = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})(?: ([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?")
@@ -109,14 +112,75 @@ def _fast_local(text: str, zone: str) -> str | None:
     return f"{year}-{month}-{day}T{hour}:{minute}:{second}{offset}"
 
 
-def local_datetime(value: Any, zone: str = "Asia/Almaty") -> str:
+_TOKENS = (("YYYY", "%Y"), ("YY", "%y"), ("DD", "%d"), ("HH", "%H"), ("SS", "%S"))
+ISO_8601 = "ISO 8601"
+"""The format name for ISO 8601 (``2024-03-01T10:00:00+05:00``, ``...Z``, or without an offset: local)."""
+
+
+@lru_cache(maxsize=256)
+def strptime_format(form: str) -> str:
+    """A mapping's date format (``DD.MM.YYYY HH:MM``; ``MM`` is the month before ``HH`` and the minutes after it)
+    as a strptime format; one with ``%`` in it is taken as one already.
+
+    >>> strptime_format("DD.MM.YY"), strptime_format("YYYY-MM-DD HH:MM:SS")
+    ('%d.%m.%y', '%Y-%m-%d %H:%M:%S')
+    """
+    if "%" in form:
+        return form
+    hour = form.find("HH")
+    day_part, time_part = (form, "") if hour < 0 else (form[:hour], form[hour:])
+    for token, code in _TOKENS:
+        day_part, time_part = day_part.replace(token, code), time_part.replace(token, code)
+    return day_part.replace("MM", "%m") + time_part.replace("MM", "%M")
+
+
+def _one_form(text: str, form: str, zone: str) -> datetime | None:
+    if form == ISO_8601:
+        try:
+            moment = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            return None
+    else:
+        try:
+            moment = datetime.strptime(text, strptime_format(form))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
+
+
+@lru_cache(maxsize=4096)
+def _by_forms(text: str, forms: tuple[str, ...], zone: str) -> str:
+    """``text`` read by the first of ``forms`` that fits; refused when two fitting forms disagree."""
+    found: dict[datetime, str] = {}
+    for form in forms:
+        moment = _one_form(text, form, zone)
+        if moment is not None:
+            found.setdefault(moment, form)
+    if not found:
+        raise ConversionError(f"not a date/time in any of the forms {list(forms)}: {text!r}")
+    if len(found) > 1:
+        readings = "; ".join(f"{_isoformat(m)} as {f}" for m, f in found.items())
+        raise ConversionError(f"ambiguous date/time {text!r}: {readings}")
+    return _isoformat(next(iter(found)).replace(microsecond=0))
+
+
+def local_datetime(value: Any, zone: str = "Asia/Almaty", formats: list[str] | tuple[str, ...] | None = None) -> str:
     """A naive local date/time (``DD.MM.YYYY HH:MM``, a bare date meaning midnight) as an offset date-time.
 
     The offset comes from the time-zone database, so times before 2024-03-01 get +06:00 and later ones +05:00.
+    A value that carries its own offset (ISO 8601 with ``+05:00`` or ``Z``) keeps it. ``formats`` lists the forms
+    a column may hold (``DD.MM.YY``, ``DD/MM/YYYY``, ``YYYY-MM-DD HH:MM``, ``ISO 8601``, or strptime formats);
+    a value two of them read differently (``03/04/2024`` with ``DD/MM/YYYY`` and ``MM/DD/YYYY``) is refused.
 
     >>> local_datetime("28.02.2024")
     '2024-02-28T00:00:00+06:00'
+    >>> local_datetime("2024-03-01T04:30:00Z")
+    '2024-03-01T04:30:00Z'
+    >>> local_datetime("01/03/24 10:00", formats=["DD/MM/YY HH:MM"])
+    '2024-03-01T10:00:00+05:00'
     """
+    if formats and not isinstance(value, datetime | date):
+        return _by_forms(" ".join(str(value).split()), tuple(formats), zone)
     if value.__class__ is str:
         fast = _fast_local(value, zone)
         if fast is not None:
@@ -129,10 +193,12 @@ def local_datetime(value: Any, zone: str = "Asia/Almaty") -> str:
     return _parse_local(" ".join(str(value).split()), zone)
 
 
-def local_date(value: Any) -> str:
-    """A ``DD.MM.YYYY`` date (or a date object) as ``YYYY-MM-DD``.
+def local_date(value: Any, formats: list[str] | tuple[str, ...] | None = None) -> str:
+    """A ``DD.MM.YYYY`` date (or a date object) as ``YYYY-MM-DD``; ``formats`` as for :func:`local_datetime`.
 
     >>> local_date("01.03.2024")
+    '2024-03-01'
+    >>> local_date("01/03/24", formats=["DD/MM/YY"])
     '2024-03-01'
     """
     if isinstance(value, datetime):
@@ -140,6 +206,8 @@ def local_date(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     text = str(value).strip()
+    if formats:
+        return _by_forms(text, tuple(formats), "UTC")[:10]
     for fmt in ("%d.%m.%Y", "%Y-%m-%d", "%Y%m%d"):
         try:
             return datetime.strptime(text, fmt).date().isoformat()
@@ -158,7 +226,12 @@ def epoch_datetime(value: Any, zone: str = "Asia/Almaty") -> str:
         seconds = float(value)
     except (TypeError, ValueError) as exc:
         raise ConversionError(f"not a POSIX time: {value!r}") from exc
-    return _isoformat(datetime.fromtimestamp(seconds, tz=UTC).astimezone(ZoneInfo(zone)))
+    try:
+        moment = datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, ValueError, OSError) as exc:  # e.g. milliseconds where seconds are expected
+        hint = " (milliseconds where seconds are expected?)" if abs(seconds) > 1e11 else ""
+        raise ConversionError(f"not a POSIX time in seconds: {value!r} is out of range{hint}") from exc
+    return _isoformat(moment.astimezone(ZoneInfo(zone)))
 
 
 def to_decimal(value: Any) -> Decimal:

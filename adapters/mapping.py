@@ -5,7 +5,9 @@ field. Targets may be dotted (``address.district``, ``name.kk``). Each rule take
 ``column`` (a list of header synonyms), ``point`` (``lon``/``lat`` columns), ``collect`` (several columns into
 ``[{code, value}]``), ``const``, ``template`` (``{field}`` placeholders over fields mapped before it) or
 ``first_of`` (the first present among fields mapped before it), then applies ``convert`` (+ ``args``) and
-``lookup``. Targets starting with ``_`` are scratch values that templates may use but the entity does not get::
+``lookup``; ``min`` and ``max`` bound the converted value (:mod:`adapters.bounds`), and ``args: {formats:
+[...]}`` names the date forms a ``local_datetime`` column may hold. Targets starting with ``_`` are scratch
+values that templates may use but the entity does not get::
 
     type: ServiceRequest
     source: {encoding: cp1251, delimiter: ";"}
@@ -14,7 +16,7 @@ field. Targets may be dotted (``address.district``, ``name.kk``). Each rule take
       status: {closed: [Выполнено, Орындалды], open: [В работе, Жұмыста]}
     fields:
       serviceRequestId: {column: [Номер обращения, № обращения], required: true}
-      dateRequested: {column: [Дата регистрации], convert: local_datetime, required: true}
+      dateRequested: {column: [Дата регистрации], convert: local_datetime, required: true, max: now+1d}
       status: {column: [Статус], lookup: status, required: true}
       id: {template: "urn:ngsi-ld:ServiceRequest:{city}:{serviceRequestId}"}
 
@@ -32,12 +34,13 @@ from typing import Any
 
 import yaml
 
+from adapters.bounds import Bounds
 from adapters.compiled import CompiledMapping
 from adapters.conversions import CONVERTERS, normalise_key
 from adapters.errors import MappingError
 
 _SOURCES = ("column", "point", "collect", "const", "template", "first_of")
-_RULE_KEYS = {*_SOURCES, "convert", "args", "lookup", "required", "default"}
+_RULE_KEYS = {*_SOURCES, "convert", "args", "lookup", "required", "default", "min", "max"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ class Rule:
     lookup: str | None = None
     required: bool = False
     default: Any = None
+    low: Any = None
+    """``min``: the lowest plausible value (see :mod:`adapters.bounds`)."""
+    high: Any = None
+    """``max``: the highest plausible value."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,12 @@ class Mapping:
                 for word in words if isinstance(words, list) else [words]:
                     lookups[name][normalise_key(word)] = canonical
         rules = tuple(_parse_rule(origin, target, spec, lookups) for target, spec in fields_doc.items())
+        zone = str(document.get("timezone", "Asia/Almaty"))
+        for rule in rules:
+            if rule.low is not None or rule.high is not None:
+                if not rule.convert:
+                    raise MappingError(f"{origin}: field {rule.target!r}: min/max need a convert (a number or a date)")
+                Bounds.parse(rule.low, rule.high, zone, f"{origin}: field {rule.target!r}")  # refused here, early
         return cls(
             type=type_name,
             rules=rules,
@@ -163,4 +176,6 @@ def _parse_rule(origin: str, target: str, spec: Any, lookups: dict[str, dict[str
         lookup=lookup,
         required=bool(spec.get("required", False)),
         default=spec.get("default"),
+        low=spec.get("min"),
+        high=spec.get("max"),
     )

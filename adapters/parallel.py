@@ -33,7 +33,15 @@ from typing import IO, Any, TypeVar
 import orjson
 
 from adapters.base import Adapter
-from adapters.pipeline import EntitySink, ProgressCallback, Summary, _hub_rejected, finish, schema_reasons
+from adapters.pipeline import (
+    EntitySink,
+    LineWriter,
+    ProgressCallback,
+    Summary,
+    _hub_rejected,
+    finish,
+    schema_reasons,
+)
 from adapters.quarantine import Quarantine
 from adapters.records import Position, Reason, Record, Rejection
 from schemas import SchemaRegistry
@@ -213,11 +221,12 @@ def run_parallel(
     if sink is None and _splittable(adapter):
         return run_blocks(adapter, registry, out=out, quarantine=quarantine, progress=progress, workers=workers)
     summary = Summary(adapter.name)
-    hub_rejected = _hub_rejected(summary, quarantine)
+    writer = LineWriter(out)
+    hub_rejected = _hub_rejected(summary, quarantine, writer)
 
     def settle(records: list[Record], result: tuple[bytes, list[Outcome]]) -> None:
         block, outcomes = result
-        if out is not None and block:
+        if out is not None and block and sink is None:  # with a sink, each line waits for the hub's answer
             out.write(block)
         lines = iter(block.splitlines()) if sink is not None else None
         for record, outcome in zip(records, outcomes, strict=True):
@@ -252,7 +261,10 @@ def run_parallel(
     if first is not None:
         chunks = pieces(_prepend(first, records))
         _farm_out((adapter, registry, None), chunks, work=_work, settle=settle, workers=workers)
-    finish(summary, sink, hub_rejected)
+    try:
+        finish(summary, sink, hub_rejected)
+    finally:
+        writer.flush()
     if progress is not None:
         done, total = adapter.progress()
         progress(done, total, summary.read)

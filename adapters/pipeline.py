@@ -28,18 +28,35 @@ ProgressCallback = Callable[[int, int | None, int], None]
 """``callback(done, total, records_read)``: ``done``/``total`` in the adapter's unit."""
 
 
+@dataclass(slots=True)
+class Settled:
+    """What the hub made of one offered entity: holds it (no ``reasons``), refused it (``reasons``), or refused it
+    in an earlier, interrupted run whose rejections are already counted and quarantined (``carried``)."""
+
+    line: bytes
+    """The entity as its NDJSON line (without the line feed), for ``--out`` once the hub holds it."""
+    type: str
+    position: Position
+    raw: object
+    reasons: list[Reason] = field(default_factory=list)
+    carried: bool = False
+
+
 class EntitySink(Protocol):
-    """Where accepted entities go besides the NDJSON output, e.g. the hub (see :mod:`adapters.push`)."""
+    """Where accepted entities go besides the NDJSON output, e.g. the hub (see :mod:`adapters.push`).
+
+    With a sink, an entity reaches the output only once the sink has settled it as held, so that the output,
+    the summary and the hub agree."""
 
     carried_rejections: int
     """Rejections already counted by an earlier, interrupted run whose entities this run skips."""
 
-    def offer(self, entity: Entity, position: Position, raw: object) -> list[tuple[Position, object, list[Reason]]]:
-        """Take one entity; return the rejections that came back for any batch sent meanwhile."""
+    def offer(self, entity: Entity, position: Position, raw: object) -> list[Settled]:
+        """Take one entity; return the entities settled meanwhile (a batch sent, or skipped ones), in order."""
         ...
 
-    def finish(self) -> list[tuple[Position, object, list[Reason]]]:
-        """Send what is left; return the last rejections."""
+    def finish(self) -> list[Settled]:
+        """Send what is left; return the last settled entities."""
         ...
 
 
@@ -54,6 +71,8 @@ class Summary:
     reasons: Counter[str] = field(default_factory=Counter)
     types: Counter[str] = field(default_factory=Counter)
     rejected_by_hub: int = 0
+    notes: list[str] = field(default_factory=list)
+    """What the adapter decided on the reader's behalf (a sheet, an encoding, ...) and its evidence."""
 
     def reject(self, reasons: list[Reason]) -> None:
         self.rejected += 1
@@ -79,6 +98,7 @@ class Summary:
             "rejectedByHub": self.rejected_by_hub,
             "types": dict(self.types),
             "topReasons": [{"reason": k, "count": v} for k, v in self.top_reasons()],
+            "notes": list(self.notes),
         }
 
 
@@ -106,12 +126,27 @@ def run(
     if workers > 1:
         from adapters.parallel import run_parallel  # noqa: PLC0415 - multiprocessing only when asked for
 
-        return run_parallel(
+        summary = run_parallel(
             adapter, registry, out=out, quarantine=quarantine, sink=sink, progress=progress, workers=workers
         )
+    else:
+        summary = _run_serial(adapter, registry, out, quarantine, sink, progress, every)
+    summary.notes = list(getattr(adapter, "notes", []))
+    return summary
+
+
+def _run_serial(  # noqa: PLR0917 - the arguments of run()
+    adapter: Adapter,
+    registry: SchemaRegistry,
+    out: IO[bytes] | None,
+    quarantine: Quarantine | None,
+    sink: EntitySink | None,
+    progress: ProgressCallback | None,
+    every: int,
+) -> Summary:
     summary = Summary(adapter.name)
     writer = LineWriter(out)
-    hub_rejected = _hub_rejected(summary, quarantine)
+    hub_rejected = _hub_rejected(summary, quarantine, writer)
     map_record = adapter.map
     is_valid = registry.is_valid
     types = summary.types
@@ -142,15 +177,17 @@ def run(
                 continue
             accepted += 1
             types[entity["type"]] += 1
-            writer.add(entity)
-            if sink is not None:
+            if sink is None:
+                writer.add(entity)
+            else:  # written once the hub holds it
                 summary.accepted = accepted
                 hub_rejected(sink.offer(entity, record.position, record.raw))
                 accepted = summary.accepted
+        summary.read, summary.accepted = read, accepted
+        finish(summary, sink, hub_rejected)
     finally:
         writer.flush()
-        summary.read, summary.accepted = read, accepted
-    finish(summary, sink, hub_rejected)
+        summary.read = read
     if progress is not None:
         done, total = adapter.progress()
         progress(done, total, summary.read)
@@ -177,25 +214,42 @@ class LineWriter:
             self.out.write(b"".join(self.buffer))
             self.buffer.clear()
 
+    def add_line(self, line: bytes) -> None:
+        """An entity already serialised (without its line feed)."""
+        if self.out is None:
+            return
+        self.buffer.append(line + b"\n")
+        if len(self.buffer) >= self.lines:
+            self.flush()
 
-HubRejections = list[tuple[Position, object, list[Reason]]]
 
+def _hub_rejected(
+    summary: Summary, quarantine: Quarantine | None, writer: LineWriter
+) -> Callable[[list[Settled]], None]:
+    """Settle entities the sink answered for: write those the hub holds to the output, and turn those it refused
+    into rejections, quarantined at stage ``hub``; an entity refused in an interrupted earlier run is neither
+    written nor counted again (:func:`finish` counts those)."""
 
-def _hub_rejected(summary: Summary, quarantine: Quarantine | None) -> Callable[[HubRejections], None]:
-    """Turn accepted entities that the hub refused into rejections, quarantined at stage ``hub``."""
-
-    def hub_rejected(rejections: HubRejections) -> None:
-        for position, raw, reasons in rejections:
+    def settle(items: list[Settled]) -> None:
+        for item in items:
+            if not item.reasons and not item.carried:
+                writer.add_line(item.line)
+                continue
+            summary.types[item.type] -= 1
+            if not summary.types[item.type]:
+                del summary.types[item.type]
+            if item.carried:
+                continue
             summary.accepted -= 1
             summary.rejected_by_hub += 1
-            summary.reject(reasons)
+            summary.reject(item.reasons)
             if quarantine is not None:
-                quarantine.add(position, raw, reasons, stage="hub")
+                quarantine.add(item.position, item.raw, item.reasons, stage="hub")
 
-    return hub_rejected
+    return settle
 
 
-def finish(summary: Summary, sink: EntitySink | None, hub_rejected: Callable[[HubRejections], None]) -> None:
+def finish(summary: Summary, sink: EntitySink | None, hub_rejected: Callable[[list[Settled]], None]) -> None:
     """Send the sink's last batch and carry over the rejections of an interrupted earlier run."""
     if sink is None:
         return

@@ -10,8 +10,9 @@ Example::
     pusher = BatchPusher(client, Path("cases.push-state.json"), fingerprint=file_fingerprint("cases.csv"))
     summary = run(adapter, registry, sink=pusher)
 
-After each committed batch the state file records how many entities the hub has; a rerun over the same source
-skips that many accepted entities and sends the rest.
+After each committed batch the state file records how many entities the hub has answered for and which of them
+it refused; a rerun over the same source skips that many accepted entities and sends the rest. An entity reaches
+``--out`` only once the hub holds it, so the output, the summary's accepted count and the hub agree.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ import httpx
 import orjson
 
 from adapters.errors import PushError
+from adapters.pipeline import Settled
 from adapters.records import Entity, Position, Reason
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-HubRejection = tuple[Position, object, list[Reason]]
 
 
 class HubClient:
@@ -152,47 +153,59 @@ class BatchPusher:
         self.state: dict[str, Any] = (
             previous
             if self.resuming
-            else {"fingerprint": fingerprint, "committedBatches": 0, "committedRecords": 0, "hubRejected": 0}
+            else {
+                "fingerprint": fingerprint,
+                "committedBatches": 0,
+                "committedRecords": 0,
+                "hubRejected": 0,
+                "hubRejectedIndexes": [],
+            }
         )
         self.state["complete"] = False
         self.skip = int(self.state["committedRecords"])
         self.carried_rejections = int(self.state["hubRejected"]) if self.resuming else 0
         self._skipped = 0
-        self._batch: list[tuple[bytes, Position, object]] = []
+        self._refused = set(self.state.get("hubRejectedIndexes", [])) if self.resuming else set()
+        """Which of the entities committed by an earlier run the hub refused (by their order among those offered)."""
+        self._batch: list[Settled] = []
 
-    def offer(self, entity: Entity, position: Position, raw: object) -> list[HubRejection]:
-        if self._skipped < self.skip:  # committed by an earlier run
-            self._skipped += 1
-            return []
-        self._batch.append((orjson.dumps(entity), position, raw))
+    def offer(self, entity: Entity, position: Position, raw: object) -> list[Settled]:
+        line = orjson.dumps(entity)
+        if self._skipped < self.skip:  # committed by an earlier run: held by the hub, or refused and counted then
+            index, self._skipped = self._skipped, self._skipped + 1
+            refused = index in self._refused
+            return [Settled(line, str(entity["type"]), position, raw, carried=refused)]
+        self._batch.append(Settled(line, str(entity["type"]), position, raw))
         return self._flush() if len(self._batch) >= self.batch_size else []
 
-    def finish(self) -> list[HubRejection]:
-        rejections = self._flush()
+    def finish(self) -> list[Settled]:
+        settled = self._flush()
         self.state["complete"] = True
         self._write_state()
-        return rejections
+        return settled
 
-    def _flush(self) -> list[HubRejection]:
+    def _flush(self) -> list[Settled]:
         if not self._batch:
             return []
         batch, self._batch = self._batch, []
-        results = self.client.send_batch(b"\n".join(line for line, _, _ in batch) + b"\n", len(batch))
-        rejections: list[HubRejection] = []
-        for (_, position, raw), result in zip(batch, results, strict=True):
+        results = self.client.send_batch(b"\n".join(item.line for item in batch) + b"\n", len(batch))
+        first = int(self.state["committedRecords"])
+        refused = 0
+        for n, (item, result) in enumerate(zip(batch, results, strict=True)):
             status = str(result.get("status", "rejected"))
             self.statuses[status] += 1
             if status == "rejected":
-                reasons = [
+                item.reasons = [
                     Reason(f"hub-{e.get('keyword', 'rejected')}", str(e.get("message", "")), e.get("pointer"))
                     for e in result.get("errors") or [{}]
                 ]
-                rejections.append((position, raw, reasons))
+                self.state.setdefault("hubRejectedIndexes", []).append(first + n)
+                refused += 1
         self.state["committedBatches"] += 1
         self.state["committedRecords"] += len(batch)
-        self.state["hubRejected"] += len(rejections)
+        self.state["hubRejected"] += refused
         self._write_state()
-        return rejections
+        return batch
 
     def _write_state(self) -> None:
         temporary = self.state_path.with_name(self.state_path.name + ".tmp")

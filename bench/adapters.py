@@ -12,8 +12,14 @@ lands on memory the guest has never touched (writing 848 MB from Python took 2.3
 into memory used before, measured once on the development VM), a kernel cost that a long-running host does not
 pay and that the ceiling, which writes nothing, never pays.
 
+The same figure is printed for the spreadsheet adapters: the Almaty-109 register (make_samples.py's rows,
+repeated with fresh ids) as ``.xlsx``, ``.xls`` and ``.ods``, each through its adapter against a ceiling of
+python-calamine reading every row of the same file, measured in the same run (``--sheet-rows``; 0 skips them;
+``.xls`` holds at most 65,535 rows).
+
     python bench/adapters.py               # 1,000,000 rows, 3 rounds
     python bench/adapters.py --rows 200000 --workers 2 --rounds 1
+    python bench/adapters.py --rows 100000 --workers 0 --rounds 1 --sheet-rows 5000   # quick
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "legacy" / "ikomek-109-astana.csv"
 MAPPING = ROOT / "examples" / "legacy" / "ikomek-109-astana.yaml"
+SHEET_MAPPING = ROOT / "examples" / "legacy" / "almaty-109.yaml"
+SHEET_KINDS = ("xlsx", "xls", "ods")
 
 
 def generate(path: Path, rows: int) -> None:
@@ -54,6 +62,83 @@ def generate(path: Path, rows: int) -> None:
             if n % 1000 == 999:
                 row[1] = "31.02.2024 10:00"
             writer.writerow(row)
+
+
+def generate_sheets(folder: Path, rows: int) -> dict[str, Path]:
+    """The Almaty-109 register with ``rows`` rows, as make_samples.py writes it, in each spreadsheet kind."""
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("make_samples", ROOT / "examples" / "legacy" / "make_samples.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit("examples/legacy/make_samples.py is missing")
+    samples = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(samples)
+    good = samples.almaty_rows()[:-1]  # less the bad date
+    register = []
+    for n in range(rows):
+        row = list(good[n % len(good)])
+        row[0] = f"ALM-B-{n:07d}"
+        register.append(row)
+    paths = {}
+    for kind in SHEET_KINDS:
+        paths[kind] = folder / f"register.{kind}"
+        getattr(samples, f"write_almaty_{kind}")(paths[kind], register)
+    return paths
+
+
+def child_sheet_ceiling(path: str) -> dict[str, float]:
+    """python-calamine reading every row of the first sheet: what any calamine-based adapter cannot beat."""
+    import python_calamine  # noqa: PLC0415
+
+    started = time.perf_counter()
+    book = python_calamine.CalamineWorkbook.from_path(path)
+    count = sum(1 for _ in book.get_sheet_by_index(0).iter_rows())
+    book.close()
+    return {"rows": count - 3, "seconds": time.perf_counter() - started}
+
+
+def child_sheet_pipeline(path: str, out: str, kind: str) -> dict[str, float]:
+    from adapters.mapping import Mapping  # noqa: PLC0415
+    from adapters.pipeline import run  # noqa: PLC0415
+    from adapters.quarantine import Quarantine  # noqa: PLC0415
+    from adapters.registry import AdapterRegistry  # noqa: PLC0415
+    from schemas import SchemaRegistry  # noqa: PLC0415
+
+    registry = SchemaRegistry.load()
+    adapter = AdapterRegistry.load().create(kind, path, Mapping.load(SHEET_MAPPING))
+    started = time.perf_counter()
+    with open(out, "wb") as stream, open(out + ".quarantine", "wb") as q:
+        summary = run(adapter, registry, out=stream, quarantine=Quarantine(q, kind))
+    return {
+        "rows": summary.read,
+        "accepted": summary.accepted,
+        "rejected": summary.rejected,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def bench_sheets(folder: Path, rows: int) -> None:
+    """Each spreadsheet kind through its adapter, against calamine alone reading the same file just before and
+    just after it; NDJSON identical across the kinds."""
+    started = time.perf_counter()
+    paths = generate_sheets(folder, rows)
+    took = time.perf_counter() - started
+    print(f"generated the register with {rows:,} rows as {', '.join(SHEET_KINDS)} in {took:.1f} s")
+    outputs = {}
+    for kind, path in paths.items():
+        before = measure("sheet-ceiling", path, folder / "unused")
+        run = measure("sheet-pipeline", path, folder / f"{kind}.ndjson", adapter=kind)
+        after = measure("sheet-ceiling", path, folder / "unused")
+        ceiling = (before["rows"] / before["seconds"] + after["rows"] / after["seconds"]) / 2
+        rate = run["rows"] / run["seconds"]
+        print(
+            f"{kind:<5} pipeline {rate:>9,.0f} rows/s, calamine alone {ceiling:>9,.0f} rows/s: "
+            f"ratio {rate / ceiling:.3f}  (read {run['rows']:,.0f} = accepted {run['accepted']:,.0f} + "
+            f"rejected {run['rejected']:,.0f}; peak {run['peak_mib']:.0f} MiB)"
+        )
+        outputs[kind] = (folder / f"{kind}.ndjson").read_bytes()
+    if len(set(outputs.values())) != 1:
+        raise SystemExit("the spreadsheet kinds gave different NDJSON")
 
 
 def child_ceiling(path: str) -> dict[str, float]:
@@ -86,18 +171,20 @@ def child_pipeline(path: str, out: str, workers: str = "1") -> dict[str, float]:
     }
 
 
-def measure(kind: str, path: Path, out: Path, workers: int = 1) -> dict[str, float]:
+def measure(kind: str, path: Path, out: Path, workers: int = 1, adapter: str = "") -> dict[str, float]:
     """Run one measurement in a child; add its peak RSS in MiB (and its largest worker's, if any)."""
     code = (
         "import json, resource, sys; sys.path.insert(0, sys.argv[1]); import importlib.util as u; "
         "spec = u.spec_from_file_location('bench_adapters', sys.argv[2]); m = u.module_from_spec(spec); "
-        "spec.loader.exec_module(m); "
-        "r = m.child_ceiling(sys.argv[4]) if sys.argv[3] == 'ceiling' else m.child_pipeline(*sys.argv[4:7]); "
+        "spec.loader.exec_module(m); k = sys.argv[3]; "
+        "r = m.child_ceiling(sys.argv[4]) if k == 'ceiling' else m.child_sheet_ceiling(sys.argv[4]) "
+        "if k == 'sheet-ceiling' else m.child_sheet_pipeline(sys.argv[4], sys.argv[5], sys.argv[7]) "
+        "if k == 'sheet-pipeline' else m.child_pipeline(*sys.argv[4:7]); "
         "r['peak_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
         "r['worker_peak_mib'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; print(json.dumps(r))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT), __file__, kind, str(path), str(out), str(workers)],
+        [sys.executable, "-c", code, str(ROOT), __file__, kind, str(path), str(out), str(workers), adapter],
         capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
     )  # fmt: skip
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -134,7 +221,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2, help="processes for the second run; 0 skips it")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each pipeline, each between two ceilings")
+    parser.add_argument("--sheet-rows", type=int, default=20000, help="rows of the spreadsheet register; 0 skips")
+    parser.add_argument("--only-sheets", action="store_true", help="skip the CSV figures")
     args = parser.parse_args()
+    if args.sheet_rows:
+        with tempfile.TemporaryDirectory(prefix="qala-bench-sheets-") as tmp:
+            bench_sheets(Path(tmp), min(args.sheet_rows, 65000))
+    if args.only_sheets:
+        return
     configs = [1] + ([args.workers] if args.workers > 1 else [])
     with tempfile.TemporaryDirectory(prefix="qala-bench-") as tmp:
         small, big = Path(tmp) / "small.csv", Path(tmp) / "big.csv"

@@ -1,6 +1,7 @@
 """Delimited text exports (CSV) in legacy code pages, streamed line by line with byte offsets.
 
-Options (mapping ``source:`` block or ``-o key=value``): ``encoding`` (default: detected), ``delimiter``
+Options (mapping ``source:`` block or ``-o key=value``): ``encoding`` (default or ``auto``: decided on the whole
+file, with the evidence in the run's notes, see :func:`adapters.encoding.decide_chunks`), ``delimiter``
 (default ``,``; CIS exports mostly use ``;``, and ``csv.Sniffer`` guesses it wrong), ``quotechar``,
 ``skip_lines`` (title lines above the header).
 
@@ -9,6 +10,7 @@ Options (mapping ``source:`` block or ``-o key=value``): ``encoding`` (default: 
 
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import csv
@@ -19,8 +21,19 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from adapters.encoding import SUPPORTED, canonical_name, check_declared, detect_encoding
+from adapters.encoding import (
+    KZ_EVIDENCE,
+    SUPPORTED,
+    Decision,
+    canonical_name,
+    check_declared,
+    decide_chunks,
+    detect_encoding,
+    file_chunks,
+    what_it_is,
+)
 from adapters.errors import SourceError
+from adapters.mapping import Mapping
 from adapters.records import Position, Reason, Record
 from adapters.tabular import TabularAdapter
 
@@ -72,12 +85,30 @@ class CsvAdapter(TabularAdapter):
     worker processes can get rows as JSON."""
     RAN_OUT: ClassVar[Reason] = RAN_OUT
 
+    def __init__(self, source: str, mapping: Mapping | None = None, options: dict[str, str] | None = None) -> None:
+        super().__init__(source, mapping, options)
+        self.notes: list[str] = []
+        """The encoding chosen and why, when it was not declared."""
+        self._decision: Decision | None = None
+        self.guard = b""
+        """Bytes that must not occur in a file read as declared (cp1251: those that are Kazakh letters in kz1048)."""
+
     def _encoding(self, sample: bytes) -> str:
+        kind = what_it_is(sample)
+        if kind is not None:
+            raise SourceError(f"{self.source}: not a CSV text file but {kind}")
         declared = self.option("encoding")
         if declared is None or str(declared).lower() == "auto":
-            return detect_encoding(sample)
+            if self._decision is None:
+                self._decision = decide_chunks(sample, file_chunks(self.source))
+                self.notes.append(self._decision.note())
+            return self._decision.encoding
         name = canonical_name(str(declared))
         check_declared(sample, name)
+        if name == "cp1251":  # declared, so not scanned ahead: each piece is checked as it is read (see _Window)
+            self.guard = KZ_EVIDENCE
+        if name == "utf-8" and sample.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"  # Excel's "CSV UTF-8" starts with a byte-order mark, which is no part of the header
         return name
 
     def rows(self) -> Iterator[Record]:
@@ -234,7 +265,7 @@ class CsvAdapter(TabularAdapter):
         """
         file = str(self.source)
         width = self.width
-        window = _Window(self.encoding, line)
+        window = _Window(self.encoding, line, self.guard)
         reader = self._reader(window.lines(pieces))
         before = line - 1  # the reader counts lines from 1
         texts, sizes, first = window.texts, window.sizes, window.first
@@ -304,6 +335,9 @@ class BlockRows:
         try:
             text = self.block.decode(self.decoder)
         except UnicodeDecodeError:
+            yield from adapter._records([self.block], self.line, self.offset)
+            return
+        if adapter.guard and any(bytes([b]) in self.block for b in adapter.guard):  # mojibake: find its lines
             yield from adapter._records([self.block], self.line, self.offset)
             return
         # Lines end at a line feed and nothing else, untranslated, as _Window gives them: the same records.
@@ -387,8 +421,9 @@ class _Window:
     escaped.
     """
 
-    def __init__(self, encoding: str, line: int) -> None:
+    def __init__(self, encoding: str, line: int, guard: bytes = b"") -> None:
         self.encoding = encoding
+        self.guard = [bytes([b]) for b in guard]
         self.decoder = _body_decoder(encoding)
         self.first = line
         """The number of the line ``texts[0]``."""
@@ -415,6 +450,8 @@ class _Window:
             texts = piece.decode(self.decoder).split("\n")
         except UnicodeDecodeError:
             texts = [self._decode(part, self.first + len(self.texts) + n) for n, part in enumerate(parts)]
+        if self.guard and any(b in piece for b in self.guard):  # a few memchr calls a piece
+            self._mojibake(parts, self.first + len(self.texts))
         sizes = [size + 1 for size in map(len, parts)]
         tail = texts.pop()  # after the last line feed: empty, unless the file ends without one
         sizes[-1] -= 1
@@ -431,6 +468,18 @@ class _Window:
             self.texts.append(tail)
             return itertools.chain(lines, (tail,))
         return lines
+
+    def _mojibake(self, parts: list[bytes], first: int) -> None:
+        """Flag the lines of a piece that hold bytes the declared cp1251 reads as Ќ/ќ/Ј/ј/Ѕ/ѕ/Ћ/ћ: KZ-1048's
+        Kazakh letters, which would leave as mojibake."""
+        for n, part in enumerate(parts):
+            found = [b for b in self.guard if b in part]
+            if found:
+                shown = ", ".join(f"{b[0]:#04x} {b.decode('kz1048')!r} read as {b.decode('cp1251')!r}" for b in found)
+                self.bad[first + n] = (
+                    f"the file is declared {self.encoding}, but this line holds Kazakh letters in kz1048 ({shown}); "
+                    "declare encoding kz1048"
+                )
 
     def _decode(self, part: bytes, number: int) -> str:
         try:

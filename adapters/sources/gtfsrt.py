@@ -20,7 +20,7 @@ from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2
 
 from adapters.conversions import epoch_datetime
-from adapters.errors import MappingError, SourceError, SourceUnavailable
+from adapters.errors import ConversionError, MappingError, SourceError, SourceUnavailable
 from adapters.mapping import Mapping
 from adapters.records import Entity, Position, Reason, Record, Rejection
 from adapters.sources.open311 import local_id
@@ -87,7 +87,10 @@ class GtfsRealtimeAdapter:
             return Rejection(
                 [Reason("missing-value", "no timestamp in the vehicle or the feed header", "dateObserved")]
             )
-        observed = epoch_datetime(seconds, "Asia/Almaty")
+        try:
+            observed = epoch_datetime(seconds, "Asia/Almaty")
+        except ConversionError as exc:  # one vehicle's bad clock must not end the feed
+            return Rejection([Reason("invalid-value", str(exc), "dateObserved")])
         out: Entity = {
             "id": f"urn:ngsi-ld:VehiclePosition:{self.city}:{local_id(vehicle_id)}.{seconds}",
             "type": "VehiclePosition",

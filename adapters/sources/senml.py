@@ -2,8 +2,10 @@
 
 A record's name (``bn`` + ``n``) is ``<device>/<OBIS code>``, e.g. ``EM-000123/1-0:1.8.0``; the OBIS medium
 (group A) gives the meter type. A value with ``ut`` (the interval it covers) is an interval reading; other
-values, and sums (``s``), are register totals. Times are ``bt`` + ``t`` seconds; times below 2**28 are relative
-to now, as RFC 8428 says.
+values, and sums (``s``), are register totals. Values are ``bv`` + ``v`` and sums ``bs`` + ``s`` (RFC 8428
+section 4.1: the base sum is added to every sum that follows it); times are ``bt`` + ``t`` seconds, and times
+below 2**28 are relative to now, as RFC 8428 says. A time that is no POSIX time in seconds (milliseconds, say)
+rejects its own record only.
 
 This module reads packs from an NDJSON file (``{"topic", "payload"}`` per line, as recorded from a broker);
 :mod:`adapters.sources.mqtt` reads the same packs live from MQTT.
@@ -18,13 +20,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
 
 from adapters.conversions import epoch_datetime
-from adapters.errors import MappingError, SourceError
+from adapters.errors import ConversionError, MappingError, SourceError
 from adapters.mapping import Mapping
 from adapters.records import Entity, Position, Reason, Record, Rejection
 from adapters.sources.open311 import local_id
@@ -39,6 +42,8 @@ def resolve_pack(payload: bytes) -> list[dict[str, Any]]:
 
     >>> resolve_pack(b'[{"bn": "EM-1/", "bt": 1709251200, "bu": "kWh", "n": "1-0:1.8.0", "v": 12.5}]')
     [{'name': 'EM-1/1-0:1.8.0', 'time': 1709251200.0, 'unit': 'kWh', 'value': 12.5, 'sum': None, 'interval': None}]
+    >>> resolve_pack(b'[{"bn": "EM-1/", "bt": 1709251200, "bs": 1000, "n": "1-0:1.8.0", "s": 20.5}]')[0]["sum"]
+    1020.5
     """
     try:
         pack = orjson.loads(payload)
@@ -46,13 +51,14 @@ def resolve_pack(payload: bytes) -> list[dict[str, Any]]:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(pack, list) or not pack or not all(isinstance(r, dict) for r in pack):
         raise ValueError("not a SenML pack: a JSON array of records is expected")
-    base_name, base_time, base_unit, base_value = "", 0.0, None, 0.0
+    base_name, base_time, base_unit, base_value, base_sum = "", 0.0, None, 0.0, 0.0
     out = []
     for record in pack:
         base_name = str(record.get("bn", base_name))
         base_time = float(record.get("bt", base_time))
         base_unit = record.get("bu", base_unit)
         base_value = float(record.get("bv", base_value))
+        base_sum = float(record.get("bs", base_sum))
         if "n" not in record and "bn" not in record:
             raise ValueError("a SenML record without a name (n or bn)")
         value = record.get("v")
@@ -69,12 +75,20 @@ def resolve_pack(payload: bytes) -> list[dict[str, Any]]:
                 "name": base_name + str(record.get("n", "")),
                 "time": when,
                 "unit": record.get("u", base_unit),
-                "value": None if value is None else base_value + value,
-                "sum": total,
+                "value": None if value is None else _add(base_value, value),
+                "sum": None if total is None else _add(base_sum, total),
                 "interval": record.get("ut"),
             }
         )
     return out
+
+
+def _add(base: float, value: float) -> float:
+    """``base + value`` as the decimals they are written as, so that ``400 + 12.734`` is 412.734, not
+    412.73400000000004."""
+    if not base:
+        return value
+    return float(Decimal(repr(base)) + Decimal(repr(value)))
 
 
 def message_records(topic: str, number: int, payload: bytes) -> Iterator[Record]:
@@ -99,7 +113,11 @@ def meter_reading(item: dict[str, Any], city: str, source: str) -> Entity | Reje
     if meter_type is None:
         return Rejection([Reason("invalid-value", f"OBIS medium {match.group(1)} is not a metered medium", "name")])
     seconds = int(item["time"])
-    observed = epoch_datetime(seconds)
+    try:
+        observed = epoch_datetime(seconds)
+        start = epoch_datetime(seconds - float(item["interval"])) if item["interval"] and item["sum"] is None else None
+    except ConversionError as exc:
+        return Rejection([Reason("invalid-value", str(exc), "dateObserved")])
     value = item["sum"] if item["sum"] is not None else item["value"]
     entity: Entity = {
         "id": f"urn:ngsi-ld:MeterReading:{city}:{local_id(device)}.{local_id(obis)}.{seconds}",
@@ -117,7 +135,7 @@ def meter_reading(item: dict[str, Any], city: str, source: str) -> Entity | Reje
     }
     if item["interval"] and item["sum"] is None:
         entity["readingType"] = "interval"
-        entity["dateObservedFrom"] = epoch_datetime(seconds - float(item["interval"]))
+        entity["dateObservedFrom"] = start
         entity["dateObservedTo"] = observed
     return entity
 

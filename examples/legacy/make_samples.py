@@ -113,21 +113,28 @@ ALMATY_DISTRICTS = ["Алмалинский", "Бостандыкский", "М�
 ALMATY_STATUSES = ["Орындалды", "Жұмыста", "Выполнено", "Принято", "Отклонено"]
 
 
-def write_almaty_xlsx() -> None:
-    """Almaty-109 register: a title row, then a two-row header with merged cells; Kazakh and Russian statuses."""
+ALMATY_TITLE = "Реестр обращений Almaty-109 за февраль–март 2024 года"
+ALMATY_HEADER = [
+    ["Номер заявки", "Дата поступления", "Категория", "Адрес", None, "Заявитель", None, "Статус", "Дата закрытия"],
+    [None, None, None, "Район", "Улица, дом", "ФИО", "Телефон", None, None],
+]
+ALMATY_MERGES = [
+    (0, 0, 0, 8),
+    (1, 2, 0, 0),
+    (1, 2, 1, 1),
+    (1, 2, 2, 2),
+    (1, 2, 7, 7),
+    (1, 2, 8, 8),
+    (1, 1, 3, 4),
+    (1, 1, 5, 6),
+]
+"""Merged ranges of the register, 0-based (first row, last row, first column, last column), as in the workbook."""
+
+
+def almaty_rows() -> list[list[object]]:
+    """The Almaty-109 register's data rows: Excel date-times, some typed as text by operators, one bad date."""
     rng = random.Random(727)  # noqa: S311 - invented sample data, not secrets
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Обращения"
-    sheet.append(["Реестр обращений Almaty-109 за февраль–март 2024 года"])
-    sheet.merge_cells("A1:I1")
-    sheet.append(["Номер заявки", "Дата поступления", "Категория", "Адрес", None, "Заявитель", None, "Статус",
-                  "Дата закрытия"])  # fmt: skip
-    sheet.append([None, None, None, "Район", "Улица, дом", "ФИО", "Телефон", None, None])
-    for column in "ABCHI":
-        sheet.merge_cells(f"{column}2:{column}3")
-    sheet.merge_cells("D2:E2")
-    sheet.merge_cells("F2:G2")
+    rows: list[list[object]] = []
     start = datetime(2024, 2, 27, 8, 0)
     for n in range(30):
         opened = start + timedelta(hours=n * 5 + rng.randrange(0, 4), minutes=rng.randrange(0, 60))
@@ -137,7 +144,7 @@ def write_almaty_xlsx() -> None:
             if status in ("Орындалды", "Выполнено", "Отклонено")
             else None
         )
-        sheet.append(
+        rows.append(
             [
                 f"ALM-{240000 + n * 13}",
                 opened if n % 4 else opened.strftime("%d.%m.%Y %H:%M"),  # some cells typed as text by operators
@@ -150,17 +157,101 @@ def write_almaty_xlsx() -> None:
                 closed,
             ]
         )
-    sheet.append(["ALM-249999", "вчера вечером", "Уборка снега", "Медеуский", "улица Кунаева, 1", "Ким Анна",
-                  "+7 701 555 0000", "Принято", None])  # fmt: skip
-    for row in sheet.iter_rows(min_row=4):
-        for cell in (row[1], row[8]):
+    rows.append(["ALM-249999", "вчера вечером", "Уборка снега", "Медеуский", "улица Кунаева, 1", "Ким Анна",
+                 "+7 701 555 0000", "Принято", None])  # fmt: skip
+    return rows
+
+
+def write_almaty_xlsx(path: Path = HERE / "almaty-109.xlsx", rows: list[list[object]] | None = None) -> None:
+    """Almaty-109 register: a title row, then a two-row header with merged cells; Kazakh and Russian statuses.
+    ``path`` and ``rows`` are for bench/adapters.py, which writes the register with more rows."""
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Обращения"
+    sheet.append([ALMATY_TITLE])
+    for row in ALMATY_HEADER:
+        sheet.append(row)
+    for top, bottom, left, right in ALMATY_MERGES:
+        sheet.merge_cells(start_row=top + 1, end_row=bottom + 1, start_column=left + 1, end_column=right + 1)
+    for row in almaty_rows() if rows is None else rows:
+        sheet.append(row)
+    for cells in sheet.iter_rows(min_row=4):
+        for cell in (cells[1], cells[8]):
             if isinstance(cell.value, datetime):
                 cell.number_format = "DD.MM.YYYY HH:MM"
     book.properties.created = datetime(2024, 3, 5, 9, 0)  # fixed, so the file is the same on every run
     book.properties.modified = datetime(2024, 3, 5, 9, 0)
     buffer = io.BytesIO()
     book.save(buffer)
-    (HERE / "almaty-109.xlsx").write_bytes(_stable_zip(buffer.getvalue()))
+    path.write_bytes(_stable_zip(buffer.getvalue()))
+
+
+def write_almaty_xls(path: Path = HERE / "almaty-109.xls", rows: list[list[object]] | None = None) -> None:
+    """The same register as Excel 97-2003 saves it (BIFF8, written by xlwt): merged cells, date-time cells."""
+    import xlwt  # noqa: PLC0415 - a sample-making dependency only
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("Обращения")
+    dated = xlwt.easyxf(num_format_str="DD.MM.YYYY HH:MM")
+    header = [[ALMATY_TITLE, *[None] * 8], *ALMATY_HEADER]
+    merged = {(top, left) for top, _, left, _ in ALMATY_MERGES}
+    for top, bottom, left, right in ALMATY_MERGES:
+        sheet.write_merge(top, bottom, left, right, header[top][left])
+    for r, row in enumerate(header):
+        for c, value in enumerate(row):
+            if value is not None and (r, c) not in merged:
+                sheet.write(r, c, value)
+    for r, row in enumerate(almaty_rows() if rows is None else rows, start=len(header)):
+        for c, value in enumerate(row):
+            if isinstance(value, datetime):
+                sheet.write(r, c, value, dated)
+            elif value is not None:
+                sheet.write(r, c, value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    path.write_bytes(buffer.getvalue())
+
+
+def write_almaty_ods(path: Path = HERE / "almaty-109.ods", rows: list[list[object]] | None = None) -> None:
+    """The same register as LibreOffice saves it (OpenDocument, written by odfpy): spanned cells, date cells."""
+    from odf.opendocument import OpenDocumentSpreadsheet  # noqa: PLC0415 - a sample-making dependency only
+    from odf.table import CoveredTableCell, Table, TableCell, TableRow  # noqa: PLC0415
+    from odf.text import P  # noqa: PLC0415
+
+    document = OpenDocumentSpreadsheet()
+    table = Table(name="Обращения")
+    spans = {(top, left): (bottom - top + 1, right - left + 1) for top, bottom, left, right in ALMATY_MERGES}
+    covered = {
+        (r, c)
+        for top, bottom, left, right in ALMATY_MERGES
+        for r in range(top, bottom + 1)
+        for c in range(left, right + 1)
+        if (r, c) != (top, left)
+    }
+    table_rows = [[ALMATY_TITLE, *[None] * 8], *ALMATY_HEADER, *(almaty_rows() if rows is None else rows)]
+    for r, values in enumerate(table_rows):
+        row = TableRow()
+        for c, value in enumerate(values):
+            if (r, c) in covered:
+                row.addElement(CoveredTableCell())
+                continue
+            attributes: dict[str, object] = {}
+            if (r, c) in spans:
+                attributes["numberrowsspanned"], attributes["numbercolumnsspanned"] = spans[(r, c)]
+            if isinstance(value, datetime):
+                cell = TableCell(valuetype="date", datevalue=value.strftime("%Y-%m-%dT%H:%M:%S"), **attributes)
+                cell.addElement(P(text=value.strftime("%d.%m.%Y %H:%M")))
+            elif value is None:
+                cell = TableCell(**attributes)
+            else:
+                cell = TableCell(valuetype="string", **attributes)
+                cell.addElement(P(text=str(value)))
+            row.addElement(cell)
+        table.addElement(row)
+    document.spreadsheet.addElement(table)
+    buffer = io.BytesIO()
+    document.write(buffer)
+    path.write_bytes(_stable_zip(buffer.getvalue()))
 
 
 def _stable_zip(data: bytes) -> bytes:
@@ -169,10 +260,15 @@ def _stable_zip(data: bytes) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             fixed = zipfile.ZipInfo(info.filename, date_time=(2024, 3, 5, 9, 0, 0))
-            fixed.compress_type = zipfile.ZIP_DEFLATED
+            # OpenDocument wants its mimetype first and stored; the rest is deflated
+            fixed.compress_type = zipfile.ZIP_STORED if info.filename == "mimetype" else zipfile.ZIP_DEFLATED
             data = source.read(info.filename)
             if info.filename == "docProps/core.xml":  # openpyxl stamps the saving time here
                 data = re.sub(rb"<dcterms:modified([^>]*)>[^<]*<", rb"<dcterms:modified\1>2024-03-05T09:00:00Z<", data)
+            if info.filename == "meta.xml":  # odfpy stamps the saving time and its version here
+                data = re.sub(rb"<meta:generator>[^<]*<", b"<meta:generator>odfpy<", data)
+                data = re.sub(rb"<dc:date>[^<]*<", b"<dc:date>2024-03-05T09:00:00<", data)
+                data = re.sub(rb"<meta:creation-date>[^<]*<", b"<meta:creation-date>2024-03-05T09:00:00<", data)
             target.writestr(fixed, data)
     return out.getvalue()
 
@@ -465,6 +561,8 @@ def write_egov_xml() -> None:
 def main() -> None:
     write_ikomek()
     write_almaty_xlsx()
+    write_almaty_xls()
+    write_almaty_ods()
     write_facilities()
     write_onay()
     write_meters()

@@ -57,11 +57,12 @@ def convert(schemas: SchemaRegistry, adapters: AdapterRegistry, tmp_path: Path) 
     """``convert(adapter_name, source, mapping_path=None, **options)``: run the pipeline to memory."""
 
     def _convert(name: str, source: str | Path, mapping: Path | None = None, **options: str) -> Converted:
+        workers = int(options.pop("workers", "1"))  # worker processes of the pipeline, not an adapter option
         adapter = adapters.create(name, str(source), Mapping.load(mapping) if mapping else None, options)
         out = io.BytesIO()
         q_path = tmp_path / f"{name}.quarantine.ndjson"
         with q_path.open("wb") as q:
-            summary = run(adapter, schemas, out=out, quarantine=Quarantine(q, name))
+            summary = run(adapter, schemas, out=out, quarantine=Quarantine(q, name), workers=workers)
         return Converted(summary, out.getvalue(), q_path)
 
     return _convert

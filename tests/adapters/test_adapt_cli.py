@@ -147,3 +147,13 @@ def test_out_dash_streams_ndjson_to_standard_output(tmp_path: Path) -> None:
     )  # fmt: skip
     assert process.returncode == 0, process.stderr
     assert (tmp_path / "-").read_bytes() == expected
+
+
+def test_run_prints_what_it_decided_with_the_evidence(tmp_path: Path) -> None:
+    result = runner.invoke(
+        build_app(),
+        ["adapt", "run", "csv", str(SAMPLES / "facilities-astana.csv"), "-m", str(SAMPLES / "facilities-astana.yaml"),
+         "--encoding", "auto", "--out", str(tmp_path / "f.ndjson")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "detected: encoding kz1048: byte 0x9d at line 1" in " ".join(result.output.split())

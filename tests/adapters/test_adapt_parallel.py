@@ -10,12 +10,13 @@ import lzma
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from adapters import parallel
 from adapters.mapping import Mapping
 from adapters.parallel import run_blocks, run_parallel
-from adapters.pipeline import run
+from adapters.pipeline import Settled, run
 from adapters.quarantine import Quarantine
 from adapters.records import Entity, Position, Reason
 from adapters.registry import AdapterRegistry
@@ -33,15 +34,15 @@ class RecordingSink:
 
     def __init__(self) -> None:
         self.offered: list[tuple[Entity, Position, object]] = []
-        self.refused: list[tuple[Position, object, list[Reason]]] = []
 
-    def offer(self, entity: Entity, position: Position, raw: object) -> list[tuple[Position, object, list[Reason]]]:
+    def offer(self, entity: Entity, position: Position, raw: object) -> list[Settled]:
         self.offered.append((entity, position, raw))
+        settled = Settled(orjson.dumps(entity), entity["type"], position, raw)
         if entity["serviceRequestId"].endswith("7"):
-            return [(position, raw, [Reason("hub-conflict", "refused by the hub", "/id")])]
-        return []
+            settled.reasons = [Reason("hub-conflict", "refused by the hub", "/id")]
+        return [settled]
 
-    def finish(self) -> list[tuple[Position, object, list[Reason]]]:
+    def finish(self) -> list[Settled]:
         return []
 
 

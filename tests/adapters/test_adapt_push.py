@@ -110,3 +110,53 @@ def test_bad_credentials_are_one_error(hub: Any, tmp_path: Path) -> None:
     hub.credentials = "b3RoZXI6b3RoZXI="  # other:other
     with pytest.raises(PushError, match="refused the client credentials: HTTP 401 invalid_client"):
         push_once(hub, tmp_path / "state.json", tmp_path / "q.ndjson", Sleeps())
+
+
+def _push_to_out(hub: Any, tmp_path: Path, out: Path, batch_size: int = 10, workers: int = 1) -> Summary:
+    adapter = AdapterRegistry.load().create("csv", SOURCE, Mapping.load(SAMPLES / "ikomek-109-astana.yaml"))
+    client = HubClient(
+        "http://hub.test", "ikomek", "s3cret", transport=httpx.MockTransport(hub.handle), sleep=Sleeps(), attempts=3
+    )
+    pusher = BatchPusher(client, tmp_path / "state.json", file_fingerprint(SOURCE), batch_size)
+    with out.open("wb") as stream, (tmp_path / "q.ndjson").open("ab") as q:
+        return run(
+            adapter, SchemaRegistry.load(), out=stream, quarantine=Quarantine(q, "csv"), sink=pusher, workers=workers
+        )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_summary_and_out_add_up_to_what_the_hub_holds(hub: Any, tmp_path: Path, workers: int) -> None:
+    """The hub refuses a district's cases: they leave --out and the accepted count, and are quarantined once."""
+    hub.reject_city = "Нура"
+    out = tmp_path / "cases.ndjson"
+    summary = _push_to_out(hub, tmp_path, out, workers=workers)
+    written = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert {e["id"] for e in written} == set(hub.store)
+    assert len(written) == summary.accepted == sum(summary.types.values()) == len(hub.store) == 36
+    assert summary.read == summary.accepted + summary.rejected
+    quarantined = [e for e in read_quarantine(tmp_path / "q.ndjson") if e["stage"] == "hub"]
+    assert len(quarantined) == summary.rejected_by_hub == 9
+
+
+def test_a_resumed_push_leaves_refused_entities_out_too(hub: Any, tmp_path: Path) -> None:
+    """Interrupted after two batches with refusals among them: the rerun's --out still holds only what the hub
+    holds, and its summary adds up."""
+    hub.reject_city = "Нура"
+    handle = hub.handle
+
+    def outage_after_two(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/batch" and hub.batch_calls >= 2:
+            hub.batch_calls += 1
+            raise httpx.ConnectError("down", request=request)
+        return handle(request)
+
+    hub.handle = outage_after_two  # type: ignore[method-assign]
+    out = tmp_path / "cases.ndjson"
+    with pytest.raises(PushError):
+        _push_to_out(hub, tmp_path, out)
+    hub.handle = handle  # type: ignore[method-assign]
+    summary = _push_to_out(hub, tmp_path, out)
+    written = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert {e["id"] for e in written} == set(hub.store)
+    assert len(written) == summary.accepted == sum(summary.types.values()) == len(hub.store) == 36
+    assert summary.read == summary.accepted + summary.rejected

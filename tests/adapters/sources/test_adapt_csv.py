@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
@@ -183,4 +184,48 @@ def test_a_file_with_cr_line_ends_is_one_clear_error(convert, tmp_path: Path) ->
     source = tmp_path / "mac.csv"
     source.write_bytes(IKOMEK.read_bytes().replace(b"\r\n", b"\r"))
     with pytest.raises(SourceError, match="lines end in CR alone: save it with CRLF or LF line ends"):
+        convert("csv", source, IKOMEK_MAPPING)
+
+
+def _ikomek_text() -> str:
+    return IKOMEK.read_bytes().decode("cp1251")
+
+
+def _utf8_mapping(tmp_path: Path, extra: str = "") -> Path:
+    mapping = tmp_path / "utf8.yaml"
+    text = IKOMEK_MAPPING.read_text(encoding="utf-8").replace("encoding: cp1251", "encoding: utf-8" + extra)
+    mapping.write_text(text, encoding="utf-8")
+    return mapping
+
+
+def test_a_byte_order_mark_with_utf8_declared_is_no_part_of_the_first_header(convert, tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8 (Comma delimited)" starts the file with EF BB BF; the mapping says utf-8."""
+    source = tmp_path / "excel-utf8.csv"
+    source.write_bytes(_ikomek_text().encode("utf-8-sig"))
+    result = convert("csv", source, _utf8_mapping(tmp_path))
+    s = result.summary
+    assert (s.read, s.accepted, s.rejected) == (48, 45, 3)  # serviceRequestId's column "Номер обращения" is found
+    assert result.entities[0]["serviceRequestId"].startswith("IK-2024-")
+
+
+def test_excel_unicode_text_is_named_for_what_it_is(convert, tmp_path: Path) -> None:
+    """Excel's "Unicode Text (*.txt)": UTF-16-LE with a byte-order mark, tab-separated, CRLF."""
+    source = tmp_path / "unicode-text.csv"
+    source.write_bytes(codecs.BOM_UTF16_LE + _ikomek_text().replace(";", "\t").encode("utf-16-le"))
+    with pytest.raises(SourceError, match=r'not a CSV text file but UTF-16 text \(what Excel saves as "Unicode Text"'):
+        convert("csv", source, IKOMEK_MAPPING)
+
+
+@pytest.mark.parametrize(
+    ("sample", "kind"),
+    [
+        ("almaty-109.xlsx", "an Excel workbook \\(XLSX\\) under another name; read it with the xlsx adapter"),
+        ("almaty-109.xls", "an Excel 97-2003 workbook \\(XLS\\); read it with the xls adapter"),
+        ("almaty-109.ods", "an OpenDocument spreadsheet \\(ODS\\) under another name; read it with the ods adapter"),
+    ],
+)
+def test_a_workbook_renamed_csv_is_named_for_what_it_is(convert, tmp_path: Path, sample: str, kind: str) -> None:
+    source = tmp_path / "export.csv"
+    source.write_bytes((SAMPLES / sample).read_bytes())
+    with pytest.raises(SourceError, match=f"not a CSV text file but {kind}"):
         convert("csv", source, IKOMEK_MAPPING)

@@ -62,3 +62,36 @@ def test_layout_is_required(convert, tmp_path: Path) -> None:
     mapping.write_text("type: MeterReading\nfields: {value: {column: [value]}}\n", encoding="utf-8")
     with pytest.raises(MappingError, match=r"source\.layout"):
         convert("fixed-width", DUMP, mapping)
+
+
+def test_page_banners_and_total_lines_are_skipped_as_the_mapping_declares(convert, tmp_path: Path) -> None:
+    """A nightly dump as a mainframe report writer prints it: a banner on every page (after a form feed), an
+    "ИТОГО" total line, and a closing line; the mapping names them, and no record is lost or quarantined."""
+    lines = DUMP.read_bytes().decode("cp866").split("\r\n")
+    banner, rule, body = lines[0], lines[1], [line for line in lines[2:-1] if "ошибка" not in line]
+    printed = [banner, rule]
+    for n, line in enumerate(body):
+        if n and n % 12 == 0:
+            printed += ["\f" + banner, rule]
+        printed.append(line)
+    printed += [rule, f"ИТОГО ПОКАЗАНИЙ: {len(body):>6}", "КОНЕЦ ВЫГРУЗКИ 05.03.2024 02:14"]
+    dump = tmp_path / "nightly.txt"
+    dump.write_bytes("\r\n".join(printed).encode("cp866") + b"\r\n")
+    mapping = tmp_path / "nightly.yaml"
+    declared = "  skip_lines: 2\n  skip_matching: ['^\\f?АО АСТАНА', '^-+$', '^ИТОГО']\n  skip_footer: 1\n"
+    mapping.write_text(MAPPING.read_text(encoding="utf-8").replace("  skip_lines: 2\n", declared), encoding="utf-8")
+    result = convert("fixed-width", dump, mapping)
+    s = result.summary
+    assert (s.read, s.accepted, s.rejected) == (len(body), len(body), 0), result.quarantine
+    assert s.notes == [
+        f"skipped the last 1 line(s) (source.skip_footer), from line {len(printed)}",
+        "skipped 6 line(s) matching source.skip_matching",
+    ]
+
+
+def test_a_bad_skip_pattern_is_a_mapping_error(convert, tmp_path: Path) -> None:
+    mapping = tmp_path / "bad.yaml"
+    text = MAPPING.read_text(encoding="utf-8").replace("  skip_lines: 2\n", "  skip_lines: 2\n  skip_matching: ['(']\n")
+    mapping.write_text(text, encoding="utf-8")
+    with pytest.raises(MappingError, match="skip_matching: not a regular expression"):
+        convert("fixed-width", DUMP, mapping)

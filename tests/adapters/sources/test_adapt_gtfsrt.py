@@ -36,3 +36,20 @@ def test_malformed_protobuf_is_one_clear_error(convert, tmp_path: Path) -> None:
     text.write_bytes(b"<html>not a feed</html>")
     with pytest.raises(SourceError, match="not a GTFS-Realtime feed"):
         convert("gtfs-rt", text, city="almaty")
+
+
+def test_a_timestamp_in_milliseconds_rejects_that_vehicle_only(convert, tmp_path: Path) -> None:
+    """An on-board unit that sends milliseconds (a common firmware bug): its vehicle is quarantined."""
+    from google.transit import gtfs_realtime_pb2  # noqa: PLC0415
+
+    feed = gtfs_realtime_pb2.FeedMessage()
+    feed.ParseFromString(FEED.read_bytes())
+    feed.entity[1].vehicle.timestamp = feed.entity[1].vehicle.timestamp * 1000
+    path = tmp_path / "ms.pb"
+    path.write_bytes(feed.SerializeToString())
+    result = convert("gtfs-rt", path, city="almaty", route_type="3")
+    s = result.summary
+    assert (s.read, s.accepted, s.rejected) == (13, 10, 3)
+    bad = next(q for q in result.quarantine if q["position"]["record"] == 2)
+    assert bad["reasons"][0]["field"] == "dateObserved"
+    assert "out of range" in bad["reasons"][0]["message"]
