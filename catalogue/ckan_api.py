@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from catalogue.datastore import datastore_search
 from catalogue.errors import BadRequest, CatalogueError, NotAuthorized, ValidationFailed
+from catalogue.search import MAX_INT
 from catalogue.service import Catalogue
 
 JsonObject = dict[str, Any]
@@ -58,10 +59,10 @@ def _paging(data: JsonObject) -> tuple[int | None, int]:
     try:
         limit = int(data["limit"]) if data.get("limit") not in (None, "") else None
         offset = int(data.get("offset") or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValidationFailed({"limit": ["Invalid integer"]}) from None
-    if (limit is not None and limit < 0) or offset < 0:
-        raise ValidationFailed({"limit": ["Must be a natural number"]})
+    if (limit is not None and not 0 <= limit <= MAX_INT) or not 0 <= offset <= MAX_INT:
+        raise ValidationFailed({"limit": [f"Must be a natural number up to {MAX_INT}"]})
     return limit, offset
 
 
@@ -170,6 +171,8 @@ async def _read(request: Request) -> tuple[JsonObject, tuple[str, str, bytes] | 
         async with request.form() as form:
             for key, item in form.multi_items():
                 if not isinstance(item, UploadFile):
+                    if "\x00" in key or "\x00" in str(item):  # multipart is not buffered by the input guard
+                        raise BadRequest(f"U+0000 (NUL) is not allowed in form field {key.strip(chr(0))!r}")
                     data[key] = str(item)
                     continue
                 content = await item.read(UPLOAD_MAX + 1)

@@ -129,7 +129,9 @@ async def rotate_key(services: ServicesDep, body: RotateKeyIn | None = None) -> 
 @router.get("/audit")
 async def list_audit(
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0, description="Return records with a sequence number above this")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="Return records with a sequence number above this")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     records = await services.audit.records(after=after, limit=limit)

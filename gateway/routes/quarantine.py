@@ -105,7 +105,7 @@ async def upload(request: Request, caller: CallerDep, exchange: ExchangeDep) -> 
 async def listing(
     caller: CallerDep,
     exchange: ExchangeDep,
-    after: int = Query(0, ge=0, description="The last id of the previous page."),
+    after: int = Query(0, ge=0, le=2**63 - 1, description="The last id of the previous page."),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     source: str | None = Query(None, description="Only records from this source (adapter or system)."),
 ) -> dict[str, Any]:
