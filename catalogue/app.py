@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalogue import ckan_api, dcat, downloads, web
+from catalogue.headers import SecurityHeadersMiddleware
 from catalogue.service import Catalogue, CatalogueSettings, ModuleProvider, _no_modules
 from catalogue.source import EntitySource
 from schemas.registry import SchemaRegistry
@@ -54,4 +55,5 @@ def create_app(
     app.state.catalogue = catalogue
     for router in routers():
         app.include_router(router)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import APIRouter, FastAPI
 
 from catalogue.app import routers as catalogue_routers
+from catalogue.headers import SecurityHeadersMiddleware
 from catalogue.service import Catalogue, CatalogueSettings
 from gateway.auditing import AuditMiddleware
 from gateway.bodylimit import BodyLimitMiddleware
@@ -104,6 +105,7 @@ def create_app(
         per_path={"/api/v1/batch": settings.batch_max_bytes},
     )
     app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

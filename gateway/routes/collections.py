@@ -10,7 +10,7 @@ For every collection ``c``: ``GET /api/v1/c`` (filters, keyset pages), ``POST /a
 import re
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -28,6 +28,7 @@ from gateway.exchange import (
     publisher_of,
     validated,
 )
+from gateway.links import request_link
 from gateway.store.cursor import CursorCodec
 from gateway.store.entities import ListQuery
 from gateway.store.records import StoredEntity
@@ -78,7 +79,7 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
         record = audit_record(request, caller, "entity.created", resource=entity["id"], status=201)
         stored = await exchange.store.create(entity, schema, publisher_of(caller), record)
         mark_audited(request)
-        location = f"{request.base_url}{PREFIX.lstrip('/')}/{collection}/{quote(entity['id'], safe='')}"
+        location = request_link(request, path=f"{PREFIX}/{collection}/{quote(entity['id'], safe='')}")
         return _entity_response(schema, stored, caller, 201, {"Location": location})
 
     async def get_entity(entity_id: str, request: Request, caller: read, exchange: ExchangeDep) -> Response:
@@ -104,7 +105,7 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
         )
         mark_audited(request)
         status = 201 if outcome.value == "created" else 200
-        headers = {"Location": str(request.url)} if status == 201 else {}
+        headers = {"Location": request_link(request)} if status == 201 else {}
         return _entity_response(schema, stored, caller, status, headers)
 
     async def delete_entity(entity_id: str, request: Request, caller: write, exchange: ExchangeDep) -> Response:
@@ -160,7 +161,7 @@ async def _list(
     headers = {}
     if last is not None:
         next_params = {**query_key, "limit": str(query.limit), "cursor": codec.encode(last, query_key)}
-        next_url = str(request.url.replace(query=urlencode(next_params)))
+        next_url = request_link(request, next_params)
         headers["Link"] = f'<{next_url}>; rel="next"'
     return JSONResponse({"items": items, "next": next_url}, headers=headers)
 
