@@ -83,8 +83,9 @@ def validated(schema: SchemaVersion, entity: JsonObject) -> SchemaVersion:
 
 
 def public_view(schema: SchemaVersion, entity: JsonObject, caller: Caller) -> JsonObject:
-    """The entity as ``caller`` may see it: without x-personal fields unless it holds ``read-personal``."""
-    if caller.has_scope(f"{schema.collection}:read-personal"):
+    """The entity as ``caller`` may see it: without x-personal fields unless it holds ``read-personal`` and the
+    entity's city is one of its own (personal data never crosses to another city's systems)."""
+    if caller.may_read_personal(schema.collection, str(entity.get("city"))):
         return entity
     return schema.redact(entity)
 

@@ -39,6 +39,9 @@ class ClientIn(BaseModel):
     cities: list[str] = Field(min_length=1)
     jwks: dict[str, Any] | None = Field(default=None, description="Public JWK Set for private_key_jwt")
     secret: bool = Field(default=True, description="Issue a client secret (shown once)")
+    read_cities: list[str] | None = Field(
+        default=None, alias="readCities", description="Narrow reads to these cities (default: public fields of all)"
+    )
 
 
 class RotateKeyIn(BaseModel):
@@ -79,6 +82,7 @@ async def create_client(body: ClientIn, services: ServicesDep) -> dict[str, Any]
         cities=body.cities,
         jwks=body.jwks,
         with_secret=body.secret,
+        read_cities=body.read_cities,
     )
     return {**client.as_json(), "clientSecret": secret}
 

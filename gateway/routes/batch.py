@@ -31,6 +31,7 @@ from fastapi.responses import StreamingResponse
 from gateway.auth import Caller, CallerDep
 from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited, publisher_of
 from gateway.inputs import json_issue
+from gateway.routes.patch import keep_unseen
 from gateway.store.entities import EntityStore
 from gateway.store.records import JsonObject, Outcome
 from schemas import SchemaRegistry, SchemaVersion
@@ -191,8 +192,24 @@ class _BatchWriter:
             waiter.cancel()
         return task
 
+    async def keep_unseen(self, chunk: _Chunk) -> None:
+        """Carry over the personal fields this writer cannot see and left out, as a PUT does."""
+        blind = [
+            (position, entity)
+            for position, (_, entity, schema) in enumerate(chunk.valid)
+            if schema.personal_fields and not self.caller.may_read_personal(schema.collection, entity["city"])
+        ]
+        if not blind:
+            return
+        current = await self.store.payloads([entity["id"] for _, entity in blind])
+        for position, entity in blind:
+            index, _, schema = chunk.valid[position]
+            kept = keep_unseen(schema, self.caller, entity, current.get(entity["id"]))
+            chunk.valid[position] = (index, kept, schema)
+
     async def commit(self, chunk: _Chunk, before_commit: Callable[[], None]) -> list[JsonObject]:
         if chunk.valid:
+            await self.keep_unseen(chunk)
             counts = {"lines": len(chunk.results), "valid": len(chunk.valid)}
             record = audit_record(
                 self.request, self.caller, "entity.batch", resource="/api/v1/batch", status=200, detail=counts

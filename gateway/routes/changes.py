@@ -50,6 +50,8 @@ async def changes(
     rows = await exchange.store.changes(position, [s.collection for s in readable.values()], limit)
     items = []
     for row in rows:
+        if not caller.may_read(row.city):
+            continue  # narrowed with --read-city: the position still advances past it
         schema = readable[row.type]
         items.append(
             {

@@ -8,6 +8,7 @@ For every collection ``c``: ``GET /api/v1/c`` (filters, keyset pages), ``POST /a
 # No ``from __future__ import annotations`` here: the routes' parameter annotations are built per collection
 # inside a function, and FastAPI can only see such local types when annotations are evaluated eagerly.
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -29,9 +30,10 @@ from gateway.exchange import (
     validated,
 )
 from gateway.links import request_link
+from gateway.routes.patch import add_patch_route, keep_unseen
 from gateway.store.cursor import CursorCodec
 from gateway.store.entities import ListQuery
-from gateway.store.records import StoredEntity
+from gateway.store.records import JsonObject, StoredEntity
 from openapi.mandate import DEFAULT_LIMIT, MAX_LIMIT
 from schemas import SchemaRegistry, SchemaVersion
 
@@ -86,6 +88,7 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
         stored = await exchange.store.get(entity_id)
         if stored is None or stored.collection != collection:
             raise NotFound(f"no {schema.type_name} {entity_id}")
+        caller.check_read(stored.city)
         if stored.etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
             return Response(status_code=304, headers={"ETag": stored.etag})
         return _entity_response(schema, stored, caller)
@@ -94,11 +97,9 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
         entity = parse_entity(await request.body(), request.headers.get("content-type"))
         if entity.get("id") != entity_id:
             raise BadRequest(f"the body's id {entity.get('id')!r} differs from the id in the path {entity_id!r}")
+        entity = await _kept(schema, caller, exchange, entity)
         validated(schema, entity)
         caller.check_city(entity["city"])
-        current = await exchange.store.get(entity_id)
-        if current is not None:
-            caller.check_city(current.city)  # nor may it take over another city's entity
         record = audit_record(request, caller, "entity.put", resource=entity_id, status=200)
         stored, outcome = await exchange.store.put(
             entity, schema, publisher_of(caller), request.headers.get("if-match"), record
@@ -124,6 +125,17 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
     router.add_api_route(item, get_entity, methods=["GET"], name=f"get-{collection}", **options)
     router.add_api_route(item, put_entity, methods=["PUT"], name=f"put-{collection}", **options)
     router.add_api_route(item, delete_entity, methods=["DELETE"], name=f"delete-{collection}", **options)
+    add_patch_route(router, schema, PREFIX)
+
+
+async def _kept(schema: SchemaVersion, caller: Caller, exchange: Exchange, entity: JsonObject) -> JsonObject:
+    """A PUT's entity, after checking the caller may take over the current one, with the fields it cannot see."""
+    current = await exchange.store.get(entity["id"])
+    if current is None:
+        return entity
+    caller.check_city(current.city)  # nor may it take over another city's entity
+    same = current.payload if current.collection == schema.collection else None
+    return keep_unseen(schema, caller, entity, same)  # never erase what it cannot see
 
 
 def _parse_list_query(
@@ -155,6 +167,10 @@ async def _list(
 ) -> JSONResponse:
     codec = CursorCodec(exchange.services.settings.secret)
     query, query_key = _parse_list_query(request.query_params, filters, codec, schema)
+    if query.city is not None:
+        caller.check_read(query.city)
+    if caller.read_cities is not None and "*" not in caller.read_cities:
+        query = replace(query, cities=caller.read_cities)
     page, last = await exchange.store.list_page(schema.collection, query)
     items = [public_view(schema, s.payload, caller) for s in page if s.payload is not None]
     next_url = None
