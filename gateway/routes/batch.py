@@ -29,6 +29,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from gateway.auth import Caller, CallerDep
+from gateway.cities import unknown_city_message
 from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited, publisher_of
 from gateway.inputs import json_issue
 from gateway.routes.patch import keep_unseen
@@ -91,6 +92,9 @@ def check_line(index: int, raw: bytes, registry: SchemaRegistry, caller: Caller)
         ), None
     if not schema.is_valid(entity):
         return _rejected(index, entity.get("id"), [i.as_dict() for i in schema.explain(entity)]), None
+    unknown = unknown_city_message(entity["city"])
+    if unknown is not None:
+        return _rejected(index, entity["id"], [{"pointer": "/city", "keyword": "x-city", "message": unknown}]), None
     if not caller.may_touch(entity["city"]):
         message = f"client {caller.client_id!r} may not write city {entity['city']!r}"
         return _rejected(index, entity["id"], [{"pointer": "/city", "keyword": "x-city", "message": message}]), None

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
 from gateway.auth import Caller, require_scope
+from gateway.cities import unknown_city_message
 from gateway.errors import BadRequest, NotFound
 from gateway.exchange import (
     Exchange,
@@ -209,6 +210,10 @@ def _limit(raw: str | None) -> int:
 def _city(raw: str | None) -> str | None:
     if raw is not None and not _CITY.match(raw):
         raise BadRequest(f"city must be a tenant code such as 'astana', not {raw!r}")
+    if raw is not None:
+        message = unknown_city_message(raw)
+        if message is not None:
+            raise BadRequest(message)
     return raw
 
 
