@@ -23,6 +23,7 @@ from catalogue import ckan_api, dcat, downloads, web
 from catalogue.headers import SecurityHeadersMiddleware
 from catalogue.service import Catalogue, CatalogueSettings, ModuleProvider, _no_modules
 from catalogue.source import EntitySource
+from gateway.inputs import InputGuardMiddleware
 from schemas.registry import SchemaRegistry
 
 
@@ -55,5 +56,6 @@ def create_app(
     app.state.catalogue = catalogue
     for router in routers():
         app.include_router(router)
+    app.add_middleware(InputGuardMiddleware)  # U+0000 and over-deep JSON are 400s here too
     app.add_middleware(SecurityHeadersMiddleware)
     return app

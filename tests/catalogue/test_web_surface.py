@@ -84,3 +84,9 @@ def test_formula_cells_are_neutralised_behind_blanks_and_full_width_signs(cell: 
 @pytest.mark.parametrize("cell", ["plain", "a=b", "1", "Есиль", ""])
 def test_ordinary_cells_are_left_alone(cell: str) -> None:
     assert neutralise(cell) == cell
+
+
+async def test_the_catalogue_alone_refuses_nul_as_well(http: httpx.AsyncClient) -> None:
+    response = await http.get("/api/3/action/package_search", params={"q": "air\x00"})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -39,6 +39,11 @@ async def test_next_and_location_links_use_the_public_url_not_the_host_header(
     assert feed.json()["next"].startswith(ISSUER + "/api/v1/changes?")
 
 
+async def test_schema_registry_links_use_the_public_url(http: httpx.AsyncClient) -> None:
+    types = (await http.get("/api/v1/schemas", headers=EVIL)).json()["types"]
+    assert all(t["href"].startswith(ISSUER + "/api/v1/schemas/") for t in types)
+
+
 async def test_html_pages_of_the_hub_carry_security_headers(http: httpx.AsyncClient) -> None:
     page = await http.get("/dataset")
     assert page.headers["content-security-policy"] == PAGE_POLICY
