@@ -23,6 +23,7 @@ from gateway.auth import CallerDep
 from gateway.db import writer
 from gateway.errors import ValidationFailed
 from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited
+from gateway.inputs import json_issue
 from gateway.store.tables import quarantined_records
 from openapi.mandate import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -39,6 +40,10 @@ def _parse(body: bytes) -> list[dict[str, Any]]:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             errors.append({"pointer": f"/{number}", "keyword": "x-json", "message": f"invalid JSON: {exc.msg}"})
+            continue
+        issue = json_issue(record)  # U+0000 cannot be stored (PostgreSQL), and depth is bounded everywhere
+        if issue is not None:
+            errors.append({"pointer": f"/{number}", "keyword": "x-input", "message": issue})
             continue
         if not isinstance(record, dict) or not isinstance(record.get("reasons"), list):
             errors.append(

@@ -172,3 +172,17 @@ async def test_a_chunk_that_fails_to_commit_keeps_its_good_lines(
     results = await ndjson_results(response)
     assert [r["status"] for r in results] == ["created", "rejected", "created"]
     assert results[1]["errors"][0]["keyword"] == "x-store"
+
+
+async def test_quarantine_lines_with_nul_or_deep_nesting_are_a_422_not_a_500(
+    http: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    headers = writer | NDJSON
+    nul = b'{"reasons": ["x"], "record": {"name": "a\\u0000b"}}'
+    deep = b'{"reasons": ["x"], "record": ' + b"[" * 200 + b"]" * 200 + b"}"
+    for line in (nul, deep):
+        response = await http.post("/api/v1/quarantine", content=line, headers=headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["keyword"] == "x-input"
+    good = await http.post("/api/v1/quarantine", content=b'{"reasons": ["x"], "record": {"n": 1}}', headers=headers)
+    assert good.status_code == 200, good.text
