@@ -22,6 +22,7 @@ from catalogue.datastore import datastore_search
 from catalogue.errors import BadRequest, CatalogueError, NotAuthorized, ValidationFailed
 from catalogue.search import MAX_INT
 from catalogue.service import Catalogue
+from gateway.inputs import json_issue
 
 JsonObject = dict[str, Any]
 CKAN_VERSION = "2.11.0"
@@ -189,6 +190,9 @@ async def _read(request: Request) -> tuple[JsonObject, tuple[str, str, bytes] | 
         raise BadRequest(f"JSON Error: {exc}") from exc
     if not isinstance(parsed, dict):
         raise BadRequest("JSON Error: Request data JSON decoded to a non-dictionary")
+    issue = json_issue(parsed)  # a body sent as text/plain is read as JSON too, past the input guard
+    if issue is not None:
+        raise BadRequest(f"JSON Error: {issue}")
     return parsed, None
 
 

@@ -186,3 +186,13 @@ async def test_quarantine_lines_with_nul_or_deep_nesting_are_a_422_not_a_500(
         assert response.json()["errors"][0]["keyword"] == "x-input"
     good = await http.post("/api/v1/quarantine", content=b'{"reasons": ["x"], "record": {"n": 1}}', headers=headers)
     assert good.status_code == 200, good.text
+
+
+async def test_a_ckan_json_body_sent_as_another_media_type_is_checked_too(http: httpx.AsyncClient) -> None:
+    for content_type in ("text/plain", ""):
+        response = await http.post(
+            "/api/3/action/package_search",
+            content=b'{"q": "air\\u0000"}',
+            headers={"Content-Type": content_type} if content_type else {},
+        )
+        assert response.status_code == 400, response.text
