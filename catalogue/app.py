@@ -20,8 +20,10 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalogue import ckan_api, dcat, downloads, web
+from catalogue.headers import SecurityHeadersMiddleware
 from catalogue.service import Catalogue, CatalogueSettings, ModuleProvider, _no_modules
 from catalogue.source import EntitySource
+from gateway.inputs import InputGuardMiddleware
 from schemas.registry import SchemaRegistry
 
 
@@ -54,4 +56,6 @@ def create_app(
     app.state.catalogue = catalogue
     for router in routers():
         app.include_router(router)
+    app.add_middleware(InputGuardMiddleware)  # U+0000 and over-deep JSON are 400s here too
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

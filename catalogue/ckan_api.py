@@ -21,7 +21,9 @@ from starlette.datastructures import UploadFile
 
 from catalogue.datastore import datastore_search
 from catalogue.errors import BadRequest, CatalogueError, NotAuthorized, ValidationFailed
+from catalogue.search import MAX_INT
 from catalogue.service import Catalogue
+from gateway.inputs import json_issue
 
 JsonObject = dict[str, Any]
 CKAN_VERSION = "2.11.0"
@@ -59,10 +61,10 @@ def _paging(data: JsonObject) -> tuple[int | None, int]:
     try:
         limit = int(data["limit"]) if data.get("limit") not in (None, "") else None
         offset = int(data.get("offset") or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValidationFailed({"limit": ["Invalid integer"]}) from None
-    if (limit is not None and limit < 0) or offset < 0:
-        raise ValidationFailed({"limit": ["Must be a natural number"]})
+    if (limit is not None and not 0 <= limit <= MAX_INT) or not 0 <= offset <= MAX_INT:
+        raise ValidationFailed({"limit": [f"Must be a natural number up to {MAX_INT}"]})
     return limit, offset
 
 
@@ -171,6 +173,8 @@ async def _read(request: Request) -> tuple[JsonObject, tuple[str, str, bytes] | 
         async with request.form() as form:
             for key, item in form.multi_items():
                 if not isinstance(item, UploadFile):
+                    if "\x00" in key or "\x00" in str(item):  # multipart is not buffered by the input guard
+                        raise BadRequest(f"U+0000 (NUL) is not allowed in form field {key.strip(chr(0))!r}")
                     data[key] = str(item)
                     continue
                 content = await item.read(UPLOAD_MAX + 1)
@@ -187,6 +191,9 @@ async def _read(request: Request) -> tuple[JsonObject, tuple[str, str, bytes] | 
         raise BadRequest(f"JSON Error: {exc}") from exc
     if not isinstance(parsed, dict):
         raise BadRequest("JSON Error: Request data JSON decoded to a non-dictionary")
+    issue = json_issue(parsed)  # a body sent as text/plain is read as JSON too, past the input guard
+    if issue is not None:
+        raise BadRequest(f"JSON Error: {issue}")
     return parsed, None
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from catalogue.errors import NotFound, ValidationFailed
 from catalogue.exports import flatten
 from catalogue.privacy import AGGREGATED
+from catalogue.search import MAX_INT
 from catalogue.service import Catalogue
 
 JsonObject = dict[str, Any]
@@ -56,10 +57,12 @@ def _as_list(value: Any, key: str) -> list[str] | None:
 def _number(data: JsonObject, key: str, default: int) -> int:
     try:
         value = int(data.get(key, default))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValidationFailed({key: ["Invalid integer"]}) from None
     if value < 0:
         raise ValidationFailed({key: ["Must be a natural number"]})
+    if value > MAX_INT:
+        raise ValidationFailed({key: [f"Must be at most {MAX_INT}"]})
     return value
 
 
@@ -87,6 +90,8 @@ async def datastore_search(catalogue: Catalogue, data: JsonObject, action_url: s
     offset = _number(data, "offset", 0)
     filters = _filters(data.get("filters"))
     q = data.get("q") or ""
+    if not isinstance(q, str | dict):
+        raise ValidationFailed({"q": ["Must be a string or an object of field: text"]})
     columns = live.columns
     wanted = _as_list(data.get("fields"), "fields") or columns
     unknown = [f for f in [*wanted, *filters] if f not in columns]

@@ -189,7 +189,7 @@ def router() -> APIRouter:
             page = int(request.query_params.get("page", "1"))
         except ValueError:
             raise HTTPException(400, "page must be a positive integer") from None
-        if page < 1:
+        if not 1 <= page <= 2**31 - 1:
             raise HTTPException(400, "page must be a positive integer")
         found = await catalogue.package_search(
             {

@@ -1,7 +1,8 @@
 """Streaming encoders for downloads: CSV, JSON and GeoJSON, one chunk per row.
 
 CSV cells are neutralised against spreadsheet formula injection (OWASP "CSV Injection"): a cell starting with
-``= + - @``, a tab or a carriage return gets a leading apostrophe, so a spreadsheet shows it as text.
+``= + - @`` (or full-width ``＝ ＋ － ＠``), after any leading spaces, tabs or line breaks, or with a tab or a
+carriage return, gets a leading apostrophe, so a spreadsheet shows it as text.
 
     >>> neutralise("=HYPERLINK(\\"http://x\\")")
     '\\'=HYPERLINK("http://x")'
@@ -28,9 +29,22 @@ MEDIA_TYPES = {
 }
 
 
+FULL_WIDTH_PREFIXES = ("\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""Full-width ＝＋－＠: spreadsheets with East Asian input normalise them to formula starters."""
+_LEADING_BLANKS = " \t\r\n\u3000\u00a0"
+
+
 def neutralise(cell: str) -> str:
-    """Make a CSV cell inert in spreadsheets."""
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
+    """Make a CSV cell inert in spreadsheets, also when the formula hides behind leading blanks or full-width signs.
+
+    >>> neutralise("  =1+1"), neutralise("\uff1dSUM(A1)"), neutralise("ok")
+    ("'  =1+1", "'＝SUM(A1)", 'ok')
+    """
+    if cell.startswith(FORMULA_PREFIXES) or cell.lstrip(_LEADING_BLANKS).startswith(
+        FORMULA_PREFIXES + FULL_WIDTH_PREFIXES
+    ):
+        return "'" + cell
+    return cell
 
 
 def _text(value: Any) -> str:

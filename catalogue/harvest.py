@@ -19,8 +19,9 @@ from typing import Any
 
 import ckanapi
 
-from catalogue.errors import HarvestError
+from catalogue.errors import HarvestError, ValidationFailed
 from catalogue.i18n import LOCALES
+from catalogue.links import check_link
 from catalogue.packages import LICENSES, SERVER_KEYS, group_dict
 from catalogue.service import Catalogue
 
@@ -55,13 +56,21 @@ async def _call(remote: ckanapi.RemoteCKAN, action: str, **data: Any) -> Any:
         raise HarvestError(f"{action} on {remote.address} failed: {type(exc).__name__}: {exc}") from exc
 
 
+def _web_link(url: Any) -> str:
+    """A remote resource's link if it is a web link; a harvested ``javascript:`` link is dropped, not copied."""
+    try:
+        return str(check_link(url, "url") or "")
+    except ValidationFailed:
+        return ""
+
+
 def remote_resource(resource: JsonObject, source: str) -> JsonObject:
     """A harvested resource: a link to the remote file, with an id stable per (source, remote id)."""
     kept = {key: resource.get(key) for key in ("name", "description", "format", "mimetype", "size")}
     return {
         **kept,
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}#{resource.get('id')}")),
-        "url": resource.get("url") or "",
+        "url": _web_link(resource.get("url")),
         "url_type": None,
     }
 

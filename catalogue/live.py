@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from catalogue.frozen import PeriodFreezer
 from catalogue.i18n import LOCALES, city_name
-from catalogue.privacy import AGGREGATED, AggregateSpec, aggregate_rows, public_fields, public_view
+from catalogue.privacy import AGGREGATED, AggregateSpec, public_fields, public_view
 from catalogue.source import CollectionSummary, EntitySource
+from schemas.cities import CityRegistry
 from schemas.registry import SchemaRegistry, SchemaVersion
 
 JsonObject = dict[str, Any]
@@ -98,8 +100,8 @@ class LiveDescriber:
 
     def describe(self, summary: CollectionSummary) -> JsonObject | None:
         version = self.version(summary.collection)
-        if version is None:
-            return None
+        if version is None or not CityRegistry.load().is_known(summary.city):
+            return None  # an unknown city code never becomes a published dataset
         name = live_name(summary.collection, summary.city)
         city = city_name(summary.city)
         type_title = TYPE_TITLES.get(version.type_name, dict.fromkeys(LOCALES, version.title))
@@ -195,6 +197,8 @@ class LiveRows:
     source: EntitySource
     collection: str
     city: str
+    freezer: PeriodFreezer = field(default_factory=lambda: PeriodFreezer(None))
+    """Publishes aggregated types by closed, frozen period (catalogue.frozen)."""
 
     @property
     def spec(self) -> AggregateSpec | None:
@@ -216,5 +220,5 @@ class LiveRows:
                 yield public_view(self.version, entity)
             return
         entities = [e async for e in self.source.entities(self.collection, self.city)]
-        for row in aggregate_rows(spec, entities)[:limit]:
+        for row in (await self.freezer.rows(live_name(self.collection, self.city), spec, entities))[:limit]:
             yield row

@@ -22,6 +22,7 @@ from typing import Any
 
 from catalogue.errors import ValidationFailed
 from catalogue.i18n import LOCALES, pick
+from catalogue.links import check_link
 
 JsonObject = dict[str, Any]
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{2,100}$")
@@ -98,6 +99,7 @@ def normalise_resource(data: JsonObject, position: int) -> JsonObject:
     resource.setdefault("name", resource.get("url", "").rsplit("/", 1)[-1] or "resource")
     resource.setdefault("description", "")
     resource.setdefault("url", "")
+    check_link(resource["url"], "url")
     last = str(resource["url"]).rsplit("/", 1)[-1]
     guess = last.rsplit(".", 1)[-1] if "." in last else ""
     resource["format"] = str(resource.get("format") or guess.upper())
@@ -160,6 +162,7 @@ def normalise(data: JsonObject, default_locale: str = "kk") -> JsonObject:
         private=False,
     )
     doc.pop("tag_string", None)
+    check_link(doc.get("url"), "url")
     for key in ("url", "version", "author", "author_email", "maintainer", "maintainer_email", "owner_org"):
         doc.setdefault(key, None)
     return doc

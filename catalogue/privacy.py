@@ -168,7 +168,12 @@ def aggregate_cells(raw: dict[CellKey, tuple[int, Decimal | int]], k: int = K_AN
 
 def aggregate_rows(spec: AggregateSpec, entities: Iterable[JsonObject], k: int = K_ANONYMITY) -> list[JsonObject]:
     """The published table: one row per cell and per line total, suppressed values as ``None``."""
-    table = aggregate_cells(count_cells(spec, entities), k)  # type: ignore[arg-type]
+    return table_rows(spec, count_cells(spec, entities), k)
+
+
+def table_rows(spec: AggregateSpec, raw: dict[CellKey, tuple[int, Decimal]], k: int = K_ANONYMITY) -> list[JsonObject]:
+    """:func:`aggregate_rows` from raw cells (for one closed period, as :mod:`catalogue.frozen` publishes)."""
+    table = aggregate_cells(raw, k)  # type: ignore[arg-type]
     rows = []
     for key in sorted(table, key=lambda key: (key[1:], key[0]) if len(key) > 1 else key):
         cell = table[key]

@@ -76,15 +76,30 @@ def parse_filters(query: str) -> list[Filter]:
     return out
 
 
+MAX_INT = 2**31 - 1
+"""Largest integer a search parameter takes: an offset past it is a mistake, and past 2**63 SQL overflows."""
+
+
 def _int(data: JsonObject, key: str, default: int, minimum: int = 0) -> int:
     value = data.get(key, default)
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValidationFailed({key: ["Invalid integer"]}) from None
     if number < minimum:
         raise ValidationFailed({key: [f"Must be a natural number >= {minimum}"]})
+    if number > MAX_INT:
+        raise ValidationFailed({key: [f"Must be at most {MAX_INT}"]})
     return number
+
+
+def _text_param(data: JsonObject, key: str) -> str:
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationFailed({key: ["Must be a string"]})
+    return value
 
 
 def _list_param(value: Any, key: str) -> list[str]:
@@ -114,9 +129,9 @@ def _parse_sort(text_value: str) -> list[tuple[str, bool]]:
 
 def parse_params(data: JsonObject) -> SearchParams:
     """Check and convert ``package_search`` input; ``rows`` above 1000 is clamped as CKAN does."""
-    q = str(data.get("q") or "").strip()
+    q = _text_param(data, "q").strip()
     filters = []
-    for fq in [str(data.get("fq") or ""), *_list_param(data.get("fq_list"), "fq_list")]:
+    for fq in [_text_param(data, "fq"), *_list_param(data.get("fq_list"), "fq_list")]:
         if fq.strip():
             filters += parse_filters(fq)
     if q in ("*:*", "*"):

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalogue.errors import NotAuthorized, NotFound, ValidationFailed
+from catalogue.frozen import PeriodFreezer
 from catalogue.i18n import DEFAULT_LOCALE, THEMES, city_name
 from catalogue.live import LiveDescriber, LiveRows
 from catalogue.packages import finish, group_dict, normalise, now
@@ -262,7 +263,8 @@ class Catalogue:
         """The row stream behind a live dataset's downloads and ``datastore_search``."""
         if not doc.get("live"):
             raise NotFound(f"Dataset {doc['name']} is not live")
-        return LiveRows(self.registry.get(doc["collection"]), self.source, doc["collection"], doc["city"])
+        version, freezer = self.registry.get(doc["collection"]), PeriodFreezer(self.engine)
+        return LiveRows(version, self.source, doc["collection"], doc["city"], freezer)
 
     # writes -----------------------------------------------------------------------------------------------
 

@@ -141,3 +141,13 @@ def _drop_full_text(target: Table, connection: Connection, **_: Any) -> None:
 
 event.listen(documents, "after_create", _create_full_text)
 event.listen(documents, "before_drop", _drop_full_text)
+
+frozen_periods = Table(
+    "catalogue_frozen_periods",
+    metadata,
+    # One closed period of an aggregated live dataset, exactly as first published; never revised (catalogue.frozen).
+    Column("dataset", String(200), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("rows", JsonColumn, nullable=False),
+    Column("frozen_at", DateTime(timezone=True), nullable=False),
+)

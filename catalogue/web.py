@@ -94,7 +94,7 @@ async def search_page(request: Request) -> HTMLResponse:
     chosen = {f: query.getlist(f) for f in PAGE_FACETS if query.getlist(f)}
     fq = " ".join(f'{f}:"{v}"' for f, values in chosen.items() for v in values if '"' not in v)
     try:
-        page = max(1, int(query.get("page", "1")))
+        page = min(max(1, int(query.get("page", "1"))), 100_000)  # start = (page - 1) * rows stays an int32
     except ValueError:
         page = 1
     found = await catalogue.package_search(

@@ -20,10 +20,12 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import APIRouter, FastAPI
 
 from catalogue.app import routers as catalogue_routers
+from catalogue.headers import SecurityHeadersMiddleware
 from catalogue.service import Catalogue, CatalogueSettings
 from gateway.auditing import AuditMiddleware
 from gateway.bodylimit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
+from gateway.inputs import InputGuardMiddleware
 from gateway.routes import ROUTERS, documents
 from gateway.routes.exchange import exchange_routers
 from gateway.routes.modules import ModuleListing
@@ -96,12 +98,14 @@ def create_app(
     documents.install(app, registry, settings.token_endpoint, settings.issuer)
     # add_middleware wraps: the last one added runs first.
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(InputGuardMiddleware)  # inside the body limit: it buffers bounded bodies only
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,
         per_path={"/api/v1/batch": settings.batch_max_bytes},
     )
     app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

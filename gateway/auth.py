@@ -38,12 +38,27 @@ class Caller:
     issuer: str
     jti: str
     expires_at: int
+    read_cities: tuple[str, ...] | None = None
+    """The cities whose entities this client may read at all; None: public fields of every city."""
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
 
     def may_touch(self, city: str) -> bool:
         return ALL_CITIES in self.cities or city in self.cities
+
+    def may_read(self, city: str) -> bool:
+        """Whether entities of ``city`` are readable at all (their public fields): open unless narrowed."""
+        return self.read_cities is None or ALL_CITIES in self.read_cities or city in self.read_cities
+
+    def may_read_personal(self, collection: str, city: str) -> bool:
+        """Personal fields need the collection's ``read-personal`` scope *and* a city of the client's own."""
+        return self.has_scope(f"{collection}:read-personal") and self.may_touch(city) and self.may_read(city)
+
+    def check_read(self, city: str) -> None:
+        """Raise a 403 problem unless this client may read entities of ``city``."""
+        if not self.may_read(city):
+            raise CityNotAllowed(f"client {self.client_id!r} may not read city {city!r}")
 
     def check_city(self, city: str) -> None:
         """Raise a 403 problem unless this client may act on ``city``."""
@@ -59,6 +74,7 @@ class Caller:
             "issuer": self.issuer,
             "tokenId": self.jti,
             "expiresAt": self.expires_at,
+            "readCities": list(self.read_cities) if self.read_cities is not None else None,
         }
 
 
@@ -107,6 +123,7 @@ async def authenticate(
         issuer=access.issuer,
         jti=access.jti,
         expires_at=access.expires_at,
+        read_cities=_read_cities(access.claims),
     )
     request.state.caller = caller
     settings = services.settings
@@ -119,6 +136,13 @@ async def authenticate(
         decision.enforce()
         response.headers.update(decision.headers())
     return caller
+
+
+def _read_cities(claims: dict[str, Any]) -> tuple[str, ...] | None:
+    value = claims.get("read_cities")
+    if not isinstance(value, list):
+        return None  # tokens of trusted issuers carry no narrowing
+    return tuple(str(city) for city in value)
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]

@@ -128,6 +128,10 @@ def create_client(
     city: Annotated[list[str], typer.Option("--city", help="A city the client may touch ('*' for all); repeatable.")],
     jwks: Annotated[Path | None, typer.Option(help="JSON file with the client's public JWK Set.")] = None,
     secret: bool = typer.Option(True, help="Issue a client secret (--no-secret for private_key_jwt only)."),
+    read_city: Annotated[
+        list[str] | None,
+        typer.Option("--read-city", help="Narrow reads to this city (default: public fields of all); repeatable."),
+    ] = None,
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Register a client; its secret is printed once and never again."""
@@ -140,7 +144,13 @@ def create_client(
 
     async def work(services: Services) -> None:
         client, client_secret = await services.directory.create_client(
-            member=member, name=name, scopes=scope, cities=city, jwks=key_set, with_secret=secret
+            member=member,
+            name=name,
+            scopes=scope,
+            cities=city,
+            jwks=key_set,
+            with_secret=secret,
+            read_cities=read_city or None,
         )
         await _cli_audit(services, "client.created", client_id=client.client_id, member=member)
         typer.echo(f"client_id:     {client.client_id}")
@@ -164,6 +174,7 @@ def list_clients(
             typer.echo(
                 f"{client.client_id}  {state:<8}  {client.member}  {client.name}  "
                 f"scopes={','.join(client.scopes)}  cities={','.join(client.cities)}"
+                + (f"  read-cities={','.join(client.read_cities)}" if client.read_cities is not None else "")
             )
 
     run(database_url, work)
@@ -300,3 +311,25 @@ def checkpoint_audit(database_url: str | None = DatabaseOption) -> None:
         return f"checkpoint at record {head_seq} {head_hash[:16]}..." if seq else "nothing new to sign"
 
     typer.echo(run(database_url, work))
+
+
+@clients_app.command("read-cities")
+def set_read_cities(
+    client_id: str,
+    read_city: Annotated[
+        list[str] | None, typer.Option("--read-city", help="A city the client may read; repeatable.")
+    ] = None,
+    everywhere: bool = typer.Option(False, "--all", help="Remove the narrowing: public fields of every city."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Narrow the cities a client may read (from its next token), or widen it again with --all."""
+    if bool(read_city) == everywhere:
+        raise CliError("give either --read-city (one or more) or --all")
+
+    async def work(services: Services) -> None:
+        client = await services.directory.set_read_cities(client_id, None if everywhere else read_city)
+        await _cli_audit(services, "client.read-cities", client_id=client_id)
+        shown = ",".join(client.read_cities) if client.read_cities is not None else "all (public fields)"
+        typer.echo(f"client {client_id} reads: {shown}")
+
+    run(database_url, work)

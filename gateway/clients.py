@@ -33,6 +33,7 @@ from gateway.db import JsonColumn, metadata
 from gateway.errors import NotFound, ValidationFailed
 from gateway.settings import Settings
 from schemas import SchemaRegistry
+from schemas.cities import CityRegistry
 from schemas.identifiers import is_valid_bin
 
 ADMIN_SCOPE = "admin"
@@ -60,6 +61,8 @@ clients = sa.Table(
     sa.Column("secret_digest", sa.String(64), nullable=True),
     sa.Column("jwks", JsonColumn, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # The cities whose entities the client may read at all (None: every city). Migration 0002_i15b.
+    sa.Column("read_cities", JsonColumn, nullable=True),
 )
 
 
@@ -92,6 +95,8 @@ class Client:
     enabled: bool
     secret_digest: str | None
     jwks: dict[str, Any] | None
+    read_cities: tuple[str, ...] | None = None
+    """Narrows what the client may read to these cities; None reads public fields of every city."""
 
     def as_json(self) -> dict[str, Any]:
         methods = (["client_secret_basic", "client_secret_post"] if self.secret_digest else []) + (
@@ -106,6 +111,7 @@ class Client:
             "enabled": self.enabled,
             "authMethods": methods,
             "jwks": self.jwks,
+            "readCities": list(self.read_cities) if self.read_cities is not None else None,
         }
 
 
@@ -119,6 +125,7 @@ def _client(row: sa.Row[Any]) -> Client:
         bool(row.enabled),
         row.secret_digest,
         row.jwks,
+        tuple(row.read_cities) if row.read_cities is not None else None,
     )
 
 
@@ -134,13 +141,19 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
     return listed
 
 
-def check_cities(cities: Iterable[str]) -> list[str]:
+def check_cities(cities: Iterable[str], pointer: str = "/cities") -> list[str]:
+    """The cities, each a code of the city registry (or ``*``); a 422 problem naming the unknown ones."""
     listed = list(dict.fromkeys(cities))
     if not listed:
-        raise _invalid("/cities", "minItems", "a client needs at least one city (or '*' for all)")
+        raise _invalid(pointer, "minItems", "a client needs at least one city (or '*' for all)")
     bad = [city for city in listed if city != ALL_CITIES and not CITY_PATTERN.match(city)]
     if bad:
-        raise _invalid("/cities", "pattern", f"not city codes: {', '.join(bad)}")
+        raise _invalid(pointer, "pattern", f"not city codes: {', '.join(bad)}")
+    registry = CityRegistry.load()
+    unknown = [city for city in listed if city != ALL_CITIES and not registry.is_known(city)]
+    if unknown:
+        known = ", ".join(registry.codes)
+        raise _invalid(pointer, "enum", f"unknown city code(s) {', '.join(unknown)}; known: {known}")
     return listed
 
 
@@ -219,6 +232,7 @@ class Directory:
         cities: Sequence[str],
         jwks: dict[str, Any] | None = None,
         with_secret: bool = True,
+        read_cities: Sequence[str] | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it with its secret, which is never retrievable again."""
         await self.get_member(member)
@@ -236,6 +250,7 @@ class Directory:
             "secret_digest": self.hasher.digest(secret) if secret else None,
             "jwks": check_jwks(jwks) if jwks is not None else None,
             "created_at": time.time(),
+            "read_cities": check_cities(read_cities, "/readCities") if read_cities is not None else None,
         }
         async with self.engine.begin() as conn:
             await conn.execute(clients.insert().values(**values))
@@ -268,6 +283,12 @@ class Directory:
         secret = self._new_secret()
         await self._update(client_id, secret_digest=self.hasher.digest(secret))
         return secret
+
+    async def set_read_cities(self, client_id: str, read_cities: Sequence[str] | None) -> Client:
+        """Narrow (or, with None, widen again) the cities whose entities the client may read; from its next token."""
+        checked = check_cities(read_cities, "/readCities") if read_cities is not None else None
+        await self._update(client_id, read_cities=checked)
+        return await self.get_client(client_id)
 
     async def set_enabled(self, client_id: str, enabled: bool) -> Client:
         await self._update(client_id, enabled=enabled)

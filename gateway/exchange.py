@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from gateway.audit import AuditRecord
 from gateway.auth import Caller
+from gateway.cities import check_known_city
 from gateway.errors import BadRequest, GatewayError, ValidationFailed
 from gateway.services import Services, get_services
 from gateway.store.entities import EntityStore
@@ -71,8 +72,10 @@ def parse_entity(body: bytes, content_type: str | None) -> JsonObject:
 
 
 def validated(schema: SchemaVersion, entity: JsonObject) -> SchemaVersion:
-    """``schema`` when the entity conforms to it; otherwise a 422 problem listing every error."""
+    """``schema`` when the entity conforms to it and its city is known; otherwise a 422 problem listing every
+    error."""
     if schema.is_valid(entity):
+        check_known_city(entity.get("city"))
         return schema
     issues = schema.explain(entity)
     first = issues[0] if issues else None
@@ -83,8 +86,9 @@ def validated(schema: SchemaVersion, entity: JsonObject) -> SchemaVersion:
 
 
 def public_view(schema: SchemaVersion, entity: JsonObject, caller: Caller) -> JsonObject:
-    """The entity as ``caller`` may see it: without x-personal fields unless it holds ``read-personal``."""
-    if caller.has_scope(f"{schema.collection}:read-personal"):
+    """The entity as ``caller`` may see it: without x-personal fields unless it holds ``read-personal`` and the
+    entity's city is one of its own (personal data never crosses to another city's systems)."""
+    if caller.may_read_personal(schema.collection, str(entity.get("city"))):
         return entity
     return schema.redact(entity)
 

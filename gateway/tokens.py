@@ -77,6 +77,8 @@ class TokenIssuer:
             "cities": list(client.cities),
             "member": client.member,
         }
+        if client.read_cities is not None:
+            claims["read_cities"] = list(client.read_cities)  # narrows reads; see gateway.auth.Caller
         key = self.keys.signer("access-token")
         header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
         return jwt.encode(header, claims, key.key, algorithms=[key.alg]), claims

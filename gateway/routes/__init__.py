@@ -9,13 +9,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.facades import ngsi_ld, open311
-from gateway.routes import admin, modules, oauth, schema_files, whoami
+from gateway.routes import admin, cities, modules, oauth, schema_files, whoami
 
 ROUTERS: list[APIRouter] = [
     oauth.router,
     whoami.router,
     admin.router,
     modules.router,
+    cities.router,
     schema_files.router,
     open311.router,
     ngsi_ld.router,

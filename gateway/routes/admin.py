@@ -39,6 +39,9 @@ class ClientIn(BaseModel):
     cities: list[str] = Field(min_length=1)
     jwks: dict[str, Any] | None = Field(default=None, description="Public JWK Set for private_key_jwt")
     secret: bool = Field(default=True, description="Issue a client secret (shown once)")
+    read_cities: list[str] | None = Field(
+        default=None, alias="readCities", description="Narrow reads to these cities (default: public fields of all)"
+    )
 
 
 class RotateKeyIn(BaseModel):
@@ -79,6 +82,7 @@ async def create_client(body: ClientIn, services: ServicesDep) -> dict[str, Any]
         cities=body.cities,
         jwks=body.jwks,
         with_secret=body.secret,
+        read_cities=body.read_cities,
     )
     return {**client.as_json(), "clientSecret": secret}
 
@@ -129,7 +133,9 @@ async def rotate_key(services: ServicesDep, body: RotateKeyIn | None = None) -> 
 @router.get("/audit")
 async def list_audit(
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0, description="Return records with a sequence number above this")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="Return records with a sequence number above this")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     records = await services.audit.records(after=after, limit=limit)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -28,12 +29,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from gateway.auth import Caller, CallerDep
+from gateway.cities import unknown_city_message
 from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited, publisher_of
+from gateway.inputs import json_issue
 from gateway.routes.documents import ndjson_body
+from gateway.routes.patch import keep_unseen
 from gateway.store.entities import EntityStore
-from gateway.store.records import JsonObject
+from gateway.store.records import JsonObject, Outcome
 from schemas import SchemaRegistry, SchemaVersion
 
+logger = logging.getLogger("qala.gateway.batch")
 router = APIRouter(prefix="/api/v1", tags=["exchange"])
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 CHUNK = 2000
@@ -64,6 +69,12 @@ def check_line(index: int, raw: bytes, registry: SchemaRegistry, caller: Caller)
         return _rejected(
             index, None, [{"pointer": "", "keyword": "x-json", "message": f"invalid JSON: {exc.msg}"}]
         ), None
+    issue = json_issue(entity)
+    if issue is not None:
+        pointer, _, message = issue.partition(": ")
+        return _rejected(
+            index, None, [{"pointer": pointer.rstrip("/"), "keyword": "x-input", "message": message}]
+        ), None
     if not isinstance(entity, dict):
         return _rejected(
             index,
@@ -82,6 +93,9 @@ def check_line(index: int, raw: bytes, registry: SchemaRegistry, caller: Caller)
         ), None
     if not schema.is_valid(entity):
         return _rejected(index, entity.get("id"), [i.as_dict() for i in schema.explain(entity)]), None
+    unknown = unknown_city_message(entity["city"])
+    if unknown is not None:
+        return _rejected(index, entity["id"], [{"pointer": "/city", "keyword": "x-city", "message": unknown}]), None
     if not caller.may_touch(entity["city"]):
         message = f"client {caller.client_id!r} may not write city {entity['city']!r}"
         return _rejected(index, entity["id"], [{"pointer": "/city", "keyword": "x-city", "message": message}]), None
@@ -92,7 +106,12 @@ def _classify(index: int, raw: bytes, registry: SchemaRegistry, caller: Caller) 
     if index >= MAX_LINES:  # the response has started: refuse line by line, never silently drop
         message = f"a batch holds at most {MAX_LINES} lines; send the rest in another batch"
         return _rejected(index, None, [{"pointer": "", "keyword": "x-batch-size", "message": message}]), None
-    return check_line(index, raw, registry, caller)
+    try:
+        return check_line(index, raw, registry, caller)
+    except Exception:  # a line that breaks a check is that line's result; the stream and the other lines go on
+        logger.exception("batch line %d could not be checked", index)
+        message = "this line could not be checked; it has been logged"
+        return _rejected(index, None, [{"pointer": "", "keyword": "x-internal", "message": message}]), None
 
 
 def _lines(results: list[JsonObject]) -> bytes:
@@ -190,18 +209,50 @@ class _BatchWriter:
             waiter.cancel()
         return task
 
+    async def keep_unseen(self, chunk: _Chunk) -> None:
+        """Carry over the personal fields this writer cannot see and left out, as a PUT does."""
+        blind = [
+            (position, entity)
+            for position, (_, entity, schema) in enumerate(chunk.valid)
+            if schema.personal_fields and not self.caller.may_read_personal(schema.collection, entity["city"])
+        ]
+        if not blind:
+            return
+        current = await self.store.payloads([entity["id"] for _, entity in blind])
+        for position, entity in blind:
+            index, _, schema = chunk.valid[position]
+            kept = keep_unseen(schema, self.caller, entity, current.get(entity["id"]))
+            chunk.valid[position] = (index, kept, schema)
+
     async def commit(self, chunk: _Chunk, before_commit: Callable[[], None]) -> list[JsonObject]:
         if chunk.valid:
+            await self.keep_unseen(chunk)
             counts = {"lines": len(chunk.results), "valid": len(chunk.valid)}
             record = audit_record(
                 self.request, self.caller, "entity.batch", resource="/api/v1/batch", status=200, detail=counts
             )
-            written = await self.store.write_many(
-                [(e, s) for _, e, s in chunk.valid], self.publisher, record, before_commit=before_commit
-            )
+            written: list[tuple[int, Outcome] | None]
+            try:
+                written = list(
+                    await self.store.write_many(
+                        [(e, s) for _, e, s in chunk.valid], self.publisher, record, before_commit=before_commit
+                    )
+                )
+            except Exception:
+                # The chunk's transaction failed as a whole: find the line(s) at fault by writing one at a time,
+                # so that the good lines are still accepted and only the bad ones are refused.
+                logger.exception("a batch chunk failed to commit; retrying its lines one by one")
+                before_commit()
+                written = [await self._write_one(entity, schema) for _, entity, schema in chunk.valid]
             mark_audited(self.request)
             first = chunk.results[0]["index"]
-            for (index, entity, _), (version, outcome) in zip(chunk.valid, written, strict=True):
+            for (index, entity, _), result in zip(chunk.valid, written, strict=True):
+                if result is None:
+                    message = "the store refused this line; it has been logged"
+                    error = {"pointer": "", "keyword": "x-store", "message": message}
+                    chunk.results[index - first] = _rejected(index, entity["id"], [error])
+                    continue
+                version, outcome = result
                 chunk.results[index - first] = {
                     "index": index,
                     "id": entity["id"],
@@ -209,3 +260,18 @@ class _BatchWriter:
                     "version": version,
                 }
         return chunk.results
+
+    async def _write_one(self, entity: JsonObject, schema: SchemaVersion) -> tuple[int, Outcome] | None:
+        record = audit_record(
+            self.request,
+            self.caller,
+            "entity.batch",
+            resource="/api/v1/batch",
+            status=200,
+            detail={"lines": 1, "valid": 1},
+        )
+        try:
+            return (await self.store.write_many([(entity, schema)], self.publisher, record))[0]
+        except Exception:
+            logger.exception("batch line with id %r could not be stored", entity.get("id"))
+            return None

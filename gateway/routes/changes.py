@@ -10,13 +10,13 @@ too: positions only grow, in commit order.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 
 from gateway.auth import CallerDep
 from gateway.errors import BadRequest, InsufficientScope
 from gateway.exchange import ExchangeDep, public_view
+from gateway.links import request_link
 from gateway.store.cursor import CursorCodec
 from openapi.mandate import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -50,6 +50,8 @@ async def changes(
     rows = await exchange.store.changes(position, [s.collection for s in readable.values()], limit)
     items = []
     for row in rows:
+        if not caller.may_read(row.city):
+            continue  # narrowed with --read-city: the position still advances past it
         schema = readable[row.type]
         items.append(
             {
@@ -66,5 +68,5 @@ async def changes(
     last = rows[-1].seq if rows else position
     cursor = codec.encode(str(last), _FEED)
     params = {"since": cursor, "limit": str(limit), **({"types": types} if types else {})}
-    next_url = str(request.url.replace(query=urlencode(params))) if len(rows) == limit else None
+    next_url = request_link(request, params) if len(rows) == limit else None
     return {"changes": items, "cursor": cursor, "next": next_url}

@@ -8,15 +8,17 @@ For every collection ``c``: ``GET /api/v1/c`` (filters, keyset pages), ``POST /a
 # No ``from __future__ import annotations`` here: the routes' parameter annotations are built per collection
 # inside a function, and FastAPI can only see such local types when annotations are evaluated eagerly.
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
 from gateway.auth import Caller, require_scope
+from gateway.cities import unknown_city_message
 from gateway.errors import BadRequest, NotFound
 from gateway.exchange import (
     Exchange,
@@ -28,9 +30,11 @@ from gateway.exchange import (
     publisher_of,
     validated,
 )
+from gateway.links import request_link
+from gateway.routes.patch import add_patch_route, keep_unseen
 from gateway.store.cursor import CursorCodec
 from gateway.store.entities import ListQuery
-from gateway.store.records import StoredEntity
+from gateway.store.records import JsonObject, StoredEntity
 from openapi.mandate import DEFAULT_LIMIT, MAX_LIMIT
 from schemas import SchemaRegistry, SchemaVersion
 
@@ -78,13 +82,14 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
         record = audit_record(request, caller, "entity.created", resource=entity["id"], status=201)
         stored = await exchange.store.create(entity, schema, publisher_of(caller), record)
         mark_audited(request)
-        location = f"{request.base_url}{PREFIX.lstrip('/')}/{collection}/{quote(entity['id'], safe='')}"
+        location = request_link(request, path=f"{PREFIX}/{collection}/{quote(entity['id'], safe='')}")
         return _entity_response(schema, stored, caller, 201, {"Location": location})
 
     async def get_entity(entity_id: str, request: Request, caller: read, exchange: ExchangeDep) -> Response:
         stored = await exchange.store.get(entity_id)
         if stored is None or stored.collection != collection:
             raise NotFound(f"no {schema.type_name} {entity_id}")
+        caller.check_read(stored.city)
         if stored.etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
             return Response(status_code=304, headers={"ETag": stored.etag})
         return _entity_response(schema, stored, caller)
@@ -93,18 +98,16 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
         entity = parse_entity(await request.body(), request.headers.get("content-type"))
         if entity.get("id") != entity_id:
             raise BadRequest(f"the body's id {entity.get('id')!r} differs from the id in the path {entity_id!r}")
+        entity = await _kept(schema, caller, exchange, entity)
         validated(schema, entity)
         caller.check_city(entity["city"])
-        current = await exchange.store.get(entity_id)
-        if current is not None:
-            caller.check_city(current.city)  # nor may it take over another city's entity
         record = audit_record(request, caller, "entity.put", resource=entity_id, status=200)
         stored, outcome = await exchange.store.put(
             entity, schema, publisher_of(caller), request.headers.get("if-match"), record
         )
         mark_audited(request)
         status = 201 if outcome.value == "created" else 200
-        headers = {"Location": str(request.url)} if status == 201 else {}
+        headers = {"Location": request_link(request)} if status == 201 else {}
         return _entity_response(schema, stored, caller, status, headers)
 
     async def delete_entity(entity_id: str, request: Request, caller: write, exchange: ExchangeDep) -> Response:
@@ -123,6 +126,17 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
     router.add_api_route(item, get_entity, methods=["GET"], name=f"get-{collection}", **options)
     router.add_api_route(item, put_entity, methods=["PUT"], name=f"put-{collection}", **options)
     router.add_api_route(item, delete_entity, methods=["DELETE"], name=f"delete-{collection}", **options)
+    add_patch_route(router, schema, PREFIX)
+
+
+async def _kept(schema: SchemaVersion, caller: Caller, exchange: Exchange, entity: JsonObject) -> JsonObject:
+    """A PUT's entity, after checking the caller may take over the current one, with the fields it cannot see."""
+    current = await exchange.store.get(entity["id"])
+    if current is None:
+        return entity
+    caller.check_city(current.city)  # nor may it take over another city's entity
+    same = current.payload if current.collection == schema.collection else None
+    return keep_unseen(schema, caller, entity, same)  # never erase what it cannot see
 
 
 def _parse_list_query(
@@ -154,13 +168,17 @@ async def _list(
 ) -> JSONResponse:
     codec = CursorCodec(exchange.services.settings.secret)
     query, query_key = _parse_list_query(request.query_params, filters, codec, schema)
+    if query.city is not None:
+        caller.check_read(query.city)
+    if caller.read_cities is not None and "*" not in caller.read_cities:
+        query = replace(query, cities=caller.read_cities)
     page, last = await exchange.store.list_page(schema.collection, query)
     items = [public_view(schema, s.payload, caller) for s in page if s.payload is not None]
     next_url = None
     headers = {}
     if last is not None:
         next_params = {**query_key, "limit": str(query.limit), "cursor": codec.encode(last, query_key)}
-        next_url = str(request.url.replace(query=urlencode(next_params)))
+        next_url = request_link(request, next_params)
         headers["Link"] = f'<{next_url}>; rel="next"'
     return JSONResponse({"items": items, "next": next_url}, headers=headers)
 
@@ -192,6 +210,10 @@ def _limit(raw: str | None) -> int:
 def _city(raw: str | None) -> str | None:
     if raw is not None and not _CITY.match(raw):
         raise BadRequest(f"city must be a tenant code such as 'astana', not {raw!r}")
+    if raw is not None:
+        message = unknown_city_message(raw)
+        if message is not None:
+            raise BadRequest(message)
     return raw
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
+from gateway.routes.patch import document_patch
 from openapi.mandate import MANDATE_VERSION, mandate_document
 from schemas import SchemaRegistry
 
@@ -128,6 +129,7 @@ def hub_document(
     if public_url:
         document["servers"] = [{"url": public_url}]
     paths, components = _merge_mandates(registry, PREFIX)
+    document_patch(paths, PREFIX)  # the hub's PATCH (JSON Merge Patch): beyond the mandate, so here only
     components["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] = token_url
     document["paths"] = {**document.get("paths", {}), **paths}
     own = document.setdefault("components", {})

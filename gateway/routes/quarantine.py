@@ -23,6 +23,7 @@ from gateway.auth import CallerDep
 from gateway.db import writer
 from gateway.errors import ValidationFailed
 from gateway.exchange import ExchangeDep, UnsupportedMediaType, audit_record, mark_audited
+from gateway.inputs import json_issue
 from gateway.routes.documents import ndjson_body
 from gateway.store.tables import quarantined_records
 from openapi.mandate import DEFAULT_LIMIT, MAX_LIMIT
@@ -40,6 +41,10 @@ def _parse(body: bytes) -> list[dict[str, Any]]:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             errors.append({"pointer": f"/{number}", "keyword": "x-json", "message": f"invalid JSON: {exc.msg}"})
+            continue
+        issue = json_issue(record)  # U+0000 cannot be stored (PostgreSQL), and depth is bounded everywhere
+        if issue is not None:
+            errors.append({"pointer": f"/{number}", "keyword": "x-input", "message": issue})
             continue
         if not isinstance(record, dict) or not isinstance(record.get("reasons"), list):
             errors.append(
@@ -110,7 +115,7 @@ async def upload(request: Request, caller: CallerDep, exchange: ExchangeDep) -> 
 async def listing(
     caller: CallerDep,
     exchange: ExchangeDep,
-    after: int = Query(0, ge=0, description="The last id of the previous page."),
+    after: int = Query(0, ge=0, le=2**63 - 1, description="The last id of the previous page."),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     source: str | None = Query(None, description="Only records from this source (adapter or system)."),
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from gateway.errors import NotFound
 from gateway.exchange import ExchangeDep
+from gateway.links import request_link
 from schemas import SchemaError
 
 router = APIRouter(prefix="/api/v1", tags=["schemas"])
@@ -25,7 +26,7 @@ async def list_schemas(request: Request, exchange: ExchangeDep) -> dict[str, Any
                 "id": s.schema_id,
                 "versions": [v.version for v in registry.versions(s.type_name)],
                 "personalFields": sorted(s.personal_fields),
-                "href": str(request.url_for("get_schema", type_name=s.type_name)),
+                "href": request_link(request, path=request.app.url_path_for("get_schema", type_name=s.type_name)),
             }
             for s in registry.latest()
         ]

@@ -67,6 +67,8 @@ class ListQuery:
     updated_since: float | None = None
     bbox: tuple[float, float, float, float] | None = None
     equals: dict[str, str | int | float | bool] = field(default_factory=dict)
+    cities: tuple[str, ...] | None = None
+    """Only entities of these cities (a client narrowed with ``--read-city``); None: every city."""
 
 
 def _row_to_entity(row: Any) -> StoredEntity:
@@ -99,11 +101,23 @@ class EntityStore:
             return None
         return _row_to_entity(row)
 
+    async def payloads(self, ids: Sequence[str]) -> dict[str, JsonObject]:
+        """The live payloads of ``ids``, keyed by id (absent and deleted ones left out)."""
+        if not ids:
+            return {}
+        stmt = sa.select(entities.c.id, entities.c.payload).where(
+            entities.c.id.in_(sorted(set(ids))), entities.c.deleted.is_(False)
+        )
+        async with self.engine.connect() as conn:
+            return {row.id: row.payload for row in (await conn.execute(stmt)).all() if row.payload is not None}
+
     async def list_page(self, collection: str, query: ListQuery) -> tuple[list[StoredEntity], str | None]:
         """One page in id order, and the id to continue after (None on the last page)."""
         stmt = sa.select(*_COLUMNS).where(entities.c.collection == collection, entities.c.deleted.is_(False))
         if query.city is not None:
             stmt = stmt.where(entities.c.city == query.city)
+        if query.cities is not None:
+            stmt = stmt.where(entities.c.city.in_(list(query.cities)))
         if query.after is not None:
             stmt = stmt.where(entities.c.id > query.after)
         if query.updated_since is not None:
