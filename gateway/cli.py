@@ -18,15 +18,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import httpx
 import typer
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from gateway.audit import AuditRecord
-from gateway.checkpoints import CheckpointInvalid
+from gateway.audit_verify import verify_log
+from gateway.db import is_sqlite, normalise_url
 from gateway.errors import GatewayError
 from gateway.services import Services, open_services
 from gateway.settings import Settings
-from qala.cli import CliError
+from gateway.treehead import HeadInvalid
+from gateway.witness import WitnessAlarm, WitnessError, WitnessState, load_head, witness
+from qala.cli import CliError, err
 
 T = TypeVar("T")
 DatabaseOption = typer.Option(None, "--database-url", help="Database URL (default: QALA_DATABASE_URL).")
@@ -88,7 +93,7 @@ def serve(
 members_app = typer.Typer(help="Member organisations (identified by BIN).", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients: the city systems that call the hub.", no_args_is_help=True)
 keys_app = typer.Typer(help="The hub's signing keys.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log: a hash chain under signed Merkle tree heads.", no_args_is_help=True)
 
 
 @members_app.command("create")
@@ -239,24 +244,75 @@ def rotate_key(
     run(database_url, work)
 
 
+def require_database(database_url: str | None) -> None:
+    """Refuse to go on when the database does not exist: a check must never create an empty log and pass it."""
+    url = load_settings(database_url).database_url
+    if is_sqlite(url):
+        path = make_url(normalise_url(url)).database
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise CliError(f"no database at {path}: nothing to verify (set QALA_DATABASE_URL or --database-url)")
+
+
 @audit_app.command("verify")
-def verify_audit(database_url: str | None = DatabaseOption) -> None:
-    """Check the whole chain and its signed checkpoints; exit 1 naming the first record altered or missing."""
+def verify_audit(
+    against: str | None = typer.Option(
+        None,
+        "--against",
+        help="A signed tree head kept outside the hub: a saved head file, a witness state file, or a hub URL.",
+    ),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Check the chain and every signed tree head; with --against, also that the log still extends a head kept
+    elsewhere. Exit 1 naming the first record altered, missing or rewritten."""
+    require_database(database_url)
 
     async def work(services: Services) -> str:
-        try:
-            signed = await services.checkpoints.verified()
-        except CheckpointInvalid as exc:
-            raise CliError(f"audit log NOT intact: {exc}", exit_code=1) from exc
-        report = await services.audit.verify(signed)
+        head = None
+        if against is not None:
+            try:
+                head = await load_head(services.http, against)
+            except (WitnessError, HeadInvalid) as exc:
+                raise CliError(str(exc)) from exc
+        report = await verify_log(services.audit, services.checkpoints, against=head)
         if not report.intact:
             raise CliError(f"audit log NOT intact: {report.problem}", exit_code=1)
-        return (
-            f"audit log intact: {report.records} records, head {report.head_seq} {report.head_hash[:16]}..., "
-            f"{report.checkpoints} signed checkpoints"
-        )
+        return report.summary()
 
     typer.echo(run(database_url, work))
+    if against is None:
+        err.print(
+            "qala: note: without --against, a rewrite that also deletes every signed head covering it cannot be "
+            "told apart from an intact log; keep heads outside the hub (qala audit witness) and verify against them",
+            markup=False,
+        )
+
+
+@audit_app.command("witness")
+def witness_hub(
+    url: str = typer.Argument(..., help="The hub's base URL (or its /api/v1/audit/tree-head URL)."),
+    state: Annotated[Path, typer.Option(help="Where the heads kept so far are stored.")] = Path("qala-witness.json"),
+    every: float | None = typer.Option(None, min=1.0, help="Keep watching, checking every this many seconds."),
+) -> None:
+    """Keep the hub's signed tree heads and check each new one extends the last (exit 1 when it does not)."""
+
+    async def main() -> None:
+        kept = WitnessState.load(state)
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            while True:
+                message = await witness(http, url, kept)
+                kept.save()
+                typer.echo(message)
+                if every is None:
+                    return
+                await asyncio.sleep(every)
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    except WitnessAlarm as exc:
+        raise CliError(f"ALARM: {exc}", exit_code=1) from exc
+    except (WitnessError, HeadInvalid) as exc:
+        raise CliError(str(exc)) from exc
 
 
 def _line(record: dict[str, Any]) -> str:
@@ -292,11 +348,10 @@ def tail_audit(
 
 @audit_app.command("checkpoint")
 def checkpoint_audit(database_url: str | None = DatabaseOption) -> None:
-    """Sign the current chain head now (the server does this periodically)."""
+    """Sign a tree head over the log now (the server does this every QALA_AUDIT_CHECKPOINT_SECONDS)."""
 
     async def work(services: Services) -> str:
-        seq = await services.checkpoints.take(services.audit)
-        head_seq, head_hash = await services.audit.head()
-        return f"checkpoint at record {head_seq} {head_hash[:16]}..." if seq else "nothing new to sign"
+        head = await services.checkpoints.take(services.audit)
+        return f"signed {head.describe()}" if head else "nothing new to sign"
 
     typer.echo(run(database_url, work))

@@ -60,6 +60,9 @@ clients = sa.Table(
     sa.Column("secret_digest", sa.String(64), nullable=True),
     sa.Column("jwks", JsonColumn, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Revocation of every token issued so far: tokens carry the epoch they were issued in (gateway.revocation).
+    sa.Column("token_epoch", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("tokens_revoked_at", sa.Float, nullable=True),
 )
 
 

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import AuditLog
+from gateway.audit_tree import AuditTree
 from gateway.checkpoints import Checkpoints
 from gateway.client_auth import ClientAuthenticator
 from gateway.clients import Directory
@@ -45,6 +46,7 @@ class Services:
     revocations: RevocationList
     limiter: RateLimiter
     audit: AuditLog
+    tree: AuditTree
     checkpoints: Checkpoints
     http: httpx.AsyncClient
     redis: Redis | None
@@ -63,6 +65,8 @@ async def open_services(settings: Settings, *, background: bool = False) -> Asyn
         await keys.ensure_all()
         audit = AuditLog(engine)
         await audit.ensure()
+        tree = AuditTree(engine)
+        await tree.ensure()
         revocations = RevocationList(engine, settings.revocation_poll_seconds)
         await revocations.load()
         directory = Directory(engine, settings)
@@ -81,7 +85,8 @@ async def open_services(settings: Settings, *, background: bool = False) -> Asyn
             revocations=revocations,
             limiter=limiter,
             audit=audit,
-            checkpoints=Checkpoints(engine, keys, settings.issuer),
+            tree=tree,
+            checkpoints=Checkpoints(engine, keys, tree, settings.issuer),
             http=http,
             redis=redis,
         )

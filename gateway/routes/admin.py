@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.audit_verify import verify_log
 from gateway.auth import require_scope
-from gateway.checkpoints import CheckpointInvalid
 from gateway.errors import ValidationFailed
 from gateway.services import ServicesDep
 
@@ -139,25 +139,26 @@ async def list_audit(
 
 @router.get("/audit/verify")
 async def verify_audit(services: ServicesDep) -> dict[str, Any]:
-    """Walk the whole chain and check the signed checkpoints."""
-    try:
-        signed = await services.checkpoints.verified()
-    except CheckpointInvalid as exc:
-        return {"intact": False, "problem": str(exc)}
-    report = await services.audit.verify(signed)
+    """Walk the whole chain, recomputing the Merkle tree, and check every stored signed tree head.
+
+    This checks the database against itself; only a head kept elsewhere (``qala audit verify --against``) also
+    catches a rewrite that deleted every head covering it."""
+    report = await verify_log(services.audit, services.checkpoints)
+    result = report.verification
     return {
         "intact": report.intact,
-        "records": report.records,
-        "head": {"seq": report.head_seq, "hash": report.head_hash},
-        "checkpoints": report.checkpoints,
+        "records": result.records,
+        "head": {"seq": result.head_seq, "hash": result.head_hash},
+        "checkpoints": report.heads,
+        "unsignedTail": report.unsigned_tail,
         "problem": report.problem,
-        "firstBadRecord": report.first_bad_seq,
+        "firstBadRecord": result.first_bad_seq,
     }
 
 
 @router.post("/audit/checkpoints", status_code=201)
 async def take_checkpoint(services: ServicesDep) -> dict[str, Any]:
-    """Sign the current chain head now (the server also does this every ``QALA_AUDIT_CHECKPOINT_SECONDS``)."""
-    seq = await services.checkpoints.take(services.audit)
+    """Sign a tree head now (the server also does this every ``QALA_AUDIT_CHECKPOINT_SECONDS``)."""
+    head = await services.checkpoints.take(services.audit)
     head_seq, head_hash = await services.audit.head()
-    return {"signed": seq is not None, "seq": head_seq, "hash": head_hash}
+    return {"signed": head is not None, "seq": head_seq, "hash": head_hash, "treeHead": head and head.as_json()}
