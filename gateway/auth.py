@@ -13,11 +13,13 @@ is a 403 with ``error="insufficient_scope"``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from joserfc.util import urlsafe_b64decode
 
 from gateway.clients import ALL_CITIES
 from gateway.errors import CityNotAllowed, InsufficientScope, Unauthorized
@@ -59,6 +61,23 @@ class Caller:
         }
 
 
+@dataclass(frozen=True)
+class AuthRefusal:
+    """A presented bearer token that was refused: why, and the client it claimed to be (unverified)."""
+
+    reason: str
+    claimed_client_id: str | None
+
+
+def claimed_client_id(token: str) -> str | None:
+    """The ``client_id`` a token claims, unverified: for the audit record of its refusal only."""
+    try:
+        value = json.loads(urlsafe_b64decode(token.split(".")[1].encode())).get("client_id")
+    except (ValueError, IndexError, AttributeError):
+        return None
+    return value[:64] if isinstance(value, str) else None
+
+
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization")
     if not header:
@@ -73,7 +92,13 @@ async def authenticate(
     request: Request, response: Response, services: Annotated[Services, Depends(get_services)]
 ) -> Caller:
     """Verify the bearer token and apply the per-client rate limit."""
-    access = await services.verifier.verify(bearer_token(request))
+    token = bearer_token(request)
+    try:
+        access = await services.verifier.verify(token)
+    except Unauthorized as exc:
+        # The audit middleware records the refusal (sampled per source), after the response is sent.
+        request.state.auth_refused = AuthRefusal(exc.detail, claimed_client_id(token))
+        raise
     caller = Caller(
         client_id=access.client_id,
         member=access.member,

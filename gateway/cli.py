@@ -63,7 +63,8 @@ def run(database_url: str | None, work: Callable[[Services], Awaitable[T]]) -> T
 
 
 async def _cli_audit(services: Services, action: str, **fields: Any) -> None:
-    await services.audit.append(AuditRecord(action=action, outcome="ok", detail={"via": "cli"}, **fields))
+    fields.setdefault("detail", {"via": "cli"})
+    await services.audit.append(AuditRecord(action=action, outcome="ok", **fields))
 
 
 def serve(
@@ -176,7 +177,7 @@ def list_clients(
 
 @clients_app.command("rotate-secret")
 def rotate_secret(client_id: str, database_url: str | None = DatabaseOption) -> None:
-    """Replace a client's secret (the old one stops working at once) and print the new one."""
+    """Replace a client's secret (the old one and its tokens stop working) and print the new one."""
 
     async def work(services: Services) -> None:
         new_secret = await services.directory.rotate_secret(client_id)
@@ -186,9 +187,39 @@ def rotate_secret(client_id: str, database_url: str | None = DatabaseOption) -> 
     run(database_url, work)
 
 
+@clients_app.command("revoke-tokens")
+def revoke_client_tokens(client_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Revoke every token issued to a client so far (new ones work); every worker refuses them within
+    QALA_REVOCATION_POLL_SECONDS."""
+
+    async def work(services: Services) -> None:
+        epoch = await services.directory.revoke_tokens(client_id)
+        await _cli_audit(services, "client.tokens-revoked", client_id=client_id)
+        typer.echo(f"every token of {client_id} issued so far is revoked (token epoch {epoch})")
+
+    run(database_url, work)
+
+
+@clients_app.command("revoke-token")
+def revoke_token(
+    jti: str = typer.Argument(..., help="The token's jti (in the audit record of its token.issued)."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Revoke one access token by its jti."""
+
+    async def work(services: Services) -> None:
+        settings = services.settings
+        expires_at = services.revocations.clock() + settings.access_token_ttl + settings.clock_leeway
+        await services.revocations.revoke(jti=jti, client_id="", expires_at=expires_at)
+        await _cli_audit(services, "token.revoked", detail={"via": "cli", "jti": jti})
+        typer.echo(f"token {jti} revoked")
+
+    run(database_url, work)
+
+
 @clients_app.command("disable")
 def disable_client(client_id: str, database_url: str | None = DatabaseOption) -> None:
-    """Stop a client from getting tokens (tokens already issued expire on their own, or revoke them)."""
+    """Stop a client from getting tokens and revoke every token it holds."""
 
     async def work(services: Services) -> None:
         await services.directory.set_enabled(client_id, False)

@@ -95,6 +95,8 @@ class Client:
     enabled: bool
     secret_digest: str | None
     jwks: dict[str, Any] | None
+    token_epoch: int = 0  # tokens issued in an earlier epoch are revoked (gateway.revocation)
+    tokens_revoked_at: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         methods = (["client_secret_basic", "client_secret_post"] if self.secret_digest else []) + (
@@ -109,6 +111,7 @@ class Client:
             "enabled": self.enabled,
             "authMethods": methods,
             "jwks": self.jwks,
+            "tokensRevokedAt": self.tokens_revoked_at,
         }
 
 
@@ -122,6 +125,8 @@ def _client(row: sa.Row[Any]) -> Client:
         bool(row.enabled),
         row.secret_digest,
         row.jwks,
+        int(row.token_epoch or 0),
+        row.tokens_revoked_at,
     )
 
 
@@ -267,17 +272,29 @@ class Directory:
             return [_client(row) for row in (await conn.execute(query)).all()]
 
     async def rotate_secret(self, client_id: str) -> str:
-        """Replace the client's secret; the old one stops working at once."""
+        """Replace the client's secret and revoke every token issued with the old one.
+
+        The old secret stops working at once; so do its tokens (on other workers within the revocation poll)."""
         secret = self._new_secret()
-        await self._update(client_id, secret_digest=self.hasher.digest(secret))
+        await self._update(client_id, cut_tokens=True, secret_digest=self.hasher.digest(secret))
         return secret
 
     async def set_enabled(self, client_id: str, enabled: bool) -> Client:
-        await self._update(client_id, enabled=enabled)
+        """Enable or disable a client; disabling also revokes every token it holds (enabling restores none)."""
+        await self._update(client_id, cut_tokens=not enabled, enabled=enabled)
         return await self.get_client(client_id)
 
-    async def _update(self, client_id: str, **values: Any) -> None:
+    async def revoke_tokens(self, client_id: str) -> int:
+        """Revoke every token issued to the client so far (new ones work); returns the new token epoch."""
+        return await self._update(client_id, cut_tokens=True)
+
+    async def _update(self, client_id: str, *, cut_tokens: bool = False, **values: Any) -> int:
+        """Update one client in one transaction; with ``cut_tokens``, also start a new token epoch."""
+        if cut_tokens:
+            values |= {"token_epoch": clients.c.token_epoch + 1, "tokens_revoked_at": time.time()}
+        statement = clients.update().where(clients.c.client_id == client_id).values(**values)
         async with self.engine.begin() as conn:
-            result = await conn.execute(clients.update().where(clients.c.client_id == client_id).values(**values))
-        if result.rowcount != 1:
+            row = (await conn.execute(statement.returning(clients.c.token_epoch))).first()
+        if row is None:
             raise NotFound(f"no client {client_id!r}")
+        return int(row.token_epoch)

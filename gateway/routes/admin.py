@@ -90,13 +90,43 @@ async def get_client(client_id: str, services: ServicesDep) -> dict[str, Any]:
 
 @router.post("/clients/{client_id}/rotate-secret")
 async def rotate_secret(client_id: str, services: ServicesDep) -> dict[str, Any]:
-    """A new secret, shown once; the old one stops working immediately."""
-    return {"clientId": client_id, "clientSecret": await services.directory.rotate_secret(client_id)}
+    """A new secret, shown once; the old one stops working immediately, and so do the tokens issued so far."""
+    secret = await services.directory.rotate_secret(client_id)
+    await services.revocations.load()  # at once on this worker; the others within the revocation poll
+    return {"clientId": client_id, "clientSecret": secret}
 
 
 @router.post("/clients/{client_id}/disable")
 async def disable_client(client_id: str, services: ServicesDep) -> dict[str, Any]:
-    return (await services.directory.set_enabled(client_id, False)).as_json()
+    """No more tokens for this client, and every token it holds is revoked."""
+    client = await services.directory.set_enabled(client_id, False)
+    await services.revocations.load()
+    return client.as_json()
+
+
+@router.post("/clients/{client_id}/revoke-tokens")
+async def revoke_client_tokens(client_id: str, services: ServicesDep) -> dict[str, Any]:
+    """Revoke every token issued to this client so far; tokens it gets from now on work."""
+    epoch = await services.directory.revoke_tokens(client_id)
+    await services.revocations.load()
+    client = await services.directory.get_client(client_id)
+    return {"clientId": client_id, "tokenEpoch": epoch, "tokensRevokedAt": client.tokens_revoked_at}
+
+
+class RevokeTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jti: str = Field(min_length=1, max_length=128, description="The token's jti (audit records of token.issued)")
+
+
+@router.post("/tokens/revoke")
+async def revoke_token(body: RevokeTokenIn, services: ServicesDep) -> dict[str, Any]:
+    """Revoke one access token by its ``jti``, whoever it was issued to."""
+    settings = services.settings
+    # The jti alone does not say when the token expires; none lives longer than the token lifetime from now.
+    expires_at = services.revocations.clock() + settings.access_token_ttl + settings.clock_leeway
+    await services.revocations.revoke(jti=body.jti, client_id="", expires_at=expires_at)
+    return {"jti": body.jti, "revoked": True}
 
 
 @router.post("/clients/{client_id}/enable")

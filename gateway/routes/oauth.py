@@ -20,7 +20,15 @@ from fastapi.responses import JSONResponse, Response
 from gateway.audit import AuditRecord
 from gateway.client_auth import AuthenticatedClient
 from gateway.clients import Client, known_scopes
-from gateway.errors import InvalidRequest, InvalidScope, OAuthError, Unauthorized, UnsupportedGrantType
+from gateway.errors import (
+    InvalidClient,
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    Unauthorized,
+    UnsupportedGrantType,
+)
+from gateway.guessing import TooManyFailures
 from gateway.services import Services, ServicesDep
 from gateway.telemetry import current_trace_id
 from gateway.tokens import AccessToken
@@ -58,8 +66,33 @@ def claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
     return form.get("client_id")
 
 
+def source_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 async def authenticate(request: Request, services: Services, form: dict[str, str]) -> AuthenticatedClient:
-    return await services.client_auth.authenticate(request.headers.get("authorization"), form)
+    """Authenticate the client, refusing with 429 first while its id or address failed too often."""
+    client_id, address = claimed_client_id(request, form), source_address(request)
+    try:
+        await services.throttle.check(client_id, address)
+    except TooManyFailures as exc:
+        suppressed = services.refusals.admit(address)
+        if suppressed is not None:  # sampled: a flood of refusals must not fill the audit log
+            await _audit_token(
+                services,
+                request,
+                action="auth.throttled",
+                outcome=exc.error,
+                status=exc.status,
+                client_id=client_id,
+                detail={"source": address, "suppressed": suppressed},
+            )
+        raise
+    try:
+        return await services.client_auth.authenticate(request.headers.get("authorization"), form)
+    except InvalidClient:
+        await services.throttle.failed(client_id, address)
+        raise
 
 
 def select_scopes(client: Client, requested: str | None) -> list[str]:
@@ -128,6 +161,8 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
         await services.keys.refresh_if_stale()
         access_token, claims = services.issuer.issue(client, scopes)
     except OAuthError as exc:
+        if isinstance(exc, TooManyFailures):
+            raise  # audited (sampled) where it was raised
         await _audit_token(
             services,
             request,
