@@ -28,6 +28,7 @@ from gateway.settings import Settings
 from gateway.treehead import HeadInvalid, SignedHead
 from gateway.witness import WitnessAlarm, WitnessState, witness
 from tests.gateway.conftest import get_token
+from tests.gateway.serving import HubProcess, register_client
 from tests.gateway.test_audit import Outcome, execute, qala, seed, where
 
 __all__ = ["qala"]  # the fixture, imported for its side effect
@@ -255,3 +256,45 @@ async def test_verify_recomputes_the_merkle_root_of_each_signed_size(services: S
     wrong = await services.audit.verify(roots={3: head.root_hash})
     assert not wrong.intact
     assert wrong.problem == "records 1..3 differ from the signed tree head of size 3: the log was rewritten"
+
+
+def test_witness_and_verify_against_a_running_hub(
+    qala: Callable[..., Outcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commands as a user runs them: a real hub process, its public tree head, a witness state file."""
+    database_url = f"sqlite:///{tmp_path / 'hub.db'}"
+    hub = HubProcess(database_url)
+    monkeypatch.setenv("QALA_ISSUER", hub.base)  # the CLI signs heads as the hub it works for
+    client_id, secret = register_client(database_url, ["service-requests:read"], ["astana"])
+    hub.start()
+    try:
+        state = tmp_path / "witness.json"
+        assert qala("audit", "witness", hub.base, "--state", str(state)).returncode == 2, "no head yet"
+        for _ in range(3):
+            httpx.post(f"{hub.base}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+        assert qala("audit", "checkpoint", "--database-url", database_url).stdout.startswith("signed tree head")
+        first = qala("audit", "witness", hub.base, "--state", str(state))
+        assert first.returncode == 0, first.stderr
+        assert "first tree head" in first.stdout
+        httpx.post(f"{hub.base}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, "qs_x"))
+        qala("audit", "checkpoint", "--database-url", database_url)
+        second = qala("audit", "witness", hub.base, "--state", str(state))
+        assert "consistency proof verified" in second.stdout, second.stderr
+        assert len(json.loads(state.read_text())["heads"]) == 2
+
+        against = qala("audit", "verify", "--against", str(state), "--database-url", database_url)
+        assert against.returncode == 0, against.stderr
+        assert "consistent with the tree head" in against.stdout
+        live = qala("audit", "verify", "--against", hub.base, "--database-url", database_url)
+        assert live.returncode == 0, live.stderr
+
+        asyncio.run(rewrite(database_url, 1, outcome="ok-rewritten"))
+        asyncio.run(execute(database_url, *DELETE_CHECKPOINTS))
+        qala("audit", "checkpoint", "--database-url", database_url)
+        alarm = qala("audit", "witness", hub.base, "--state", str(state))
+        assert alarm.returncode == 1
+        assert alarm.stderr == "qala: error: ALARM: two different tree heads of size 4: the log was rewritten\n"
+        caught = qala("audit", "verify", "--against", str(state), "--database-url", database_url)
+        assert caught.returncode == 1
+    finally:
+        hub.stop()
