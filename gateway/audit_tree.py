@@ -60,7 +60,13 @@ class AuditTree:
 
     async def size(self, conn: AsyncConnection | None = None) -> int:
         """How many records the stored tree covers."""
-        query = sa.select(sa.func.max(audit_tree_nodes.c.idx)).where(audit_tree_nodes.c.level == 0)
+        # ORDER BY ... LIMIT 1 rather than max(): SQLite walks every leaf for max() under a WHERE (20 ms at 20,000).
+        query = (
+            sa.select(audit_tree_nodes.c.idx)
+            .where(audit_tree_nodes.c.level == 0)
+            .order_by(audit_tree_nodes.c.idx.desc())
+            .limit(1)
+        )
         if conn is not None:
             last = (await conn.execute(query)).scalar()
         else:
@@ -108,8 +114,18 @@ class AuditTree:
         keys = sorted(set(wanted))
         if not keys:
             return {}
-        column = sa.tuple_(audit_tree_nodes.c.level, audit_tree_nodes.c.idx)
-        rows = await conn.execute(sa.select(audit_tree_nodes).where(column.in_(keys)))
+        by_level: dict[int, list[int]] = {}
+        for level, index in keys:
+            by_level.setdefault(level, []).append(index)
+        # One (level = ? AND idx IN (...)) per level: both engines use the primary key for it, which a row-value
+        # IN (tuple_) does not get on SQLite (it scanned the table: 30 ms a proof at 20,000 records).
+        wanted_rows = sa.or_(
+            *(
+                sa.and_(audit_tree_nodes.c.level == level, audit_tree_nodes.c.idx.in_(indexes))
+                for level, indexes in by_level.items()
+            )
+        )
+        rows = await conn.execute(sa.select(audit_tree_nodes).where(wanted_rows))
         found = {(int(row.level), int(row.idx)): bytes.fromhex(row.hash) for row in rows}
         missing = [key for key in keys if key not in found]
         if missing:
