@@ -88,10 +88,8 @@ async def main(records: int, proofs: int) -> None:
     print(f"checkpoint (grow tree + sign):      {grow:,.0f} records/s")
     print(f"ratio to ceiling:                   {grow / ceiling:.2f} (target >= 0.25)")
     print(f"database round trip (SELECT 1):     {round_trip_ms:.2f} ms")
-    print(
-        f"consistency proof, mean:            {consistency_ms:.2f} ms ({consistency_ms / round_trip_ms:.1f} round trips)"
-    )
-    print(f"inclusion proof, mean:              {inclusion_ms:.2f} ms ({inclusion_ms / round_trip_ms:.1f} round trips)")
+    for name, took in (("consistency", consistency_ms), ("inclusion", inclusion_ms)):
+        print(f"{name + ' proof, mean:':<36}{took:.2f} ms ({took / round_trip_ms:.1f} round trips)")
 
 
 if __name__ == "__main__":
