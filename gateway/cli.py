@@ -281,7 +281,7 @@ def require_database(database_url: str | None) -> None:
     if is_sqlite(url):
         path = make_url(normalise_url(url)).database
         if path and path != ":memory:" and not Path(path).is_file():
-            raise CliError(f"no database at {path}: nothing to verify (set QALA_DATABASE_URL or --database-url)")
+            raise CliError(f"no database at {path} (set QALA_DATABASE_URL or --database-url); nothing was created")
 
 
 @audit_app.command("verify")
@@ -361,6 +361,7 @@ def tail_audit(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Show the latest audit records, oldest first."""
+    require_database(database_url)
 
     async def work(services: Services) -> None:
         records = await services.audit.last(lines)
@@ -380,6 +381,7 @@ def tail_audit(
 @audit_app.command("checkpoint")
 def checkpoint_audit(database_url: str | None = DatabaseOption) -> None:
     """Sign a tree head over the log now (the server does this every QALA_AUDIT_CHECKPOINT_SECONDS)."""
+    require_database(database_url)
 
     async def work(services: Services) -> str:
         head = await services.checkpoints.take(services.audit)
