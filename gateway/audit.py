@@ -3,8 +3,10 @@
 Each record carries a sequence number and ``record_hash = SHA-256(canonical JSON of the record, including
 prev_hash)``, so editing, removing or reordering any record breaks the chain. A one-row *head* holds the last
 sequence number and hash; every append updates it *first*, which takes PostgreSQL's row lock and SQLite's write
-lock, so appends from many workers are serialised and the chain stays linear. Signed checkpoints of the head
-(see :mod:`gateway.checkpoints`) stop an attacker with database access from silently rebuilding the whole chain.
+lock, so appends from many workers are serialised and the chain stays linear. An append costs O(1): it never
+touches the Merkle tree over the records (:mod:`gateway.audit_tree`), which grows only when a tree head is signed
+(:mod:`gateway.checkpoints`). A chain alone can be rebuilt by anyone who can write to the database; signed tree
+heads kept *outside* it (``qala audit witness``, ``verify --against``) are what make a rewrite detectable.
 
 ``append`` joins the caller's transaction when given a connection, so an entity and its audit record commit
 together or not at all:

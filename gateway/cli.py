@@ -330,9 +330,16 @@ def witness_hub(
         kept = WitnessState.load(state)
         async with httpx.AsyncClient(timeout=10.0) as http:
             while True:
-                message = await witness(http, url, kept)
-                kept.save()
-                typer.echo(message)
+                try:
+                    message = await witness(http, url, kept)
+                except WitnessError as exc:
+                    if every is None:
+                        raise
+                    # Watching: an unreachable hub is not an alarm; say so and ask again next time.
+                    err.print(f"qala: warning: {exc}", markup=False)
+                else:
+                    kept.save()
+                    typer.echo(message)
                 if every is None:
                     return
                 await asyncio.sleep(every)

@@ -4,7 +4,8 @@ RFC 9162's monitors in miniature. The witness fetches the hub's newest head, che
 published keys, asks the hub for a consistency proof from the last head it kept, and verifies it locally. A hub
 that rewrote, reordered or truncated anything its earlier head covered cannot produce that proof, whatever it
 did to its own database. Heads are kept in a small JSON state file, which ``qala audit verify --against`` also
-reads.
+reads. The signature is checked against the keys the hub publishes at the time: it shows the hub vouched for the
+head; the consistency proof, checked against the head the witness already holds, is what needs no trust at all.
 
     async with httpx.AsyncClient() as http:
         state = WitnessState.load(Path("hub.json"))

@@ -163,6 +163,12 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
     except OAuthError as exc:
         if isinstance(exc, TooManyFailures):
             raise  # audited (sampled) where it was raised
+        refusal = None
+        if isinstance(exc, InvalidClient):  # guesses from many addresses: sampled like refused bearer tokens
+            suppressed = services.refusals.admit(source_address(request))
+            if suppressed is None:
+                raise
+            refusal = {"source": source_address(request), "suppressed": suppressed}
         await _audit_token(
             services,
             request,
@@ -170,6 +176,7 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
             outcome=exc.error,
             status=exc.status,
             client_id=claimed_client_id(request, form),
+            detail=refusal,
         )
         raise
     await _audit_token(

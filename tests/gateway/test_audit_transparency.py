@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from joserfc import jws
 from joserfc.jwk import KeySet
 
 from gateway.audit import AuditRecord, audit_head, audit_log, entry, record_hash
 from gateway.audit_tree import audit_tree_nodes
+from gateway.audit_verify import verify_log
 from gateway.checkpoints import audit_checkpoints
 from gateway.db import make_engine
 from gateway.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -298,3 +300,21 @@ def test_witness_and_verify_against_a_running_hub(
         assert caught.returncode == 1
     finally:
         hub.stop()
+
+
+async def test_chain_only_checkpoints_from_before_the_tree_still_verify(services: Services) -> None:
+    """Databases signed before the Merkle tree keep their checkpoints: {seq, hash} JWS, no root."""
+    for index in range(3):
+        await services.audit.append(AuditRecord(action="x", outcome="ok", detail={"i": index}))
+    seq, chain = await services.audit.head()
+    key = services.keys.signer("audit-checkpoint")
+    payload = json.dumps({"iss": "http://testserver", "seq": seq, "hash": chain, "at": 1}, sort_keys=True)
+    token = jws.serialize_compact({"alg": key.alg, "kid": key.kid}, payload, key.key, algorithms=[key.alg])
+    async with services.engine.begin() as conn:
+        await conn.execute(audit_checkpoints.insert().values(seq=seq, record_hash=chain, signed_at=1.0, jws=token))
+    assert (await verify_log(services.audit, services.checkpoints)).intact
+    assert await services.checkpoints.latest() is None, "a chain-only checkpoint is not a tree head"
+    async with services.engine.begin() as conn:
+        await conn.execute(audit_checkpoints.update().values(record_hash="0" * 64))
+    edited = await verify_log(services.audit, services.checkpoints)
+    assert edited.problem == f"checkpoint at record {seq} was edited after signing"

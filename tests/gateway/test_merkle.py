@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.merkle import (
@@ -133,9 +133,10 @@ def test_refusals() -> None:
     assert not verify_inclusion(LEAVES[0], 0, 0, [], EMPTY_ROOT)
 
 
-@given(st.integers(min_value=1, max_value=5000), st.data())
+@settings(deadline=None, max_examples=60)  # no per-example deadline: the suite runs on shared, loaded machines
+@given(st.integers(min_value=1, max_value=3000), st.data())
 def test_property_any_two_sizes(second: int, data: st.DataObject) -> None:
-    """Random trees up to 5,000 leaves: proofs from stored complete subtrees verify, and only the right roots do."""
+    """Random trees up to 3,000 leaves: proofs from stored complete subtrees verify, and only the right roots do."""
     leaves = [leaf_hash(n.to_bytes(4, "big")) for n in range(second)]
     frontier = Frontier.empty()
     nodes: dict[tuple[int, int], bytes] = {}
