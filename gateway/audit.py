@@ -3,8 +3,10 @@
 Each record carries a sequence number and ``record_hash = SHA-256(canonical JSON of the record, including
 prev_hash)``, so editing, removing or reordering any record breaks the chain. A one-row *head* holds the last
 sequence number and hash; every append updates it *first*, which takes PostgreSQL's row lock and SQLite's write
-lock, so appends from many workers are serialised and the chain stays linear. Signed checkpoints of the head
-(see :mod:`gateway.checkpoints`) stop an attacker with database access from silently rebuilding the whole chain.
+lock, so appends from many workers are serialised and the chain stays linear. An append costs O(1): it never
+touches the Merkle tree over the records (:mod:`gateway.audit_tree`), which grows only when a tree head is signed
+(:mod:`gateway.checkpoints`). A chain alone can be rebuilt by anyone who can write to the database; signed tree
+heads kept *outside* it (``qala audit witness``, ``verify --against``) are what make a rewrite detectable.
 
 ``append`` joins the caller's transaction when given a connection, so an entity and its audit record commit
 together or not at all:
@@ -20,7 +22,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db import JsonColumn, metadata, writer
+from gateway.merkle import EMPTY_ROOT, Frontier, leaf_hash
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -100,8 +103,13 @@ def canonical(fields: dict[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def entry(fields: dict[str, Any]) -> bytes:
+    """The bytes of one record as a log entry: what its chain hash and its Merkle leaf both cover."""
+    return canonical({name: fields[name] for name in HASHED_FIELDS})
+
+
 def record_hash(fields: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical({name: fields[name] for name in HASHED_FIELDS})).hexdigest()
+    return hashlib.sha256(entry(fields)).hexdigest()
 
 
 def _timestamp(now: float) -> str:
@@ -218,15 +226,26 @@ class AuditLog:
                 yield row
             after = rows[-1]["seq"]
 
-    async def verify(self, checkpoints: dict[int, str] | None = None) -> Verification:
-        """Walk the whole chain; ``checkpoints`` maps signed sequence numbers to the hash signed for them."""
-        signed = checkpoints or {}
+    async def verify(
+        self, checkpoints: Mapping[int, str] | None = None, roots: Mapping[int, str] | None = None
+    ) -> Verification:
+        """Walk the whole chain, recomputing the Merkle tree as it goes.
+
+        ``checkpoints`` maps signed sequence numbers to the chain hash signed for them, ``roots`` maps signed tree
+        sizes to the Merkle root signed for them (hex): any record rewritten, removed or reordered below a signed
+        size breaks that root, even when every later chain hash was recomputed."""
+        signed = dict(checkpoints or {})
+        heads = dict(roots or {})
         expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
         head_seq, head_hash = await self.head()
+        frontier = Frontier.empty()
+        signatures = len(signed.keys() | heads.keys())
 
         def broken(seq: int, problem: str) -> Verification:
-            return Verification(False, count, head_seq, head_hash, problem, seq, len(signed))
+            return Verification(False, count, head_seq, head_hash, problem, seq, signatures)
 
+        if 0 in heads and heads[0] != EMPTY_ROOT.hex():
+            return broken(0, "the signed tree head of the empty log is not the empty root")
         async for row in self._walk():
             seq = row["seq"]
             if seq != expected_seq:
@@ -242,6 +261,13 @@ class AuditLog:
                 )
             if record_hash(row) != row["record_hash"]:
                 return broken(seq, f"record {seq} altered: its content no longer matches its hash")
+            frontier.append(leaf_hash(entry(row)))
+            if seq in heads and (
+                heads[seq] != frontier.root().hex() or signed.get(seq, row["record_hash"]) != row["record_hash"]
+            ):
+                return broken(
+                    seq, f"records 1..{seq} differ from the signed tree head of size {seq}: the log was rewritten"
+                )
             if seq in signed and signed[seq] != row["record_hash"]:
                 return broken(seq, f"record {seq} differs from the signed checkpoint: the chain was rewritten")
             prev_hash, expected_seq, count = row["record_hash"], seq + 1, count + 1
@@ -250,7 +276,10 @@ class AuditLog:
             return broken(first, f"records {first}..{head_seq} removed from the end (the chain head is at {head_seq})")
         if head_hash != prev_hash:
             return broken(count, f"record {count} altered: it does not match the chain head")
-        missing = sorted(seq for seq in signed if seq > count)
+        missing = sorted(seq for seq in signed.keys() | heads.keys() if seq > count)
         if missing:
-            return broken(missing[0], f"record {missing[0]} removed: a signed checkpoint covers it")
-        return Verification(True, count, head_seq, head_hash, checkpoints=len(signed))
+            return broken(
+                count + 1,
+                f"records {count + 1}..{missing[-1]} removed: a signed tree head covers {missing[-1]} records",
+            )
+        return Verification(True, count, head_seq, head_hash, checkpoints=signatures)

@@ -13,6 +13,7 @@ is a 403 with ``error="insufficient_scope"``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from fastapi import Depends, Request, Response, Security
 from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security.base import SecurityBase
+from joserfc.util import urlsafe_b64decode
 
 from gateway.clients import ALL_CITIES
 from gateway.errors import CityNotAllowed, InsufficientScope, Unauthorized
@@ -78,6 +80,23 @@ class Caller:
         }
 
 
+@dataclass(frozen=True)
+class AuthRefusal:
+    """A presented bearer token that was refused: why, and the client it claimed to be (unverified)."""
+
+    reason: str
+    claimed_client_id: str | None
+
+
+def claimed_client_id(token: str) -> str | None:
+    """The ``client_id`` a token claims, unverified: for the audit record of its refusal only."""
+    try:
+        value = json.loads(urlsafe_b64decode(token.split(".")[1].encode())).get("client_id")
+    except (ValueError, IndexError, AttributeError):
+        return None
+    return value[:64] if isinstance(value, str) else None
+
+
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization")
     if not header:
@@ -114,7 +133,12 @@ async def authenticate(
     token: Annotated[str, Depends(bearer)],
 ) -> Caller:
     """Verify the bearer token and apply the per-client rate limit."""
-    access = await services.verifier.verify(token)
+    try:
+        access = await services.verifier.verify(token)
+    except Unauthorized as exc:
+        # The audit middleware records the refusal (sampled per source), after the response is sent.
+        request.state.auth_refused = AuthRefusal(exc.detail, claimed_client_id(token))
+        raise
     caller = Caller(
         client_id=access.client_id,
         member=access.member,

@@ -18,15 +18,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import httpx
 import typer
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from gateway.audit import AuditRecord
-from gateway.checkpoints import CheckpointInvalid
+from gateway.audit_verify import verify_log
+from gateway.db import is_sqlite, normalise_url
 from gateway.errors import GatewayError
 from gateway.services import Services, open_services
 from gateway.settings import Settings
-from qala.cli import CliError
+from gateway.treehead import HeadInvalid
+from gateway.witness import WitnessAlarm, WitnessError, WitnessState, load_head, witness
+from qala.cli import CliError, err
 
 T = TypeVar("T")
 DatabaseOption = typer.Option(None, "--database-url", help="Database URL (default: QALA_DATABASE_URL).")
@@ -58,7 +63,8 @@ def run(database_url: str | None, work: Callable[[Services], Awaitable[T]]) -> T
 
 
 async def _cli_audit(services: Services, action: str, **fields: Any) -> None:
-    await services.audit.append(AuditRecord(action=action, outcome="ok", detail={"via": "cli"}, **fields))
+    fields.setdefault("detail", {"via": "cli"})
+    await services.audit.append(AuditRecord(action=action, outcome="ok", **fields))
 
 
 def serve(
@@ -88,7 +94,7 @@ def serve(
 members_app = typer.Typer(help="Member organisations (identified by BIN).", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients: the city systems that call the hub.", no_args_is_help=True)
 keys_app = typer.Typer(help="The hub's signing keys.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log: a hash chain under signed Merkle tree heads.", no_args_is_help=True)
 
 
 @members_app.command("create")
@@ -182,7 +188,7 @@ def list_clients(
 
 @clients_app.command("rotate-secret")
 def rotate_secret(client_id: str, database_url: str | None = DatabaseOption) -> None:
-    """Replace a client's secret (the old one stops working at once) and print the new one."""
+    """Replace a client's secret (the old one and its tokens stop working) and print the new one."""
 
     async def work(services: Services) -> None:
         new_secret = await services.directory.rotate_secret(client_id)
@@ -192,9 +198,39 @@ def rotate_secret(client_id: str, database_url: str | None = DatabaseOption) -> 
     run(database_url, work)
 
 
+@clients_app.command("revoke-tokens")
+def revoke_client_tokens(client_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Revoke every token issued to a client so far (new ones work); every worker refuses them within
+    QALA_REVOCATION_POLL_SECONDS."""
+
+    async def work(services: Services) -> None:
+        epoch = await services.directory.revoke_tokens(client_id)
+        await _cli_audit(services, "client.tokens-revoked", client_id=client_id)
+        typer.echo(f"every token of {client_id} issued so far is revoked (token epoch {epoch})")
+
+    run(database_url, work)
+
+
+@clients_app.command("revoke-token")
+def revoke_token(
+    jti: str = typer.Argument(..., help="The token's jti (in the audit record of its token.issued)."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Revoke one access token by its jti."""
+
+    async def work(services: Services) -> None:
+        settings = services.settings
+        expires_at = services.revocations.clock() + settings.access_token_ttl + settings.clock_leeway
+        await services.revocations.revoke(jti=jti, client_id="", expires_at=expires_at)
+        await _cli_audit(services, "token.revoked", detail={"via": "cli", "jti": jti})
+        typer.echo(f"token {jti} revoked")
+
+    run(database_url, work)
+
+
 @clients_app.command("disable")
 def disable_client(client_id: str, database_url: str | None = DatabaseOption) -> None:
-    """Stop a client from getting tokens (tokens already issued expire on their own, or revoke them)."""
+    """Stop a client from getting tokens and revoke every token it holds."""
 
     async def work(services: Services) -> None:
         await services.directory.set_enabled(client_id, False)
@@ -250,24 +286,82 @@ def rotate_key(
     run(database_url, work)
 
 
+def require_database(database_url: str | None) -> None:
+    """Refuse to go on when the database does not exist: a check must never create an empty log and pass it."""
+    url = load_settings(database_url).database_url
+    if is_sqlite(url):
+        path = make_url(normalise_url(url)).database
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise CliError(f"no database at {path} (set QALA_DATABASE_URL or --database-url); nothing was created")
+
+
 @audit_app.command("verify")
-def verify_audit(database_url: str | None = DatabaseOption) -> None:
-    """Check the whole chain and its signed checkpoints; exit 1 naming the first record altered or missing."""
+def verify_audit(
+    against: str | None = typer.Option(
+        None,
+        "--against",
+        help="A signed tree head kept outside the hub: a saved head file, a witness state file, or a hub URL.",
+    ),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Check the chain and every signed tree head; with --against, also that the log still extends a head kept
+    elsewhere. Exit 1 naming the first record altered, missing or rewritten."""
+    require_database(database_url)
 
     async def work(services: Services) -> str:
-        try:
-            signed = await services.checkpoints.verified()
-        except CheckpointInvalid as exc:
-            raise CliError(f"audit log NOT intact: {exc}", exit_code=1) from exc
-        report = await services.audit.verify(signed)
+        head = None
+        if against is not None:
+            try:
+                head = await load_head(services.http, against)
+            except (WitnessError, HeadInvalid) as exc:
+                raise CliError(str(exc)) from exc
+        report = await verify_log(services.audit, services.checkpoints, against=head)
         if not report.intact:
             raise CliError(f"audit log NOT intact: {report.problem}", exit_code=1)
-        return (
-            f"audit log intact: {report.records} records, head {report.head_seq} {report.head_hash[:16]}..., "
-            f"{report.checkpoints} signed checkpoints"
-        )
+        return report.summary()
 
     typer.echo(run(database_url, work))
+    if against is None:
+        err.print(
+            "qala: note: without --against, a rewrite that also deletes every signed head covering it cannot be "
+            "told apart from an intact log; keep heads outside the hub (qala audit witness) and verify against them",
+            markup=False,
+        )
+
+
+@audit_app.command("witness")
+def witness_hub(
+    url: str = typer.Argument(..., help="The hub's base URL (or its /api/v1/audit/tree-head URL)."),
+    state: Annotated[Path, typer.Option(help="Where the heads kept so far are stored.")] = Path("qala-witness.json"),
+    every: float | None = typer.Option(None, min=1.0, help="Keep watching, checking every this many seconds."),
+) -> None:
+    """Keep the hub's signed tree heads and check each new one extends the last (exit 1 when it does not)."""
+
+    async def main() -> None:
+        kept = WitnessState.load(state)
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            while True:
+                try:
+                    message = await witness(http, url, kept)
+                except WitnessError as exc:
+                    if every is None:
+                        raise
+                    # Watching: an unreachable hub is not an alarm; say so and ask again next time.
+                    err.print(f"qala: warning: {exc}", markup=False)
+                else:
+                    kept.save()
+                    typer.echo(message)
+                if every is None:
+                    return
+                await asyncio.sleep(every)
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    except WitnessAlarm as exc:
+        raise CliError(f"ALARM: {exc}", exit_code=1) from exc
+    except (WitnessError, HeadInvalid) as exc:
+        raise CliError(str(exc)) from exc
 
 
 def _line(record: dict[str, Any]) -> str:
@@ -285,6 +379,7 @@ def tail_audit(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Show the latest audit records, oldest first."""
+    require_database(database_url)
 
     async def work(services: Services) -> None:
         records = await services.audit.last(lines)
@@ -303,12 +398,12 @@ def tail_audit(
 
 @audit_app.command("checkpoint")
 def checkpoint_audit(database_url: str | None = DatabaseOption) -> None:
-    """Sign the current chain head now (the server does this periodically)."""
+    """Sign a tree head over the log now (the server does this every QALA_AUDIT_CHECKPOINT_SECONDS)."""
+    require_database(database_url)
 
     async def work(services: Services) -> str:
-        seq = await services.checkpoints.take(services.audit)
-        head_seq, head_hash = await services.audit.head()
-        return f"checkpoint at record {head_seq} {head_hash[:16]}..." if seq else "nothing new to sign"
+        head = await services.checkpoints.take(services.audit)
+        return f"signed {head.describe()}" if head else "nothing new to sign"
 
     typer.echo(run(database_url, work))
 

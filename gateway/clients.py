@@ -63,6 +63,9 @@ clients = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     # The cities whose entities the client may read at all (None: every city). Migration 0002_i15b.
     sa.Column("read_cities", JsonColumn, nullable=True),
+    # Revocation of every token issued so far: tokens carry the epoch they were issued in (gateway.revocation).
+    sa.Column("token_epoch", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("tokens_revoked_at", sa.Float, nullable=True),
 )
 
 
@@ -97,6 +100,8 @@ class Client:
     jwks: dict[str, Any] | None
     read_cities: tuple[str, ...] | None = None
     """Narrows what the client may read to these cities; None reads public fields of every city."""
+    token_epoch: int = 0  # tokens issued in an earlier epoch are revoked (gateway.revocation)
+    tokens_revoked_at: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         methods = (["client_secret_basic", "client_secret_post"] if self.secret_digest else []) + (
@@ -112,6 +117,7 @@ class Client:
             "authMethods": methods,
             "jwks": self.jwks,
             "readCities": list(self.read_cities) if self.read_cities is not None else None,
+            "tokensRevokedAt": self.tokens_revoked_at,
         }
 
 
@@ -126,6 +132,8 @@ def _client(row: sa.Row[Any]) -> Client:
         row.secret_digest,
         row.jwks,
         tuple(row.read_cities) if row.read_cities is not None else None,
+        int(row.token_epoch or 0),
+        row.tokens_revoked_at,
     )
 
 
@@ -279,9 +287,11 @@ class Directory:
             return [_client(row) for row in (await conn.execute(query)).all()]
 
     async def rotate_secret(self, client_id: str) -> str:
-        """Replace the client's secret; the old one stops working at once."""
+        """Replace the client's secret and revoke every token issued with the old one.
+
+        The old secret stops working at once; so do its tokens (on other workers within the revocation poll)."""
         secret = self._new_secret()
-        await self._update(client_id, secret_digest=self.hasher.digest(secret))
+        await self._update(client_id, cut_tokens=True, secret_digest=self.hasher.digest(secret))
         return secret
 
     async def set_read_cities(self, client_id: str, read_cities: Sequence[str] | None) -> Client:
@@ -291,11 +301,21 @@ class Directory:
         return await self.get_client(client_id)
 
     async def set_enabled(self, client_id: str, enabled: bool) -> Client:
-        await self._update(client_id, enabled=enabled)
+        """Enable or disable a client; disabling also revokes every token it holds (enabling restores none)."""
+        await self._update(client_id, cut_tokens=not enabled, enabled=enabled)
         return await self.get_client(client_id)
 
-    async def _update(self, client_id: str, **values: Any) -> None:
+    async def revoke_tokens(self, client_id: str) -> int:
+        """Revoke every token issued to the client so far (new ones work); returns the new token epoch."""
+        return await self._update(client_id, cut_tokens=True)
+
+    async def _update(self, client_id: str, *, cut_tokens: bool = False, **values: Any) -> int:
+        """Update one client in one transaction; with ``cut_tokens``, also start a new token epoch."""
+        if cut_tokens:
+            values |= {"token_epoch": clients.c.token_epoch + 1, "tokens_revoked_at": time.time()}
+        statement = clients.update().where(clients.c.client_id == client_id).values(**values)
         async with self.engine.begin() as conn:
-            result = await conn.execute(clients.update().where(clients.c.client_id == client_id).values(**values))
-        if result.rowcount != 1:
+            row = (await conn.execute(statement.returning(clients.c.token_epoch))).first()
+        if row is None:
             raise NotFound(f"no client {client_id!r}")
+        return int(row.token_epoch)

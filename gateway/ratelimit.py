@@ -64,9 +64,9 @@ def _decision(allowed: bool, tokens: float, capacity: int, rate: float) -> Decis
 
 
 class RateLimiter(Protocol):
-    """One method: take a token from bucket ``key``. Implementations: in process and Redis."""
+    """One method: take ``cost`` tokens from bucket ``key`` (``cost=0`` only looks). In process and Redis."""
 
-    async def hit(self, key: str, *, capacity: int, window: float) -> Decision: ...
+    async def hit(self, key: str, *, capacity: int, window: float, cost: int = 1) -> Decision: ...
 
 
 class InProcessLimiter:
@@ -75,14 +75,14 @@ class InProcessLimiter:
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    async def hit(self, key: str, *, capacity: int, window: float) -> Decision:
+    async def hit(self, key: str, *, capacity: int, window: float, cost: int = 1) -> Decision:
         rate = capacity / window
         now = time.monotonic()
         tokens, stamp = self._buckets.get(key, (float(capacity), now))
         tokens = min(float(capacity), tokens + (now - stamp) * rate)
         allowed = tokens >= 1
         if allowed:
-            tokens -= 1
+            tokens -= cost
         if len(self._buckets) > 100_000:
             self._buckets.clear()  # bounded memory; a reset bucket only errs towards admitting
         self._buckets[key] = (tokens, now)
@@ -100,7 +100,7 @@ local stamp = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - stamp) * rate)
 local allowed = 0
 if tokens >= 1 then
-  tokens = tokens - 1
+  tokens = tokens - tonumber(ARGV[3])
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
@@ -118,10 +118,10 @@ class RedisLimiter:
         self.prefix = prefix
         self._script = redis.register_script(BUCKET_SCRIPT)
 
-    async def hit(self, key: str, *, capacity: int, window: float) -> Decision:
+    async def hit(self, key: str, *, capacity: int, window: float, cost: int = 1) -> Decision:
         rate = capacity / window
         try:
-            result: Any = await self._script(keys=[self.prefix + key], args=[capacity, repr(rate)])
+            result: Any = await self._script(keys=[self.prefix + key], args=[capacity, repr(rate), cost])
         except (RedisError, OSError) as exc:
             if self.failure_mode == "open":
                 logger.warning("rate limiter unavailable, admitting (fail-open): %s", exc)

@@ -1,12 +1,19 @@
-"""Revoked access tokens (RFC 7009), shared by every worker through the database.
+"""Revoked access tokens, one by one (RFC 7009, by ``jti``) or all of a client's at once, shared by every worker.
 
-Workers keep the set of revoked, not-yet-expired ``jti`` values in memory and reload it every
-``revocation_poll_seconds``, so a revocation made on one worker holds on all of them within that interval (and at
-once on the worker that took it). Rows are dropped after the token would have expired anyway.
+One token: its ``jti`` goes into ``revoked_tokens`` until the token would have expired anyway. All of a client's
+tokens: the client's *token epoch* goes up (``clients.token_epoch``; disabling a client or rotating its secret
+does the same), and every token carries the epoch it was issued in (claim ``client_epoch``), so tokens from an
+earlier epoch are refused. An epoch rather than an issue time: workers' clocks may differ by more than the gap
+between a revocation and the next token, and an epoch compares exactly whatever the clocks say.
+
+**The bound.** Each worker keeps both lists in memory and reloads them before verifying a token once they are
+``revocation_poll_seconds`` old (default 2 s). So a revocation committed at time *t* holds on the worker that
+made it at once, and on every worker for every request that starts after *t* + ``revocation_poll_seconds``.
 
     revocations = RevocationList(engine, poll_seconds=2.0)
     await revocations.revoke(jti="...", client_id="qc_...", expires_at=1767225600)
-    revocations.is_revoked("...")   # True
+    revocations.is_revoked("...")          # True
+    revocations.is_cut("qc_...", epoch=0)  # True once the client's epoch is above 0
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.clients import clients
 from gateway.db import metadata
 
 revoked_tokens = sa.Table(
@@ -31,12 +39,20 @@ revoked_tokens = sa.Table(
 
 
 class RevocationList:
-    def __init__(self, engine: AsyncEngine, poll_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        poll_seconds: float,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
         self.poll_seconds = poll_seconds
         self.clock = clock
+        self.monotonic = monotonic
         self._revoked: set[str] = set()
         self._local: dict[str, float] = {}  # revoked here: survives a reload that raced with our insert
+        self._epochs: dict[str, int] = {}
         self._loaded_at = -1e9
         self._pruned_at = -1e9
 
@@ -54,8 +70,12 @@ class RevocationList:
     def is_revoked(self, jti: str) -> bool:
         return jti in self._revoked or jti in self._local
 
+    def is_cut(self, client_id: str, epoch: int) -> bool:
+        """Whether a token of ``client_id`` issued in ``epoch`` was revoked with all of the client's tokens."""
+        return epoch < self._epochs.get(client_id, 0)
+
     async def refresh_if_stale(self) -> None:
-        if time.monotonic() - self._loaded_at >= self.poll_seconds:
+        if self.monotonic() - self._loaded_at >= self.poll_seconds:
             await self.load()
 
     async def load(self) -> None:
@@ -67,5 +87,9 @@ class RevocationList:
                 self._pruned_at = now
             rows = await conn.execute(sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.expires_at >= now - 60))
             self._revoked = {row.jti for row in rows}
+            cut = await conn.execute(
+                sa.select(clients.c.client_id, clients.c.token_epoch).where(clients.c.token_epoch > 0)
+            )
+            self._epochs = {row.client_id: int(row.token_epoch) for row in cut}
         self._local = {jti: expires for jti, expires in self._local.items() if expires >= now - 60}
-        self._loaded_at = time.monotonic()
+        self._loaded_at = self.monotonic()

@@ -21,10 +21,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import AuditLog
+from gateway.audit_sampling import AuditSampler
+from gateway.audit_tree import AuditTree
 from gateway.checkpoints import Checkpoints
 from gateway.client_auth import ClientAuthenticator
 from gateway.clients import Directory
 from gateway.db import make_engine
+from gateway.guessing import GuessThrottle
 from gateway.keys import KeyStore
 from gateway.migrate import upgrade
 from gateway.ratelimit import InProcessLimiter, RateLimiter, RedisLimiter
@@ -45,9 +48,12 @@ class Services:
     revocations: RevocationList
     limiter: RateLimiter
     audit: AuditLog
+    tree: AuditTree
     checkpoints: Checkpoints
     http: httpx.AsyncClient
     redis: Redis | None
+    throttle: GuessThrottle
+    refusals: AuditSampler  # how many failed authentications get an audit record of their own
 
 
 @contextlib.asynccontextmanager
@@ -63,6 +69,8 @@ async def open_services(settings: Settings, *, background: bool = False) -> Asyn
         await keys.ensure_all()
         audit = AuditLog(engine)
         await audit.ensure()
+        tree = AuditTree(engine)
+        await tree.ensure()
         revocations = RevocationList(engine, settings.revocation_poll_seconds)
         await revocations.load()
         directory = Directory(engine, settings)
@@ -81,9 +89,16 @@ async def open_services(settings: Settings, *, background: bool = False) -> Asyn
             revocations=revocations,
             limiter=limiter,
             audit=audit,
-            checkpoints=Checkpoints(engine, keys, settings.issuer),
+            tree=tree,
+            checkpoints=Checkpoints(engine, keys, tree, settings.issuer),
             http=http,
             redis=redis,
+            throttle=GuessThrottle(limiter, settings),
+            refusals=AuditSampler(
+                per_source=settings.audit_refusals_per_source,
+                total=settings.audit_refusals_total,
+                window=settings.auth_failure_window_seconds,
+            ),
         )
         if background:
             interval = settings.audit_checkpoint_seconds

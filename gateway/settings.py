@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="When Redis is unreachable: 'open' admits every request, 'closed' answers 503.",
     )
 
+    auth_failures_per_client: int = Field(default=10, ge=1, description="Failed client auths per id per window.")
+    auth_failures_per_address: int = Field(default=30, ge=1, description="Failed client auths per address.")
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+    audit_refusals_per_source: int = Field(default=20, ge=1, description="Audited auth refusals per address/window.")
+    audit_refusals_total: int = Field(default=200, ge=1, description="Audited auth refusals per worker per window.")
+
     audit_checkpoint_seconds: float = Field(default=300.0, gt=0)
 
     otlp_endpoint: str | None = None

@@ -52,6 +52,7 @@ class AccessToken:
     issued_at: int
     expires_at: int
     claims: dict[str, Any] = field(repr=False)
+    epoch: int = 0  # the client's token epoch when issued (claim ``client_epoch``; absent means 0)
 
 
 class TokenIssuer:
@@ -76,6 +77,7 @@ class TokenIssuer:
             "scope": " ".join(scopes),
             "cities": list(client.cities),
             "member": client.member,
+            "client_epoch": client.token_epoch,  # revoking all of a client's tokens raises its epoch
         }
         if client.read_cities is not None:
             claims["read_cities"] = list(client.read_cities)  # narrows reads; see gateway.auth.Caller
@@ -91,6 +93,12 @@ def _segment(token: str, index: int) -> dict[str, Any]:
         raise Unauthorized("the access token is not a well-formed JWT") from exc
     if not isinstance(value, dict):
         raise Unauthorized("the access token is not a well-formed JWT")
+    return value
+
+
+def _epoch(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Unauthorized("the access token's client_epoch is not a non-negative integer")
     return value
 
 
@@ -130,6 +138,8 @@ class TokenVerifier:
             raise Unauthorized("the access token has expired")
         if self.revocations.is_revoked(access.jti):
             raise Unauthorized("the access token has been revoked")
+        if access.issuer == self.settings.issuer and self.revocations.is_cut(access.client_id, access.epoch):
+            raise Unauthorized("the access token has been revoked (all of its client's tokens were)")
         return access
 
     async def _verify_uncached(self, token: str, now: float) -> AccessToken:
@@ -184,6 +194,7 @@ class TokenVerifier:
             issued_at=int(claims.get("iat", now)),
             expires_at=int(claims["exp"]),
             claims=claims,
+            epoch=_epoch(claims.get("client_epoch", 0)) if issuer == self.settings.issuer else 0,
         )
 
     async def _trusted_keys(self, entry: TrustedIssuer, now: float) -> KeySet:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.facades import ngsi_ld, open311
-from gateway.routes import admin, cities, modules, oauth, schema_files, whoami
+from gateway.routes import admin, cities, modules, oauth, schema_files, transparency, whoami
 
 ROUTERS: list[APIRouter] = [
     oauth.router,
@@ -17,6 +17,7 @@ ROUTERS: list[APIRouter] = [
     admin.router,
     modules.router,
     cities.router,
+    transparency.router,
     schema_files.router,
     open311.router,
     ngsi_ld.router,

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.audit_verify import verify_log
 from gateway.auth import require_scope
-from gateway.checkpoints import CheckpointInvalid
 from gateway.errors import ValidationFailed
 from gateway.services import ServicesDep
 
@@ -94,13 +94,43 @@ async def get_client(client_id: str, services: ServicesDep) -> dict[str, Any]:
 
 @router.post("/clients/{client_id}/rotate-secret")
 async def rotate_secret(client_id: str, services: ServicesDep) -> dict[str, Any]:
-    """A new secret, shown once; the old one stops working immediately."""
-    return {"clientId": client_id, "clientSecret": await services.directory.rotate_secret(client_id)}
+    """A new secret, shown once; the old one stops working immediately, and so do the tokens issued so far."""
+    secret = await services.directory.rotate_secret(client_id)
+    await services.revocations.load()  # at once on this worker; the others within the revocation poll
+    return {"clientId": client_id, "clientSecret": secret}
 
 
 @router.post("/clients/{client_id}/disable")
 async def disable_client(client_id: str, services: ServicesDep) -> dict[str, Any]:
-    return (await services.directory.set_enabled(client_id, False)).as_json()
+    """No more tokens for this client, and every token it holds is revoked."""
+    client = await services.directory.set_enabled(client_id, False)
+    await services.revocations.load()
+    return client.as_json()
+
+
+@router.post("/clients/{client_id}/revoke-tokens")
+async def revoke_client_tokens(client_id: str, services: ServicesDep) -> dict[str, Any]:
+    """Revoke every token issued to this client so far; tokens it gets from now on work."""
+    epoch = await services.directory.revoke_tokens(client_id)
+    await services.revocations.load()
+    client = await services.directory.get_client(client_id)
+    return {"clientId": client_id, "tokenEpoch": epoch, "tokensRevokedAt": client.tokens_revoked_at}
+
+
+class RevokeTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jti: str = Field(min_length=1, max_length=128, description="The token's jti (audit records of token.issued)")
+
+
+@router.post("/tokens/revoke")
+async def revoke_token(body: RevokeTokenIn, services: ServicesDep) -> dict[str, Any]:
+    """Revoke one access token by its ``jti``, whoever it was issued to."""
+    settings = services.settings
+    # The jti alone does not say when the token expires; none lives longer than the token lifetime from now.
+    expires_at = services.revocations.clock() + settings.access_token_ttl + settings.clock_leeway
+    await services.revocations.revoke(jti=body.jti, client_id="", expires_at=expires_at)
+    return {"jti": body.jti, "revoked": True}
 
 
 @router.post("/clients/{client_id}/enable")
@@ -145,25 +175,26 @@ async def list_audit(
 
 @router.get("/audit/verify")
 async def verify_audit(services: ServicesDep) -> dict[str, Any]:
-    """Walk the whole chain and check the signed checkpoints."""
-    try:
-        signed = await services.checkpoints.verified()
-    except CheckpointInvalid as exc:
-        return {"intact": False, "problem": str(exc)}
-    report = await services.audit.verify(signed)
+    """Walk the whole chain, recomputing the Merkle tree, and check every stored signed tree head.
+
+    This checks the database against itself; only a head kept elsewhere (``qala audit verify --against``) also
+    catches a rewrite that deleted every head covering it."""
+    report = await verify_log(services.audit, services.checkpoints)
+    result = report.verification
     return {
         "intact": report.intact,
-        "records": report.records,
-        "head": {"seq": report.head_seq, "hash": report.head_hash},
-        "checkpoints": report.checkpoints,
+        "records": result.records,
+        "head": {"seq": result.head_seq, "hash": result.head_hash},
+        "checkpoints": report.heads,
+        "unsignedTail": report.unsigned_tail,
         "problem": report.problem,
-        "firstBadRecord": report.first_bad_seq,
+        "firstBadRecord": result.first_bad_seq,
     }
 
 
 @router.post("/audit/checkpoints", status_code=201)
 async def take_checkpoint(services: ServicesDep) -> dict[str, Any]:
-    """Sign the current chain head now (the server also does this every ``QALA_AUDIT_CHECKPOINT_SECONDS``)."""
-    seq = await services.checkpoints.take(services.audit)
+    """Sign a tree head now (the server also does this every ``QALA_AUDIT_CHECKPOINT_SECONDS``)."""
+    head = await services.checkpoints.take(services.audit)
     head_seq, head_hash = await services.audit.head()
-    return {"signed": seq is not None, "seq": head_seq, "hash": head_hash}
+    return {"signed": head is not None, "seq": head_seq, "hash": head_hash, "treeHead": head and head.as_json()}

@@ -21,7 +21,15 @@ from gateway.audit import AuditRecord
 from gateway.client_auth import ASSERTION_ALGS as ASSERTION_SIGNING_ALGS
 from gateway.client_auth import AuthenticatedClient
 from gateway.clients import Client, known_scopes
-from gateway.errors import InvalidRequest, InvalidScope, OAuthError, Unauthorized, UnsupportedGrantType
+from gateway.errors import (
+    InvalidClient,
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    Unauthorized,
+    UnsupportedGrantType,
+)
+from gateway.guessing import TooManyFailures
 from gateway.services import Services, ServicesDep
 from gateway.telemetry import current_trace_id
 from gateway.tokens import AccessToken
@@ -59,9 +67,34 @@ def claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
     return form.get("client_id")
 
 
+def source_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 async def authenticate(request: Request, services: Services, form: dict[str, str]) -> AuthenticatedClient:
-    endpoint = services.settings.issuer + request.url.path  # the configured public URL, not the Host header
-    return await services.client_auth.authenticate(request.headers.get("authorization"), form, endpoint)
+    """Authenticate the client, refusing with 429 first while its id or address failed too often."""
+    client_id, address = claimed_client_id(request, form), source_address(request)
+    try:
+        await services.throttle.check(client_id, address)
+    except TooManyFailures as exc:
+        suppressed = services.refusals.admit(address)
+        if suppressed is not None:  # sampled: a flood of refusals must not fill the audit log
+            await _audit_token(
+                services,
+                request,
+                action="auth.throttled",
+                outcome=exc.error,
+                status=exc.status,
+                client_id=client_id,
+                detail={"source": address, "suppressed": suppressed},
+            )
+        raise
+    try:
+        endpoint = services.settings.issuer + request.url.path  # the configured public URL, not the Host header
+        return await services.client_auth.authenticate(request.headers.get("authorization"), form, endpoint)
+    except InvalidClient:
+        await services.throttle.failed(client_id, address)
+        raise
 
 
 def select_scopes(client: Client, requested: str | None) -> list[str]:
@@ -132,6 +165,14 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
         await services.keys.refresh_if_stale()
         access_token, claims = services.issuer.issue(client, scopes)
     except OAuthError as exc:
+        if isinstance(exc, TooManyFailures):
+            raise  # audited (sampled) where it was raised
+        refusal = None
+        if isinstance(exc, InvalidClient):  # guesses from many addresses: sampled like refused bearer tokens
+            suppressed = services.refusals.admit(source_address(request))
+            if suppressed is None:
+                raise
+            refusal = {"source": source_address(request), "suppressed": suppressed}
         await _audit_token(
             services,
             request,
@@ -139,6 +180,7 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
             outcome=exc.error,
             status=exc.status,
             client_id=claimed_client_id(request, form),
+            detail=refusal,
         )
         raise
     await _audit_token(

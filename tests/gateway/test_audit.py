@@ -137,7 +137,7 @@ def test_signed_checkpoint_catches_a_rewritten_chain(database_url: str, qala: Ca
     asyncio.run(rewrite())
     result = qala("audit", "verify", "--database-url", database_url)
     assert result.returncode == 1
-    assert "record 6 differs from the signed checkpoint" in result.stderr
+    assert "records 1..6 differ from the signed tree head of size 6" in result.stderr
 
 
 async def test_tokens_and_api_calls_are_recorded_with_trace_ids(

@@ -144,8 +144,11 @@ async def test_wrong_secret_and_disabled_client_never_reach_the_api(
     token = await get_token(http, who)
     await services.directory.set_enabled(who.client_id, False)
     assert (await http.post("/oauth/token", data=data, auth=(who.client_id, who.secret))).status_code == 401
-    # A token issued before disabling stays valid until it expires or is revoked, as the README says.
-    assert (await call(http, token)).status_code == 200
+    # Disabling revokes the tokens issued before it too (issue 15): at once once this worker reloads its list.
+    await services.revocations.load()
+    refused = await call(http, token)
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["detail"]
 
 
 async def test_trusted_issuer_tokens_are_accepted_with_the_same_checks(http: httpx.AsyncClient) -> None:
