@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.routes import admin, modules, oauth, whoami
+from gateway.routes import admin, modules, oauth, stream, subscriptions, whoami
 
 ROUTERS: list[APIRouter] = [oauth.router, whoami.router, admin.router, modules.router]
+ROUTERS += [subscriptions.router, stream.router]

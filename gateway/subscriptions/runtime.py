@@ -1,0 +1,44 @@
+"""What a hub process runs for subscriptions: the feed's head watcher and, by default, a delivery worker.
+
+    async with open_runtime(services, registry) as runtime:
+        app.state.subscriptions = runtime      # the event stream waits on runtime.watcher
+
+``QALA_DELIVERY_IN_PROCESS=false`` leaves delivery to ``qala deliver`` processes (the scale path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from gateway.services import Services
+from gateway.subscriptions.feed import HeadWatcher
+from gateway.subscriptions.worker import DeliveryWorker
+from schemas import SchemaRegistry
+
+
+@dataclass
+class Runtime:
+    watcher: HeadWatcher
+    worker: DeliveryWorker | None
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(services: Services, registry: SchemaRegistry) -> AsyncIterator[Runtime]:
+    settings = services.settings
+    watcher = await HeadWatcher(services.engine, every=settings.delivery_poll_seconds).start()
+    worker = None
+    task: asyncio.Task[None] | None = None
+    if settings.delivery_in_process:
+        worker = DeliveryWorker(services.engine, services.audit, registry, settings)
+        task = asyncio.create_task(worker.run())
+    try:
+        yield Runtime(watcher, worker)
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await watcher.stop()
