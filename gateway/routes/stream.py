@@ -46,6 +46,8 @@ class EventStream(Response):
 
     def __init__(self, events: AsyncIterator[bytes], stall_seconds: float) -> None:
         super().__init__(headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        # No body given, so Response declared a length of 0; a stream has none.
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.events = events
         self.stall_seconds = stall_seconds
 
