@@ -29,7 +29,7 @@ from gateway.auth import Caller, CallerDep
 from gateway.errors import BadRequest, InsufficientScope, NotFound
 from gateway.services import ServicesDep
 from gateway.store.cursor import CursorCodec
-from gateway.subscriptions.feed import HeadWatcher, scan
+from gateway.subscriptions.feed import HeadWatcher
 from gateway.subscriptions.selection import Selection
 from gateway.subscriptions.store import FEED_QUERY, SubscriptionStore
 from gateway.subscriptions.worker import render
@@ -109,7 +109,7 @@ async def _events(
     codec: CursorCodec,
     heartbeat: float,
 ) -> AsyncIterator[bytes]:
-    engine = request.app.state.services.engine
+    feed = request.app.state.subscriptions.feed
     registry = request.app.state.registry
     yield b"retry: 2000\n: connected\n\n"
     while time.time() < caller.expires_at:
@@ -118,7 +118,7 @@ async def _events(
             yield b": heartbeat\n\n"
             continue
         while position < upto:
-            rows = await scan(engine, position, upto, selection.collections, PAGE)
+            rows = await feed.scan(position, upto, selection.collections, PAGE)
             for row in rows:
                 if selection.matches(row):
                     personal = caller.has_scope(f"{row.collection}:read-personal")

@@ -12,8 +12,10 @@ the busy ones). Commits are serialised on the feed's sequence row, so no change 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,9 +51,14 @@ async def scan(
     """Changes with ``after < seq <= upto`` in ``collections``, in commit order, at most ``limit``."""
     if upto <= after or not collections:
         return []
+    collection: Any = entities.c.collection
+    if engine.dialect.name == "sqlite":
+        # SQLite would otherwise pick a (collection, ...) index and sort every row of the collection, a cost that
+        # grows with the table instead of with the page; `collection || ''` leaves it the seq index.
+        collection = collection.concat("")
     query = (
         sa.select(*_COLUMNS)
-        .where(entities.c.seq > after, entities.c.seq <= upto, entities.c.collection.in_(list(collections)))
+        .where(entities.c.seq > after, entities.c.seq <= upto, collection.in_(list(collections)))
         .order_by(entities.c.seq)
         .limit(limit)
     )
@@ -103,3 +110,68 @@ class HeadWatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._moved.wait(), timeout)
         return self.head
+
+
+class FeedCache:
+    """The latest changes of every collection, held once per process for every subscription to read.
+
+    A hundred subscriptions following the feed would otherwise each read (and parse) the same rows: here one
+    reader extends the window as the head moves and the others take their pages from memory. It holds at most
+    ``capacity`` changes; a subscription further behind reads the database directly. Rows stay as they were read:
+    an entity changed again later appears at both positions, as two changes, in order.
+
+        cache = FeedCache(engine)
+        changes = await cache.scan(after, upto, ("service-requests",), limit=1000)
+    """
+
+    def __init__(self, engine: AsyncEngine, capacity: int = 20_000) -> None:
+        self.engine = engine
+        self.capacity = capacity
+        self._rows: list[StoredEntity] = []
+        self._seqs: list[int] = []
+        self._low = -1  # the window covers low < seq <= high
+        self._high = -1
+        self._lock = asyncio.Lock()
+
+    async def _extend(self, upto: int) -> None:
+        async with self._lock:
+            if upto <= self._high:
+                return
+            if self._high < 0:
+                self._low = self._high = upto  # start at the head: nobody has asked for the past yet
+                return
+            every = await _all_collections(self.engine, self._high, upto, self.capacity + 1)
+            if len(every) > self.capacity:  # too far behind to keep: restart the window at the head
+                self._rows, self._seqs, self._low, self._high = [], [], upto, upto
+                return
+            self._rows += every
+            self._seqs += [row.seq for row in every]
+            self._high = upto
+            extra = len(self._rows) - self.capacity
+            if extra > 0:
+                self._low = self._seqs[extra - 1]
+                del self._rows[:extra], self._seqs[:extra]
+
+    async def scan(self, after: int, upto: int, collections: Sequence[str], limit: int) -> list[StoredEntity]:
+        """As :func:`scan`, from memory when the window covers ``after``."""
+        if upto > self._high:
+            await self._extend(upto)
+        if not (self._low <= after and upto <= self._high):
+            return await scan(self.engine, after, upto, collections, limit)
+        wanted = set(collections)
+        found: list[StoredEntity] = []
+        for index in range(bisect.bisect_right(self._seqs, after), bisect.bisect_right(self._seqs, upto)):
+            row = self._rows[index]
+            if row.collection in wanted:
+                found.append(row)
+                if len(found) == limit:
+                    break
+        return found
+
+
+async def _all_collections(engine: AsyncEngine, after: int, upto: int, limit: int) -> list[StoredEntity]:
+    query = (
+        sa.select(*_COLUMNS).where(entities.c.seq > after, entities.c.seq <= upto).order_by(entities.c.seq).limit(limit)
+    )
+    async with engine.connect() as conn:
+        return [StoredEntity(*tuple(row)) for row in (await conn.execute(query)).all()]

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from gateway.services import Services
-from gateway.subscriptions.feed import HeadWatcher
+from gateway.subscriptions.feed import FeedCache, HeadWatcher
 from gateway.subscriptions.worker import DeliveryWorker
 from schemas import SchemaRegistry
 
@@ -22,6 +22,7 @@ from schemas import SchemaRegistry
 @dataclass
 class Runtime:
     watcher: HeadWatcher
+    feed: FeedCache
     worker: DeliveryWorker | None
 
 
@@ -29,13 +30,14 @@ class Runtime:
 async def open_runtime(services: Services, registry: SchemaRegistry) -> AsyncIterator[Runtime]:
     settings = services.settings
     watcher = await HeadWatcher(services.engine, every=settings.delivery_poll_seconds).start()
+    feed = FeedCache(services.engine)
     worker = None
     task: asyncio.Task[None] | None = None
     if settings.delivery_in_process:
-        worker = DeliveryWorker(services.engine, services.audit, registry, settings)
+        worker = DeliveryWorker(services.engine, services.audit, registry, settings, feed=feed)
         task = asyncio.create_task(worker.run())
     try:
-        yield Runtime(watcher, worker)
+        yield Runtime(watcher, feed, worker)
     finally:
         if task is not None:
             task.cancel()

@@ -25,6 +25,7 @@ import os
 import secrets
 import socket
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -39,7 +40,7 @@ from gateway.settings import Settings
 from gateway.store.cursor import CursorCodec
 from gateway.store.records import StoredEntity
 from gateway.store.tables import entity_sequence
-from gateway.subscriptions.feed import head, scan
+from gateway.subscriptions.feed import FeedCache, head
 from gateway.subscriptions.sender import SendResult, backoff, send
 from gateway.subscriptions.store import FEED_QUERY, Subscription, SubscriptionStore
 from gateway.subscriptions.tables import subscription_deliveries, subscriptions
@@ -80,6 +81,7 @@ class DeliveryWorker:
         *,
         http: httpx.AsyncClient | None = None,
         name: str | None = None,
+        feed: FeedCache | None = None,
     ) -> None:
         self.engine = engine
         self.audit = audit
@@ -89,6 +91,7 @@ class DeliveryWorker:
         self.codec = CursorCodec(settings.secret)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._http = http
+        self.feed = feed or FeedCache(engine)
         self._active: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -181,9 +184,11 @@ class DeliveryWorker:
 
     async def _serve(self, http: httpx.AsyncClient, subscription_id: str) -> None:
         try:
+            subscription: Subscription | None = await self.store.get(subscription_id)
+            scopes = await _client_scopes(self.engine, subscription.client_id) if subscription else None
             until = time.monotonic() + SLICE_SECONDS
-            while time.monotonic() < until and await self._deliver_one(http, subscription_id):
-                pass
+            while subscription is not None and scopes is not None and time.monotonic() < until:
+                subscription = await self._deliver_one(http, subscription, scopes)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -192,15 +197,14 @@ class DeliveryWorker:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._release(subscription_id))
 
-    async def _deliver_one(self, http: httpx.AsyncClient, subscription_id: str) -> bool:
-        """Send the next batch (or the pending one); True when there may be more to send right away."""
-        subscription = await self.store.get(subscription_id)
+    async def _deliver_one(
+        self, http: httpx.AsyncClient, subscription: Subscription, scopes: frozenset[str]
+    ) -> Subscription | None:
+        """Send the next batch (or the pending one); the subscription's next state when there may be more to
+        send right away, None when this turn is over."""
         if subscription.state != "active" or subscription.url is None:
-            return False
-        client = await _client_scopes(self.engine, subscription.client_id)
-        if client is None:
-            return False  # disabled or removed: its subscriptions stop
-        readable = [c for c in subscription.selection.collections if f"{c}:read" in client]
+            return None
+        readable = [c for c in subscription.selection.collections if f"{c}:read" in scopes]
         if subscription.pending_id is not None and subscription.pending_end is not None:
             webhook_id, end = subscription.pending_id, subscription.pending_end
             changes = await self._matching(subscription, readable, subscription.pending_end, None)
@@ -213,23 +217,34 @@ class DeliveryWorker:
             if not changes:  # nothing selected up to the head: move past it without sending anything
                 if end > subscription.position:
                     await self._guarded(subscription, position=end)
-                return False
+                return None
             webhook_id, attempt = "msg_" + secrets.token_hex(12), 1
             if not await self._guarded(subscription, pending_id=webhook_id, pending_end=end, pending_attempts=0):
-                return False
+                return None
         if not changes:  # the pending range holds nothing any more (entities changed again since): skip it
             await self._guarded(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0)
-            return True
+            return replace(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0)
         body = orjson.dumps(
             {
                 "subscription": subscription.id,
                 "cursor": self.codec.encode(str(end), FEED_QUERY),
-                "changes": [render(c, self.registry, f"{c.collection}:read-personal" in client) for c in changes],
+                "changes": [render(c, self.registry, f"{c.collection}:read-personal" in scopes) for c in changes],
             }
         )
         result = await self._post(http, subscription, webhook_id, body)
-        return await self._record(
+        delivered = await self._record(
             subscription, webhook_id=webhook_id, attempt=attempt, changes=changes, end=end, result=result
+        )
+        if not delivered:
+            return None
+        return replace(
+            subscription,
+            position=end,
+            pending_id=None,
+            pending_end=None,
+            pending_attempts=0,
+            failing_since=None,
+            last_error=None,
         )
 
     async def _matching(
@@ -238,7 +253,7 @@ class DeliveryWorker:
         found: list[StoredEntity] = []
         after = subscription.position
         while True:
-            rows = await scan(self.engine, after, upto, readable, SCAN_PAGE)
+            rows = await self.feed.scan(after, upto, readable, SCAN_PAGE)
             for row in rows:
                 if subscription.selection.matches(row):
                     found.append(row)
