@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         default=False, description="Allow webhook URLs on private, loopback or link-local addresses (outside demo)."
     )
     webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds a receiver has to answer a delivery.")
-    delivery_batch_size: int = Field(default=100, ge=1, le=1000, description="Most changes in one delivery.")
+    delivery_batch_size: int = Field(default=500, ge=1, le=1000, description="Most changes in one delivery.")
     delivery_concurrency: int = Field(default=16, ge=1, description="Subscriptions one process delivers at once.")
     delivery_lease_seconds: float = Field(default=30.0, gt=0, description="How long a claim on a subscription lasts.")
     delivery_poll_seconds: float = Field(default=0.1, gt=0, description="How often delivery looks for new changes.")

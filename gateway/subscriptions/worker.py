@@ -25,6 +25,7 @@ import os
 import secrets
 import socket
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -49,6 +50,7 @@ from schemas import SchemaRegistry
 
 logger = logging.getLogger("qala.subscriptions")
 SCAN_PAGE = 1000
+RENDER_CACHE = 50_000
 SLICE_SECONDS = 1.0
 """How long a worker keeps one subscription before letting others (and other subscriptions) have a turn."""
 
@@ -93,6 +95,7 @@ class DeliveryWorker:
         self._http = http
         self.feed = feed or FeedCache(engine)
         self._active: dict[str, asyncio.Task[None]] = {}
+        self._render_cache: OrderedDict[tuple[int, int, bool], bytes] = OrderedDict()
 
     async def run(self) -> None:
         """Deliver until cancelled: claim due subscriptions into free slots, otherwise wait a poll interval."""
@@ -116,6 +119,17 @@ class DeliveryWorker:
                     await task
             if own_http:
                 await http.aclose()
+
+    def _rendered(self, change: StoredEntity, personal: bool) -> bytes:
+        """A change's JSON, made once for every subscription that receives it (redacted or not)."""
+        key = (change.seq, change.version, personal)
+        found = self._render_cache.get(key)
+        if found is None:
+            found = orjson.dumps(render(change, self.registry, personal))
+            self._render_cache[key] = found
+            if len(self._render_cache) > RENDER_CACHE:
+                self._render_cache.popitem(last=False)
+        return found
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         for key, running in list(self._active.items()):
@@ -224,13 +238,9 @@ class DeliveryWorker:
         if not changes:  # the pending range holds nothing any more (entities changed again since): skip it
             await self._guarded(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0)
             return replace(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0)
-        body = orjson.dumps(
-            {
-                "subscription": subscription.id,
-                "cursor": self.codec.encode(str(end), FEED_QUERY),
-                "changes": [render(c, self.registry, f"{c.collection}:read-personal" in scopes) for c in changes],
-            }
-        )
+        head_part = orjson.dumps({"subscription": subscription.id, "cursor": self.codec.encode(str(end), FEED_QUERY)})
+        parts = [self._rendered(c, f"{c.collection}:read-personal" in scopes) for c in changes]
+        body = head_part[:-1] + b',"changes":[' + b",".join(parts) + b"]}"
         result = await self._post(http, subscription, webhook_id, body)
         delivered = await self._record(
             subscription, webhook_id=webhook_id, attempt=attempt, changes=changes, end=end, result=result
