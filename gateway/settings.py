@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     secret_rotation_overlap: float = Field(
         default=86_400.0, ge=0, description="Seconds a rotated webhook secret still signs next to the new one."
     )
+    nats_url: str | None = Field(default=None, description="Also publish committed changes to NATS JetStream here.")
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE comment line interval.")
     stream_stall_seconds: float = Field(default=30.0, gt=0, description="Cut off an SSE consumer stalled this long.")
 
