@@ -177,3 +177,31 @@ def test_a_consumer_that_stops_reading_is_cut_off_and_memory_stays_flat(pg_url: 
         assert after - before < 20_000, f"RSS grew from {before} to {after} KiB"
     finally:
         hub.stop()
+
+
+async def test_a_stream_subscription_selects_what_its_stream_carries(hub: str, database_url: str) -> None:
+    writer = await asyncio.to_thread(token, hub, database_url, WRITER)
+    reader = await asyncio.to_thread(token, hub, database_url, ["service-requests:read"])
+    body = {"types": ["ServiceRequest"], "filters": {"status": "closed"}, "delivery": {"kind": "stream"}}
+    created = httpx.post(f"{hub}/api/v1/subscriptions", json=body, headers=reader).json()
+    assert "secret" not in created
+    consumer = asyncio.create_task(take(hub, reader, 2, subscription=created["id"]))
+    await asyncio.sleep(0.5)
+    open_one = service_request("SUB-OPEN")
+    closed = [
+        service_request(f"SUB-CLOSED-{i}", status="closed", dateClosed="2024-03-13T10:00:00+05:00") for i in (1, 2)
+    ]
+    payload = b"".join(orjson.dumps(entity) + b"\n" for entity in [open_one, *closed])
+    response = httpx.post(
+        f"{hub}/api/v1/batch", content=payload, headers={**writer, "Content-Type": "application/x-ndjson"}
+    )
+    assert response.status_code in (200, 207), response.text
+    got, _ = await asyncio.wait_for(consumer, 30)
+    assert [c["id"].rsplit(":", 1)[1] for c in got] == ["SUB-CLOSED-1", "SUB-CLOSED-2"]
+    other = httpx.post(
+        f"{hub}/api/v1/subscriptions",
+        json={"types": ["ServiceRequest"], "delivery": {"kind": "webhook", "url": "http://127.0.0.1:9/x"}},
+        headers=reader,
+    ).json()
+    refused = httpx.get(f"{hub}/api/v1/stream", params={"subscription": other["id"]}, headers=reader)
+    assert refused.status_code == 400
