@@ -202,7 +202,12 @@ class DeliveryWorker:
             scopes = await _client_scopes(self.engine, subscription.client_id) if subscription else None
             until = time.monotonic() + SLICE_SECONDS
             while subscription is not None and scopes is not None and time.monotonic() < until:
-                subscription = await self._deliver_one(http, subscription, scopes)
+                subscription, idle = await self._deliver_one(http, subscription, scopes)
+                if idle and len(self._active) >= self.settings.delivery_concurrency:
+                    break  # caught up, and others may wait for a slot: let go
+                if idle:  # caught up with slots to spare: keep the lease and wait for the next commits here,
+                    # instead of a release and a new claim (two more write transactions) every poll
+                    await asyncio.sleep(self.settings.delivery_poll_seconds)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -213,11 +218,11 @@ class DeliveryWorker:
 
     async def _deliver_one(
         self, http: httpx.AsyncClient, subscription: Subscription, scopes: frozenset[str]
-    ) -> Subscription | None:
-        """Send the next batch (or the pending one); the subscription's next state when there may be more to
-        send right away, None when this turn is over."""
+    ) -> tuple[Subscription | None, bool]:
+        """Send the next batch (or the pending one). Returns the subscription's next state, None when this turn
+        is over, and whether it has caught up with the feed (nothing to send now)."""
         if subscription.state != "active" or subscription.url is None:
-            return None
+            return None, False
         readable = [c for c in subscription.selection.collections if f"{c}:read" in scopes]
         if subscription.pending_id is not None and subscription.pending_end is not None:
             webhook_id, end = subscription.pending_id, subscription.pending_end
@@ -230,14 +235,16 @@ class DeliveryWorker:
             end = changes[-1].seq if full else upto
             if not changes:  # nothing selected up to the head: move past it without sending anything
                 if end > subscription.position:
-                    await self._guarded(subscription, position=end)
-                return None
+                    if not await self._guarded(subscription, position=end):
+                        return None, False
+                    subscription = replace(subscription, position=end)
+                return subscription, True
             webhook_id, attempt = "msg_" + secrets.token_hex(12), 1
             if not await self._guarded(subscription, pending_id=webhook_id, pending_end=end, pending_attempts=0):
-                return None
+                return None, False
         if not changes:  # the pending range holds nothing any more (entities changed again since): skip it
             await self._guarded(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0)
-            return replace(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0)
+            return replace(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0), False
         head_part = orjson.dumps({"subscription": subscription.id, "cursor": self.codec.encode(str(end), FEED_QUERY)})
         parts = [self._rendered(c, f"{c.collection}:read-personal" in scopes) for c in changes]
         body = head_part[:-1] + b',"changes":[' + b",".join(parts) + b"]}"
@@ -246,16 +253,9 @@ class DeliveryWorker:
             subscription, webhook_id=webhook_id, attempt=attempt, changes=changes, end=end, result=result
         )
         if not delivered:
-            return None
-        return replace(
-            subscription,
-            position=end,
-            pending_id=None,
-            pending_end=None,
-            pending_attempts=0,
-            failing_since=None,
-            last_error=None,
-        )
+            return None, False
+        caught = replace(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0)
+        return replace(caught, failing_since=None, last_error=None), False
 
     async def _matching(
         self, subscription: Subscription, readable: list[str], upto: int, limit: int | None
