@@ -112,7 +112,7 @@ def free_port() -> int:
 
 
 def wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded machine starts a hub slowly
     while True:
         try:
             httpx.get(url, timeout=1)

@@ -168,7 +168,10 @@ async def resume(subscription_id: str, ctx: ContextDep) -> dict[str, Any]:
 async def replay(subscription_id: str, request: Request, ctx: ContextDep) -> dict[str, Any]:
     await ctx.owned(subscription_id)
     raw = await request.body()
-    body = orjson.loads(raw) if raw.strip() else {}
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc.msg}") from exc
     if not isinstance(body, dict):
         raise BadRequest('the body must be {"since": "<cursor>"} or {"since": null} for the start of the feed')
     return ctx.json(await ctx.store.replay(subscription_id, ctx.position(body.get("since"))))

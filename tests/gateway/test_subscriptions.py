@@ -64,6 +64,9 @@ async def test_create_shows_the_secret_once_and_the_owner_manages_it(http: httpx
     assert patched.json()["filters"] == {"status": "open"}
     replayed = await http.post(f"/api/v1/subscriptions/{body['id']}/replay", json={"since": None}, headers=owner)
     assert replayed.status_code == 200
+    broken = await http.post(f"/api/v1/subscriptions/{body['id']}/replay", content=b"{", headers=owner)
+    assert broken.status_code == 400
+    assert broken.headers["content-type"] == "application/problem+json"
     assert (await http.delete(f"/api/v1/subscriptions/{body['id']}", headers=owner)).status_code == 204
     assert (await http.get(f"/api/v1/subscriptions/{body['id']}", headers=owner)).status_code == 404
 
