@@ -139,7 +139,12 @@ def start_hub(database_url: str, port: int) -> subprocess.Popen[bytes]:
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    wait_up(f"http://127.0.0.1:{port}/oauth/jwks", process)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/oauth/jwks", process)
+    except BaseException:
+        process.terminate()  # not left behind when it was only slow to start
+        process.wait(timeout=30)
+        raise
     return process
 
 
