@@ -32,6 +32,7 @@ from gateway.routes.modules import ModuleListing
 from gateway.services import open_services
 from gateway.settings import Settings
 from gateway.store.source import StoreSource
+from gateway.subscriptions.runtime import open_runtime
 from gateway.telemetry import Telemetry, TelemetryMiddleware
 from schemas import SchemaRegistry
 
@@ -75,7 +76,8 @@ def create_app(
             if server_gc:
                 gc.set_threshold(*SERVER_GC_THRESHOLDS)
             try:
-                async with app.state.catalogue:
+                async with app.state.catalogue, open_runtime(services, registry) as runtime:
+                    app.state.subscriptions = runtime
                     yield
             finally:
                 refresher.cancel()

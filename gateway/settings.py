@@ -93,6 +93,28 @@ class Settings(BaseSettings):
 
     audit_checkpoint_seconds: float = Field(default=300.0, gt=0)
 
+    # Subscriptions (gateway.subscriptions): webhook delivery and the event stream.
+    delivery_in_process: bool = Field(default=True, description="Run webhook delivery inside each hub process.")
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhook URLs on private, loopback or link-local addresses (outside demo)."
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds a receiver has to answer a delivery.")
+    delivery_batch_size: int = Field(default=500, ge=1, le=1000, description="Most changes in one delivery.")
+    delivery_concurrency: int = Field(default=16, ge=1, description="Subscriptions one process delivers at once.")
+    delivery_lease_seconds: float = Field(default=30.0, gt=0, description="How long a claim on a subscription lasts.")
+    delivery_poll_seconds: float = Field(default=0.1, gt=0, description="How often delivery looks for new changes.")
+    delivery_backoff_base: float = Field(default=1.0, gt=0, description="First retry delay, seconds (doubles).")
+    delivery_backoff_max: float = Field(default=300.0, gt=0, description="Longest retry delay, seconds.")
+    delivery_failure_window: float = Field(
+        default=86_400.0, gt=0, description="Seconds of failing deliveries before a subscription is marked failed."
+    )
+    secret_rotation_overlap: float = Field(
+        default=86_400.0, ge=0, description="Seconds a rotated webhook secret still signs next to the new one."
+    )
+    nats_url: str | None = Field(default=None, description="Also publish committed changes to NATS JetStream here.")
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE comment line interval.")
+    stream_stall_seconds: float = Field(default=30.0, gt=0, description="Cut off an SSE consumer stalled this long.")
+
     otlp_endpoint: str | None = None
     service_name: str = "qala-gateway"
 

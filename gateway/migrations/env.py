@@ -14,6 +14,7 @@ import gateway.locking
 import gateway.revocation
 import gateway.routes.modules
 import gateway.store.tables
+import gateway.subscriptions.tables
 from gateway.db import metadata
 from gateway.migrate import include_name
 
@@ -29,6 +30,7 @@ TABLE_MODULES = (
     gateway.revocation,
     gateway.routes.modules,
     gateway.store.tables,
+    gateway.subscriptions.tables,
 )
 
 connection = context.config.attributes.get("connection")

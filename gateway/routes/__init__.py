@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.facades import ngsi_ld, open311
-from gateway.routes import admin, cities, modules, oauth, schema_files, transparency, whoami
+from gateway.routes import admin, cities, modules, oauth, schema_files, stream, subscriptions, transparency, whoami
 
 ROUTERS: list[APIRouter] = [
     oauth.router,
@@ -18,6 +18,8 @@ ROUTERS: list[APIRouter] = [
     modules.router,
     cities.router,
     transparency.router,
+    subscriptions.router,
+    stream.router,
     schema_files.router,
     open311.router,
     ngsi_ld.router,

@@ -1,0 +1,207 @@
+"""GET /api/v1/stream: Server-Sent Events resumable with Last-Event-ID, redacted, with heartbeats, and a
+consumer that stops reading is cut off while the hub's memory stays flat."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from conformance.serving import serve_app
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.conftest import _postgres_database
+from tests.gateway.exchange_fixtures import service_request
+from tests.gateway.serving import HubProcess, register_client
+from tests.gateway.subscription_fixtures import quick_settings
+
+BURST = 6000
+WRITER = ["service-requests:read", "service-requests:write", "service-requests:read-personal"]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return quick_settings(database_url, issuer="http://127.0.0.1", stream_heartbeat_seconds=0.3)
+
+
+@pytest.fixture
+def hub(settings: Settings) -> Iterator[str]:
+    with serve_app(create_app(settings)) as base:
+        yield base
+
+
+def token(base: str, database_url: str, scopes: list[str]) -> dict[str, str]:
+    client_id, secret = register_client(database_url, scopes, ["astana"])
+    response = httpx.post(f"{base}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
+    """(id, data) of each event, and (None, comment) for comment lines."""
+    event_id = None
+    async for line in response.aiter_lines():
+        if line.startswith(":"):
+            yield None, line
+        elif line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("data: "):
+            yield event_id, line[6:]
+
+
+async def take(base: str, headers: dict[str, str], count: int, **params: str) -> tuple[list[dict[str, Any]], str]:
+    got: list[dict[str, Any]] = []
+    last = ""
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+        http.stream("GET", "/api/v1/stream", headers=headers, params=params) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for event_id, data in events(response):
+            if event_id is not None:
+                got.append(json.loads(data))
+                last = event_id
+                if len(got) == count:
+                    break
+    return got, last
+
+
+def write(base: str, headers: dict[str, str], names: list[str]) -> None:
+    body = b"".join(orjson.dumps(service_request(name)) + b"\n" for name in names)
+    response = httpx.post(
+        f"{base}/api/v1/batch", content=body, headers={**headers, "Content-Type": "application/x-ndjson"}
+    )
+    assert response.status_code in (200, 207)
+
+
+async def test_a_reconnecting_consumer_misses_nothing(hub: str, database_url: str) -> None:
+    writer = await asyncio.to_thread(token, hub, database_url, WRITER)
+    reader = await asyncio.to_thread(token, hub, database_url, ["service-requests:read"])
+    first_names = [f"S-{i:02d}" for i in range(20)]
+    consumer = asyncio.create_task(take(hub, reader, 12, types="ServiceRequest"))
+    await asyncio.sleep(0.5)  # connected: the stream starts at the head
+    await asyncio.to_thread(write, hub, writer, first_names)
+    first, last_id = await consumer
+    # gone after 12; meanwhile more changes commit
+    later_names = [f"S-{i:02d}" for i in range(20, 30)]
+    await asyncio.to_thread(write, hub, writer, later_names)
+    rest, _ = await take(hub, {**reader, "Last-Event-ID": last_id}, 18, types="ServiceRequest")
+    ids = [change["id"].rsplit(":", 1)[1] for change in first + rest]
+    assert ids == first_names + later_names
+    assert all("contactPhone" not in change["entity"] for change in first + rest), "no read-personal, redacted"
+
+
+async def test_heartbeats_and_scope(hub: str, database_url: str) -> None:
+    devices = await asyncio.to_thread(token, hub, database_url, ["devices:read"])
+    async with httpx.AsyncClient(base_url=hub, timeout=10) as http:
+        refused = await http.get("/api/v1/stream", params={"types": "ServiceRequest"}, headers=devices)
+        assert refused.status_code == 403
+        assert refused.json()["type"] == "https://qala.kz/problems/insufficient-scope"
+        beats = 0
+        async with http.stream("GET", "/api/v1/stream", headers=devices) as response:
+            async for _, comment in events(response):
+                beats += comment == ": heartbeat"
+                if beats == 2:
+                    break
+    assert beats == 2
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from _postgres_database()
+
+
+@pytest.mark.postgres
+def test_a_consumer_that_stops_reading_is_cut_off_and_memory_stays_flat(pg_url: str) -> None:
+    """On PostgreSQL: on SQLite each pooled connection's page cache (32 MiB) fills as the stream reads, which
+    is memory the hub keeps whether or not anyone stalls, and would hide what this test is about."""
+    url = pg_url
+    hub = HubProcess(url, env={"QALA_STREAM_STALL_SECONDS": "2", "QALA_STREAM_HEARTBEAT_SECONDS": "0.5"})
+    hub.start()
+    try:
+        writer = token(hub.base, url, WRITER)
+        description = "x" * 2000
+
+        def burst(prefix: str) -> None:
+            for start in range(0, BURST, 500):
+                names = [f"{prefix}-{i}" for i in range(start, start + 500)]
+                body = b"".join(orjson.dumps(service_request(name, description=description)) + b"\n" for name in names)
+                httpx.post(
+                    f"{hub.base}/api/v1/batch",
+                    content=body,
+                    headers={**writer, "Content-Type": "application/x-ndjson"},
+                    timeout=60,
+                )
+
+        burst("WARM")  # the hub's own working set for such writes, before anyone streams
+        assert hub.process is not None
+        before = _rss_kib(hub.process.pid)
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", hub.port))
+        request = (
+            f"GET /api/v1/stream?types=ServiceRequest HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {writer['Authorization']}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        stalled.sendall(request.encode())
+        time.sleep(0.5)
+        burst("HOT")  # about 12 MB of events the stalled consumer never reads
+        time.sleep(3)  # past the stall limit
+        after = _rss_kib(hub.process.pid)
+        stalled.settimeout(10)
+        received = 0
+        while True:  # now read: what was in flight, then the end of the connection
+            chunk = stalled.recv(65536)
+            if not chunk:
+                break
+            received += len(chunk)
+        stalled.close()
+        # What reached it is what the kernel's socket buffers held when the hub stopped sending (a few MB on
+        # loopback), then the connection ends: without the cut-off, recv would run into its timeout instead.
+        assert received < BURST * len(description) / 2, f"{received} bytes: the hub kept sending"
+        assert after - before < 20_000, f"RSS grew from {before} to {after} KiB"
+    finally:
+        hub.stop()
+
+
+async def test_a_stream_subscription_selects_what_its_stream_carries(hub: str, database_url: str) -> None:
+    writer = await asyncio.to_thread(token, hub, database_url, WRITER)
+    reader = await asyncio.to_thread(token, hub, database_url, ["service-requests:read"])
+    body = {"types": ["ServiceRequest"], "filters": {"status": "closed"}, "delivery": {"kind": "stream"}}
+    created = httpx.post(f"{hub}/api/v1/subscriptions", json=body, headers=reader).json()
+    assert "secret" not in created
+    consumer = asyncio.create_task(take(hub, reader, 2, subscription=created["id"]))
+    await asyncio.sleep(0.5)
+    open_one = service_request("SUB-OPEN")
+    closed = [
+        service_request(f"SUB-CLOSED-{i}", status="closed", dateClosed="2024-03-13T10:00:00+05:00") for i in (1, 2)
+    ]
+    payload = b"".join(orjson.dumps(entity) + b"\n" for entity in [open_one, *closed])
+    response = httpx.post(
+        f"{hub}/api/v1/batch", content=payload, headers={**writer, "Content-Type": "application/x-ndjson"}
+    )
+    assert response.status_code in (200, 207), response.text
+    got, _ = await asyncio.wait_for(consumer, 30)
+    assert [c["id"].rsplit(":", 1)[1] for c in got] == ["SUB-CLOSED-1", "SUB-CLOSED-2"]
+    other = httpx.post(
+        f"{hub}/api/v1/subscriptions",
+        json={"types": ["ServiceRequest"], "delivery": {"kind": "webhook", "url": "http://127.0.0.1:9/x"}},
+        headers=reader,
+    ).json()
+    refused = httpx.get(f"{hub}/api/v1/stream", params={"subscription": other["id"]}, headers=reader)
+    assert refused.status_code == 400
