@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from catalogue.cors import OpenReadRoute, preflight
 from catalogue.datastore import datastore_search
 from catalogue.errors import BadRequest, CatalogueError, NotAuthorized, ValidationFailed
 from catalogue.service import Catalogue
@@ -201,7 +202,7 @@ async def _actor(request: Request, catalogue: Catalogue) -> str | None:
 
 def router() -> APIRouter:
     """The Action API router; it reads the service from ``request.app.state.catalogue``."""
-    api = APIRouter(tags=["CKAN Action API"])
+    api = APIRouter(tags=["CKAN Action API"], route_class=OpenReadRoute)
 
     async def action(request: Request, name: str) -> Response:
         catalogue: Catalogue = request.app.state.catalogue
@@ -229,4 +230,5 @@ def router() -> APIRouter:
             include_in_schema=False,
             name="catalogue_action" if prefix == "/api/3/action" else "catalogue_action_legacy",
         )
+        api.add_api_route(prefix + "/{name}", preflight, methods=["OPTIONS"], include_in_schema=False)
     return api

@@ -18,10 +18,15 @@ read the same columns, so a spreadsheet, a CKAN client and ``frictionless valida
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import io
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from catalogue.exports import neutralise
 from catalogue.privacy import AGGREGATED, public_fields
 from schemas.registry import SchemaRegistry, SchemaVersion
 
@@ -159,3 +164,35 @@ def top_level_types(registry: SchemaRegistry, version: SchemaVersion) -> dict[st
         spec = resolve(registry, properties[name], version.document)
         out[name] = _scalar_type(spec) or ("array" if spec.get("type") == "array" else "object")
     return out
+
+
+def flat_row(columns: list[Column], row: JsonObject) -> JsonObject:
+    """The row as ``{column name: value}``; nested values stay Python structures (JSON in a CSV cell)."""
+    return {column.name: column.get(row) for column in columns}
+
+
+def _cell(value: Any) -> str:
+    # A JSON number or boolean cannot carry a formula: it is written as it is (a typed reader such as
+    # frictionless must see -9.6, not '-9.6). Text goes through the formula neutralisation of every download.
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return neutralise(value)
+    return neutralise(orjson.dumps(value).decode())
+
+
+async def stream_flat_csv(columns: list[Column], rows: AsyncIterator[JsonObject]) -> AsyncIterator[bytes]:
+    """A CSV of the flat table: a header of column names, one line per row, UTF-8 with a BOM for Excel."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([column.name for column in columns])
+    yield ("\ufeff" + buffer.getvalue()).encode()
+    async for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([_cell(column.get(row)) for column in columns])
+        yield buffer.getvalue().encode()

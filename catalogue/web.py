@@ -18,8 +18,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from catalogue import dataset_view
+from catalogue import dataset_view, dcat_routes
 from catalogue.ckan_api import ACTIONS
+from catalogue.dcat import negotiate as negotiate_rdf
 from catalogue.errors import NotFound
 from catalogue.formatting import local_date, local_time, number, parse_moment, period
 from catalogue.i18n import LANGUAGE_NAMES, LOCALES, MESSAGES, THEMES, city_name, duration, negotiate, pick, translate
@@ -167,8 +168,11 @@ async def search_page(request: Request) -> HTMLResponse:
     )
 
 
-async def dataset_page(request: Request, name: str) -> HTMLResponse:
+async def dataset_page(request: Request, name: str) -> Response:
     catalogue: Catalogue = request.app.state.catalogue
+    rdf = negotiate_rdf(request.headers.get("accept"))
+    if rdf is not None:  # ckanext-dcat's content negotiation: the same address, as DCAT
+        return await dcat_routes.dataset(request, name, rdf)
     try:
         doc = await catalogue.package_show(name)
     except NotFound:
