@@ -18,13 +18,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from catalogue import actions
 from catalogue.cors import OpenReadRoute, preflight
-from catalogue.datastore import datastore_search
+from catalogue.datastore import datastore_info, datastore_search
 from catalogue.errors import BadRequest, CatalogueError, NotAuthorized, ValidationFailed
 from catalogue.service import Catalogue
 
 JsonObject = dict[str, Any]
-CKAN_VERSION = "2.11.0"
 UPLOAD_MAX = 50 * 2**20
 
 
@@ -67,16 +67,7 @@ def _paging(data: JsonObject) -> tuple[int | None, int]:
 
 
 async def _status(call: Call) -> JsonObject:
-    settings = call.catalogue.settings
-    return {
-        "site_title": settings.title,
-        "site_description": settings.description,
-        "site_url": settings.site_url,
-        "error_emails_to": None,
-        "locale_default": settings.default_locale,
-        "extensions": ["qala_live", "datastore", "dcat"],
-        "ckan_version": CKAN_VERSION,
-    }
+    return actions.status(call.catalogue, list(ACTIONS))
 
 
 async def _site_read(call: Call) -> bool:
@@ -99,7 +90,7 @@ async def _help(call: Call) -> str:
     action = ACTIONS.get(name)
     if action is None:
         raise ValidationFailed({"name": [f"Action name not known: {name}"]})
-    return (action.run.__doc__ or name).strip()
+    return actions.help_text(name, action.run)
 
 
 async def _package_delete(call: Call) -> None:
@@ -126,7 +117,15 @@ ACTIONS: dict[str, Action] = {
     "group_show": Action(
         lambda c: c.catalogue.group_show("group", _required(c.data), _flag(c.data, "include_datasets"))
     ),
-    "tag_list": Action(lambda c: c.catalogue.tag_list()),
+    "tag_list": Action(lambda c: actions.tag_list(c.catalogue, c.data)),
+    "license_list": Action(lambda c: actions.license_list(c.catalogue, c.data)),
+    "package_autocomplete": Action(lambda c: actions.package_autocomplete(c.catalogue, c.data)),
+    "resource_search": Action(lambda c: actions.resource_search(c.catalogue, c.data)),
+    "package_activity_list": Action(lambda c: actions.package_activity_list(c.catalogue, c.data)),
+    "recently_changed_packages_activity_list": Action(
+        lambda c: actions.recently_changed_packages_activity_list(c.catalogue, c.data)
+    ),
+    "datastore_info": Action(lambda c: datastore_info(c.catalogue, c.data)),
     "resource_show": Action(lambda c: c.catalogue.resource_show(_required(c.data))),
     "resource_view_list": Action(_no_views),
     "datastore_search": Action(lambda c: datastore_search(c.catalogue, c.data, c.action_url)),
