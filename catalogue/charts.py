@@ -47,7 +47,10 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     magnitude = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 10 ** -len(f"{raw:.10f}".split(".")[1].lstrip("0"))
     step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
     first = (low // step) * step
-    return [first + i * step for i in range(count + 3) if first + i * step <= high + step * 0.001]
+    ticks = [first]
+    while ticks[-1] < high - step * 1e-9 and len(ticks) < count + 4:  # the last tick is above the highest value
+        ticks.append(ticks[-1] + step)
+    return ticks
 
 
 def _frame(series: list[Series], zero: bool) -> tuple[float, float, float, float]:
