@@ -8,7 +8,7 @@ vocabulary names for the type (payments: the published daily totals, never a sup
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -30,7 +30,9 @@ PREVIEW_ROWS = 10
 class DatasetView:
     preview: Preview
     map_svg: str = ""
-    chart_svg: str = ""
+    charts: list[str] = field(default_factory=list)
+    """One chart, or one per split value (a meter type, an indicator): values in different units never share
+    an axis."""
     points: int = 0
 
 
@@ -95,7 +97,19 @@ async def build(live: LiveRows, type_name: str, title: str, locale: str) -> Data
     spec = VOCABULARY.chart(type_name)
     if spec is not None and spec.kind == "bars":
         label = translate("payments_by_day", locale)
-        view.chart_svg = bar_chart(_daily_totals(rows), label, locale, title=label, zone=zone)
+        view.charts = [bar_chart(_daily_totals(rows), label, locale, title=label, zone=zone)]
     elif spec is not None:
-        view.chart_svg = line_chart(_series(spec, type_name, rows, locale), locale, title=title, zone=zone)
+        series = _series(spec, type_name, rows, locale)
+        groups = [[one] for one in series] if spec.split else [series]
+        view.charts = [
+            line_chart(
+                group,
+                locale,
+                title=f"{title}: {group[0].label}" if spec.split else title,
+                zone=zone,
+                ident=f"chart-{n}",
+            )
+            for n, group in enumerate(groups)
+        ]
+    view.charts = [svg for svg in view.charts if svg]
     return view

@@ -140,7 +140,7 @@ def test_a_resident_reads_a_dataset_in_each_language(site: Served, browser: obje
         assert page.get_attribute("html", "lang") == locale
         if locale != "en":
             assert untranslated(page.content()) == [], name
-        chart = page.locator("#chart svg[role=img]")
+        chart = page.locator("#chart svg[role=img]").first
         assert chart.is_visible(), name
         box = chart.bounding_box()
         assert box is not None

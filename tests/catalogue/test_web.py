@@ -84,6 +84,8 @@ async def test_dataset_page_shows_freshness_lineage_preview_and_api(
     ru = (await http.get("/dataset/air-quality-observed-astana", headers={"Cookie": "qala_lang=ru"})).text
     assert "14 февр. 2025, 13:00" in ru  # 08:00Z is 13:00 in Astana (UTC+5 since March 2024)
     assert "непрерывно" in ru
+    meters = (await http.get("/dataset/meter-readings-astana")).text
+    assert meters.count('class="chart"') == 2  # kWh and Gcal each on their own axis, never mixed
     assert (await http.get("/dataset/nope")).status_code == 404
 
 
