@@ -79,7 +79,8 @@ def _axes(
         out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"/>')
         label = escape(number(round(tick, 6), locale))
         out.append(f'<text class="tick" x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{label}</text>')
-    for fraction, anchor in ((0.0, "start"), (0.5, "middle"), (1.0, "end")) if times else ():
+    marks = ((0.0, "start"), (0.5, "middle"), (1.0, "end")) if end > start else ((0.5, "middle"),)
+    for fraction, anchor in marks if times else ():
         moment = datetime.fromtimestamp(start + (end - start) * fraction, UTC)
         label = local_date(moment, locale, zone) if dates else local_time(moment, locale, zone)
         x = LEFT + (WIDTH - LEFT - RIGHT) * fraction
