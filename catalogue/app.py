@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from catalogue import ckan_api, dcat, downloads, web
+from catalogue import ckan_api, dcat_routes, downloads, web
 from catalogue.headers import SecurityHeadersMiddleware
 from catalogue.service import Catalogue, CatalogueSettings, ModuleProvider, _no_modules
 from catalogue.source import EntitySource
@@ -29,7 +29,7 @@ from schemas.registry import SchemaRegistry
 
 def routers() -> list[APIRouter]:
     """Every catalogue router: CKAN Action API, DCAT, downloads, then the web pages (which own ``/``)."""
-    return [ckan_api.router(), dcat.router(), downloads.router(), web.router()]
+    return [ckan_api.router(), dcat_routes.router(), downloads.router(), web.router()]
 
 
 def create_app(

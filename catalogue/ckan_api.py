@@ -19,14 +19,15 @@ from fastapi.responses import Response
 from opentelemetry import trace
 from starlette.datastructures import UploadFile
 
-from catalogue.datastore import datastore_search
+from catalogue import actions
+from catalogue.cors import OpenReadRoute, preflight
+from catalogue.datastore import datastore_info, datastore_search
 from catalogue.errors import BadRequest, CatalogueError, NotAuthorized, ValidationFailed
 from catalogue.search import MAX_INT
 from catalogue.service import Catalogue
 from gateway.inputs import json_issue
 
 JsonObject = dict[str, Any]
-CKAN_VERSION = "2.11.0"
 UPLOAD_MAX = 50 * 2**20
 
 
@@ -69,16 +70,7 @@ def _paging(data: JsonObject) -> tuple[int | None, int]:
 
 
 async def _status(call: Call) -> JsonObject:
-    settings = call.catalogue.settings
-    return {
-        "site_title": settings.title,
-        "site_description": settings.description,
-        "site_url": settings.site_url,
-        "error_emails_to": None,
-        "locale_default": settings.default_locale,
-        "extensions": ["qala_live", "datastore", "dcat"],
-        "ckan_version": CKAN_VERSION,
-    }
+    return actions.status(call.catalogue, list(ACTIONS))
 
 
 async def _site_read(call: Call) -> bool:
@@ -101,7 +93,7 @@ async def _help(call: Call) -> str:
     action = ACTIONS.get(name)
     if action is None:
         raise ValidationFailed({"name": [f"Action name not known: {name}"]})
-    return (action.run.__doc__ or name).strip()
+    return actions.help_text(name, action.run)
 
 
 async def _package_delete(call: Call) -> None:
@@ -128,7 +120,15 @@ ACTIONS: dict[str, Action] = {
     "group_show": Action(
         lambda c: c.catalogue.group_show("group", _required(c.data), _flag(c.data, "include_datasets"))
     ),
-    "tag_list": Action(lambda c: c.catalogue.tag_list()),
+    "tag_list": Action(lambda c: actions.tag_list(c.catalogue, c.data)),
+    "license_list": Action(lambda c: actions.license_list(c.catalogue, c.data)),
+    "package_autocomplete": Action(lambda c: actions.package_autocomplete(c.catalogue, c.data)),
+    "resource_search": Action(lambda c: actions.resource_search(c.catalogue, c.data)),
+    "package_activity_list": Action(lambda c: actions.package_activity_list(c.catalogue, c.data)),
+    "recently_changed_packages_activity_list": Action(
+        lambda c: actions.recently_changed_packages_activity_list(c.catalogue, c.data)
+    ),
+    "datastore_info": Action(lambda c: datastore_info(c.catalogue, c.data)),
     "resource_show": Action(lambda c: c.catalogue.resource_show(_required(c.data))),
     "resource_view_list": Action(_no_views),
     "datastore_search": Action(lambda c: datastore_search(c.catalogue, c.data, c.action_url)),
@@ -209,7 +209,7 @@ async def _actor(request: Request, catalogue: Catalogue) -> str | None:
 
 def router() -> APIRouter:
     """The Action API router; it reads the service from ``request.app.state.catalogue``."""
-    api = APIRouter(tags=["CKAN Action API"])
+    api = APIRouter(tags=["CKAN Action API"], route_class=OpenReadRoute)
 
     async def action(request: Request, name: str) -> Response:
         catalogue: Catalogue = request.app.state.catalogue
@@ -239,4 +239,5 @@ def router() -> APIRouter:
             include_in_schema=False,
             name="catalogue_action" if prefix == "/api/3/action" else "catalogue_action_legacy",
         )
+        api.add_api_route(prefix + "/{name}", preflight, methods=["OPTIONS"], include_in_schema=False)
     return api

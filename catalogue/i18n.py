@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from catalogue.formatting import number
+from schemas.cities import CityRegistry
+
 LOCALES = ("kk", "ru", "en")
 DEFAULT_LOCALE = "kk"
 LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
@@ -64,8 +67,8 @@ MESSAGES: dict[str, Translated] = {
     "records": {"kk": "Жазбалар", "ru": "Записей", "en": "Records"},
     "live": {"kk": "Тікелей", "ru": "Живой", "en": "Live"},
     "aggregated": {
-        "kk": "Жеке деректерді қорғау үшін тек жиынтық көрсеткіштер (k ≥ 10) жарияланады.",
-        "ru": "Для защиты персональных данных публикуются только агрегаты (k ≥ 10).",
+        "kk": "Жеке деректерді қорғау үшін тек жиынтық көрсеткіштер жарияланады: әр ұяшықта кемінде 10 төлем.",
+        "ru": "Для защиты персональных данных публикуются только агрегаты: не меньше 10 платежей в ячейке.",
         "en": "To protect personal data only aggregates are published (cells below k = 10 suppressed).",
     },
     "seconds": {"kk": "сек", "ru": "с", "en": "s"},
@@ -82,19 +85,76 @@ MESSAGES: dict[str, Translated] = {
     "version": {"kk": "Нұсқа", "ru": "Версия", "en": "Version"},
     "certified_at": {"kk": "Берілген күні", "ru": "Дата выдачи", "en": "Certified on"},
     "api_intro": {
-        "kk": "Каталог CKAN Action API үйлесімді: ckanapi және басқа құралдар өзгеріссіз жұмыс істейді.",
-        "ru": "Каталог совместим с CKAN Action API: ckanapi и другие инструменты работают без изменений.",
+        "kk": "Каталог CKAN API-імен үйлесімді: ckanapi және басқа құралдар өзгеріссіз жұмыс істейді.",
+        "ru": "Каталог совместим с CKAN API: ckanapi и другие инструменты работают без изменений.",
         "en": "The catalogue speaks the CKAN Action API: ckanapi and other CKAN tools work unchanged.",
     },
+    "site_name": {"kk": "Qala ашық деректері", "ru": "Открытые данные Qala", "en": "Qala open data"},
+    "site_description": {
+        "kk": "Қазақстан қалаларының ашық деректері: Qala хабы арқылы тікелей жаңартылады.",
+        "ru": "Открытые данные городов Казахстана, обновляются в реальном времени через хаб Qala.",
+        "en": "Open data of Kazakh smart cities, live from the Qala interoperability hub.",
+    },
+    "licence_note": {
+        "kk": "Деректерді авторын көрсетіп еркін пайдалануға болады (CC BY 4.0).",
+        "ru": "Данные можно свободно использовать с указанием источника (CC BY 4.0).",
+        "en": "You may use the data freely if you name the source (CC BY 4.0).",
+    },
+    "machine_access": {"kk": "Бағдарламаларға арналған", "ru": "Для программ", "en": "For software"},
+    "continuous": {"kk": "үздіксіз", "ru": "непрерывно", "en": "continuous"},
+    "updated": {"kk": "Жаңартылды", "ru": "Обновлено", "en": "Updated"},
+    "period_label": {"kk": "Деректер кезеңі", "ru": "Период данных", "en": "Data period"},
+    "format_csv": {"kk": "Кесте", "ru": "Таблица", "en": "Table"},
+    "format_json": {"kk": "Толық деректер", "ru": "Полные данные", "en": "Full data"},
+    "format_geojson": {"kk": "Карта үшін", "ru": "Для карт", "en": "For maps"},
+    "format_api": {"kk": "Бағдарламалық интерфейс", "ru": "Программный интерфейс", "en": "Programming interface"},
+    "format_datapackage": {
+        "kk": "Деректер пакетінің сипаттамасы",
+        "ru": "Описание пакета данных",
+        "en": "Data package description",
+    },
+    "licence_cc_by": {
+        "kk": "CC BY 4.0 — авторын көрсетіп еркін пайдалану",
+        "ru": "CC BY 4.0 — свободное использование с указанием автора",
+        "en": "CC BY 4.0 — free to use with attribution",
+    },
+    "map": {"kk": "Карта", "ru": "Карта", "en": "Map"},
+    "chart": {"kk": "Уақыт бойынша", "ru": "Во времени", "en": "Over time"},
+    "km": {"kk": "км", "ru": "км", "en": "km"},
+    "map_points": {"kk": "Картадағы нүктелер саны", "ru": "Точек на карте", "en": "Points on the map"},
+    "payments_by_day": {
+        "kk": "Күн сайынғы төлемдер сомасы, ₸ (жарияланған жиынтықтар)",
+        "ru": "Сумма платежей по дням, ₸ (опубликованные итоги)",
+        "en": "Payments per day, ₸ (published totals)",
+    },
+    "hidden_cells": {
+        "kk": "{cells} ұяшық ({rows} жол) жасырылған: онда 10-нан аз төлем бар немесе олардың мәнін "
+        "жиынтықтан шығаруға болар еді.",
+        "ru": "Скрыто ячеек: {cells} (строк: {rows}) — в них меньше 10 платежей или их можно было бы "
+        "вычислить из итогов.",
+        "en": "{cells} cells in {rows} rows are hidden: they hold fewer than 10 payments, or could be worked "
+        "out from the totals.",
+    },
+    "preview_rows": {
+        "kk": "Алдын ала қаралатын жазбалар: {n}",
+        "ru": "Записей в предпросмотре: {n}",
+        "en": "Records shown: {n}",
+    },
+    "member_organizations": {
+        "kk": "Деректерді жариялайтын ұйымдар",
+        "ru": "Организации, публикующие данные",
+        "en": "Organisations that publish data",
+    },
+    "cities": {"kk": "Қалалар", "ru": "Города", "en": "Cities"},
+    "ckan_api_heading": {"kk": "CKAN үйлесімді API", "ru": "API, совместимый с CKAN", "en": "CKAN-compatible API"},
+    "python_heading": {"kk": "Python тілінде", "ru": "На Python", "en": "In Python"},
+    "dcat_heading": {"kk": "Метадеректер каталогы", "ru": "Каталог метаданных", "en": "Metadata catalogue"},
+    "write_actions": {
+        "kk": "Өзгерту әрекеттері (токенмен)",
+        "ru": "Изменение (с токеном)",
+        "en": "Changes (with a token)",
+    },
     "not_found": {"kk": "Бет табылмады", "ru": "Страница не найдена", "en": "Page not found"},
-}
-
-CITY_NAMES: dict[str, Translated] = {
-    "astana": {"kk": "Астана", "ru": "Астана", "en": "Astana"},
-    "almaty": {"kk": "Алматы", "ru": "Алматы", "en": "Almaty"},
-    "shymkent": {"kk": "Шымкент", "ru": "Шымкент", "en": "Shymkent"},
-    "karaganda": {"kk": "Қарағанды", "ru": "Караганда", "en": "Karaganda"},
-    "kz": {"kk": "Қазақстан", "ru": "Казахстан", "en": "Kazakhstan"},
 }
 
 THEMES: dict[str, Translated] = {
@@ -128,20 +188,21 @@ def pick(values: Mapping[str, str] | str | None, locale: str) -> str:
 
 
 def city_name(city: str) -> Translated:
-    """The city's name in the three languages; an unknown tenant code is shown capitalised."""
-    return CITY_NAMES.get(city, {locale: city.capitalize() for locale in LOCALES})
+    """The city's name in the three languages, from the city registry; an unknown code is shown as it is."""
+    cities = CityRegistry.load()
+    return {locale: cities.name(city, locale) for locale in LOCALES}
 
 
 def duration(seconds: float, locale: str) -> str:
     """A latency people can read: ``duration(5400, "en")`` is ``'1.5 h'``.
 
     >>> duration(42.25, "kk"), duration(200000, "ru")
-    ('42.2 сек', '2.3 дн')
+    ('42,2 сек', '2,3 дн')
     """
     for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
         if abs(seconds) >= size * 1.5 or (unit == "minutes" and abs(seconds) >= 90):
-            return f"{seconds / size:.1f} {translate(unit, locale)}"
-    return f"{seconds:.1f} {translate('seconds', locale)}"
+            return f"{number(round(seconds / size, 1), locale)} {translate(unit, locale)}"
+    return f"{number(round(seconds, 1), locale)} {translate('seconds', locale)}"
 
 
 def negotiate(cookie: str | None, accept_language: str | None) -> str:

@@ -16,6 +16,7 @@ from catalogue.frozen import PeriodFreezer
 from catalogue.i18n import LOCALES, city_name
 from catalogue.privacy import AGGREGATED, AggregateSpec, public_fields, public_view
 from catalogue.source import CollectionSummary, EntitySource
+from catalogue.vocabulary import VOCABULARY
 from schemas.cities import CityRegistry
 from schemas.registry import SchemaRegistry, SchemaVersion
 
@@ -107,8 +108,9 @@ class LiveDescriber:
         type_title = TYPE_TITLES.get(version.type_name, dict.fromkeys(LOCALES, version.title))
         aggregated = version.type_name in AGGREGATED
         titles = {loc: f"{type_title[loc]} — {city[loc]}" for loc in LOCALES}
-        notes = {loc: LIVE_NOTE[loc] for loc in LOCALES}
-        notes["en"] = f"{version.description}\n\n{LIVE_NOTE['en']}".strip()
+        # Residents read the vocabulary's description; developers find the schema's in ``schema_description``.
+        about = VOCABULARY.description(version.type_name) or {}
+        notes = {loc: f"{about.get(loc, '')}\n\n{LIVE_NOTE[loc]}".strip() for loc in LOCALES}
         theme = THEME_OF_TYPE.get(version.type_name, "services")
         formats = (
             ("csv", "json")
@@ -129,6 +131,7 @@ class LiveDescriber:
             "collection": summary.collection,
             "city": summary.city,
             "schema": version.schema_id,
+            "schema_description": version.description,
             "aggregated": "true" if aggregated else "false",
             "last_update": freshness["last_update"] or "",
             "median_latency_seconds": ""
@@ -150,6 +153,7 @@ class LiveDescriber:
             "author": ", ".join(summary.publishers),
             "frequency": "continuous",
             "spatial": summary.city,
+            "temporal_start": _iso(summary.first_modified),
             "temporal_end": _iso(summary.last_modified),
             "live": True,
             "collection": summary.collection,

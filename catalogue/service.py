@@ -298,7 +298,7 @@ class Catalogue:
             modified = now()
             full = finish(doc, organization=organization, groups=groups, created=created, modified=modified)
             full["creator_user_id"] = existing.get("creator_user_id") if existing else actor
-            await self.store.save_dataset(connection, full, live=False, created=created, modified=modified)
+            await self.store.save_dataset(connection, full, live=False, created=created, modified=modified, actor=actor)
             return full
 
     async def _owner(self, connection: Any, key: Any) -> JsonObject | None:
@@ -326,7 +326,7 @@ class Catalogue:
                 raise NotFound("Dataset not found")
             if existing.get("live"):
                 raise NotAuthorized(f"Dataset {existing['name']} is live: the hub generates it")
-            await self.store.delete_dataset(connection, existing["id"])
+            await self.store.delete_dataset(connection, existing["id"], actor)
 
     async def resource_create(
         self, data: JsonObject, upload: tuple[str, str, bytes] | None, *, actor: str | None

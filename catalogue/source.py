@@ -41,6 +41,8 @@ class CollectionSummary:
     """Member organisations whose clients published here (lineage: which systems feed it)."""
     sources: tuple[str, ...] = ()
     """Distinct ``source`` values of the entities (source systems and adapters)."""
+    first_modified: datetime | None = None
+    """The smallest ``dateModified``: with ``last_modified``, the period the data covers."""
 
 
 class EntitySource(Protocol):
@@ -93,6 +95,7 @@ class MemorySource:
                     count=len(items),
                     last_received=max(i.received for i in items),
                     last_modified=max(modified),
+                    first_modified=min(modified),
                     median_latency_seconds=statistics.median(latencies),
                     publishers=tuple(sorted({i.publisher for i in items if i.publisher})),
                     sources=tuple(sorted({str(i.entity["source"]) for i in items if i.entity.get("source")})),

@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalogue.packages import now
-from catalogue.tables import api_tokens, datasets, documents, facets, generation, organizations, resources, uploads
+from catalogue.tables import (
+    activities,
+    api_tokens,
+    datasets,
+    documents,
+    facets,
+    generation,
+    organizations,
+    resources,
+    uploads,
+)
 
 JsonObject = dict[str, Any]
 
@@ -85,11 +96,20 @@ class Store:
             return await self.find_dataset(connection, key)
 
     async def save_dataset(
-        self, connection: AsyncConnection, doc: JsonObject, *, live: bool, created: datetime, modified: datetime
+        self,
+        connection: AsyncConnection,
+        doc: JsonObject,
+        *,
+        live: bool,
+        created: datetime,
+        modified: datetime,
+        actor: str | None = None,
     ) -> None:
-        """Insert or replace one dataset with its document, facet, resource and full-text rows."""
-        await self._forget(connection, doc["id"])
+        """Insert or replace one dataset with its document, facet, resource and full-text rows, and say so in the
+        activity stream."""
+        existed = await self._forget(connection, doc["id"])
         await self.bump(connection)
+        await self.record(connection, doc, "changed package" if existed else "new package", modified, actor)
         key = (
             await connection.execute(
                 insert(datasets)
@@ -120,19 +140,63 @@ class Store:
                 "INSERT INTO catalogue_fts (rowid, title, body) VALUES (?, ?, ?)", (key, title, body)
             )
 
-    async def _forget(self, connection: AsyncConnection, dataset_id: str) -> None:
+    async def _forget(self, connection: AsyncConnection, dataset_id: str) -> bool:
         key = (await connection.execute(select(datasets.c.key).where(datasets.c.id == dataset_id))).scalar_one_or_none()
         if key is None:
-            return
+            return False
         for table in (facets, resources, documents):
             await connection.execute(delete(table).where(table.c.dataset_key == key))
         await connection.execute(delete(datasets).where(datasets.c.key == key))
         if connection.dialect.name == "sqlite":
             await connection.exec_driver_sql("DELETE FROM catalogue_fts WHERE rowid = ?", (key,))
+        return True
 
-    async def delete_dataset(self, connection: AsyncConnection, dataset_id: str) -> None:
+    async def delete_dataset(self, connection: AsyncConnection, dataset_id: str, actor: str | None = None) -> None:
+        doc = await self.find_dataset(connection, dataset_id)
         await self._forget(connection, dataset_id)
         await self.bump(connection)
+        if doc is not None:
+            await self.record(connection, doc | {"state": "deleted"}, "deleted package", now(), actor)
+
+    async def record(
+        self, connection: AsyncConnection, doc: JsonObject, kind: str, moment: datetime, actor: str | None
+    ) -> None:
+        """One activity of CKAN's stream; ``data.package`` is the dataset as it was after the change."""
+        await connection.execute(
+            insert(activities).values(
+                id=str(uuid.uuid4()),
+                timestamp=moment,
+                object_id=doc["id"],
+                activity_type=kind,
+                user_id=actor,
+                data={"package": doc},
+            )
+        )
+
+    async def activities(
+        self, object_id: str | None, limit: int, offset: int, include_data: bool = True
+    ) -> list[JsonObject]:
+        """Newest first; one dataset's when ``object_id`` is given, else the whole catalogue's."""
+        query = select(activities).order_by(activities.c.timestamp.desc(), activities.c.id).limit(limit).offset(offset)
+        if object_id is not None:
+            query = query.where(activities.c.object_id == object_id)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            {
+                "id": row.id,
+                "timestamp": row.timestamp.replace(tzinfo=None).isoformat()
+                if row.timestamp.tzinfo is None
+                else row.timestamp.astimezone(UTC).replace(tzinfo=None).isoformat(),
+                "user_id": row.user_id,
+                "object_id": row.object_id,
+                "activity_type": row.activity_type,
+                "data": row.data
+                if include_data
+                else {"package": {"name": row.data["package"]["name"], "title": row.data["package"].get("title")}},
+            }
+            for row in rows
+        ]
 
     async def live_docs(self, connection: AsyncConnection) -> dict[str, JsonObject]:
         rows = await connection.execute(

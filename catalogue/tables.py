@@ -100,6 +100,21 @@ uploads = Table(
     Column("content", LargeBinary, nullable=False),
 )
 
+activities = Table(
+    "catalogue_activities",
+    metadata,
+    # CKAN's activity stream: one row per dataset created, changed or deleted, whoever did it (a client through
+    # package_update, or the hub re-describing a live dataset after changes arrived through the exchange).
+    Column("id", String(36), primary_key=True),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("object_id", String(64), nullable=False),
+    Column("activity_type", String(30), nullable=False),
+    Column("user_id", String(100), nullable=True),
+    Column("data", JsonColumn, nullable=False),
+    Index("ix_catalogue_activities_object", "object_id", "timestamp"),
+    Index("ix_catalogue_activities_timestamp", "timestamp"),
+)
+
 api_tokens = Table(
     "catalogue_api_tokens",
     metadata,

@@ -9,7 +9,7 @@ facets, paging), ``/dataset/{name}`` (metadata, freshness, lineage, preview, dow
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
@@ -18,44 +18,77 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from catalogue import dataset_view, dcat_routes
+from catalogue.ckan_api import ACTIONS
+from catalogue.dcat import negotiate as negotiate_rdf
 from catalogue.errors import NotFound
-from catalogue.exports import flatten
-from catalogue.i18n import LANGUAGE_NAMES, LOCALES, THEMES, city_name, duration, negotiate, pick, translate
+from catalogue.formatting import local_date, local_time, number, parse_moment, period
+from catalogue.i18n import LANGUAGE_NAMES, LOCALES, MESSAGES, THEMES, city_name, duration, negotiate, pick, translate
+from catalogue.live import TYPE_TITLES
 from catalogue.search import FACET_FIELDS
 from catalogue.service import Catalogue
+from schemas.cities import CityRegistry
+from schemas.registry import collection_name
 
 JsonObject = dict[str, Any]
 COOKIE = "qala_lang"
 PER_PAGE = 20
 PAGE_FACETS = ["organization", "city", "groups", "res_format", "license_id"]
-STATIC = {"catalogue.css": "text/css", "catalogue.js": "text/javascript"}
+STATIC = {"catalogue.css": "text/css", "catalogue.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 
 _environment = Environment(
     loader=PackageLoader("catalogue", "templates"), autoescape=select_autoescape(), trim_blocks=True, lstrip_blocks=True
 )
 
 
+def _aware(value: str | None) -> Any:
+    """CKAN's ``metadata_*`` values are naive UTC; everything else carries its offset."""
+    moment = parse_moment(value)
+    return moment.replace(tzinfo=UTC) if isinstance(moment, datetime) and moment.tzinfo is None else value
+
+
 def _when(value: str | None, locale: str) -> str:
-    if not value:
-        return "—"
-    moment = datetime.fromisoformat(value)
-    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.utcoffset() is not None else "")
+    return local_time(_aware(value), locale)
 
 
 _environment.filters["when"] = _when
+_environment.filters["day"] = lambda value, locale: local_date(_aware(value), locale)
+_environment.filters["number"] = number
+_environment.filters["period"] = period
 _environment.filters["duration"] = duration
 
 
 def _facet_label(field: str, value: str, locale: str) -> str:
     if field == "groups" and value in THEMES:
         return THEMES[value][locale]
-    if field in ("city", "organization"):
-        return (
-            city_name(value)[locale]
-            if field == "city" or value in ("astana", "almaty", "shymkent", "karaganda", "kz")
-            else value
-        )
+    if field == "city" or (field == "organization" and CityRegistry.load().is_known(value)):
+        return city_name(value)[locale]
     return value
+
+
+def tag_label(tag: str, locale: str) -> tuple[str, bool]:
+    """A tag as a resident reads it, and whether it is shown as written (a tag someone typed in)."""
+    if tag in THEMES:
+        return THEMES[tag][locale], False
+    if CityRegistry.load().is_known(tag):
+        return city_name(tag)[locale], False
+    if tag in TYPE_TITLES:
+        return TYPE_TITLES[tag][locale], False
+    for type_name, titles in TYPE_TITLES.items():
+        if tag == collection_name(type_name):
+            return titles[locale], False
+    if tag == "live":
+        return translate("live", locale), False
+    return tag, True
+
+
+def resource_label(resource: JsonObject, locale: str) -> tuple[str, bool]:
+    """A generated resource is named by what it is for; a resource someone added keeps its own name."""
+    if resource.get("url_type") == "live":
+        key = f"format_{str(resource.get('format', '')).lower()}"
+        if key in MESSAGES:
+            return translate(key, locale), False
+    return str(resource.get("name") or ""), True
 
 
 def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -71,6 +104,8 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
         path=request.url.path,
         current=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         facet_label=lambda f, v: _facet_label(f, v, locale),
+        tag_labels=lambda tags: list(dict.fromkeys(tag_label(tag["name"], locale) for tag in tags)),
+        resource_label=lambda r: resource_label(r, locale),
         **context,
     )
     return HTMLResponse(page, status_code=status, headers={"Content-Language": locale, "Vary": "Cookie"})
@@ -133,20 +168,22 @@ async def search_page(request: Request) -> HTMLResponse:
     )
 
 
-async def dataset_page(request: Request, name: str) -> HTMLResponse:
+async def dataset_page(request: Request, name: str) -> Response:
     catalogue: Catalogue = request.app.state.catalogue
+    rdf = negotiate_rdf(request.headers.get("accept"))
+    if rdf is not None:  # ckanext-dcat's content negotiation: the same address, as DCAT
+        return await dcat_routes.dataset(request, name, rdf)
     try:
         doc = await catalogue.package_show(name)
     except NotFound:
         return _render(request, "not_found.html", status=404)
-    columns: list[str] = []
-    preview: list[dict[str, str]] = []
+    locale = negotiate(request.cookies.get(COOKIE), request.headers.get("accept-language"))
+    view = None
     if doc.get("live"):
-        live = catalogue.live_rows(doc)
-        columns = live.columns
-        preview = [flatten(row) async for row in live.rows(limit=10)]
-        used = {c for row in preview for c, v in row.items() if v}
-        columns = [c for c in columns if c in used] or columns
+        type_name = catalogue.registry.get(doc["collection"]).type_name
+        view = await dataset_view.build(
+            catalogue.live_rows(doc), type_name, pick(doc.get("title_translated"), locale), locale
+        )
     api_resource = next((r for r in doc.get("resources", []) if r.get("format") == "API"), None)
     site = catalogue.settings.site_url.rstrip("/")
     example = (
@@ -158,17 +195,25 @@ async def dataset_page(request: Request, name: str) -> HTMLResponse:
         request,
         "dataset.html",
         doc=doc,
-        columns=columns,
-        preview=preview,
+        view=view,
         example=example,
         python_example=f'RemoteCKAN("{site}").action.package_show(id="{doc["name"]}")',
     )
 
 
 async def organizations_page(request: Request) -> HTMLResponse:
+    """The cities (CKAN organisations) and the member organisations whose systems publish into each dataset."""
     catalogue: Catalogue = request.app.state.catalogue
+    live = await catalogue.package_search({"fq": "tags:live", "rows": 1000, "sort": "name asc"})
+    members: dict[str, list[JsonObject]] = {}
+    for doc in live["results"]:
+        for publisher in (doc.get("lineage") or {}).get("publishers", []):
+            members.setdefault(publisher, []).append(doc)
     return _render(
-        request, "organizations.html", organizations=await catalogue.group_list("organization", all_fields=True)
+        request,
+        "organizations.html",
+        organizations=await catalogue.group_list("organization", all_fields=True),
+        members=sorted(members.items()),
     )
 
 
@@ -187,7 +232,7 @@ async def modules_page(request: Request) -> HTMLResponse:
 
 
 async def api_page(request: Request) -> HTMLResponse:
-    return _render(request, "api.html")
+    return _render(request, "api.html", actions=sorted(n for n, a in ACTIONS.items() if a.side_effect_free))
 
 
 async def language(code: str, next: str = "/") -> RedirectResponse:
@@ -206,6 +251,11 @@ async def static(filename: str) -> Response:
     return Response(body, media_type=STATIC[filename], headers={"Cache-Control": "max-age=3600"})
 
 
+async def favicon() -> Response:
+    """Browsers ask for ``/favicon.ico`` before reading the page's ``<link rel="icon">``."""
+    return await static("favicon.svg")
+
+
 def router() -> APIRouter:
     """The public pages; they read the service from ``request.app.state.catalogue``."""
     pages = APIRouter(tags=["web"], include_in_schema=False)
@@ -218,4 +268,5 @@ def router() -> APIRouter:
     pages.add_api_route("/api-docs", api_page, methods=["GET"])
     pages.add_api_route("/lang/{code}", language, methods=["GET"])
     pages.add_api_route("/static/catalogue/{filename}", static, methods=["GET"])
+    pages.add_api_route("/favicon.ico", favicon, methods=["GET"])
     return pages

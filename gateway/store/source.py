@@ -40,6 +40,7 @@ class StoreSource:
                 sa.func.count(),
                 sa.func.max(entities.c.received_at),
                 sa.func.max(entities.c.date_modified),
+                sa.func.min(entities.c.date_modified),
             )
             .where(live)
             .group_by(entities.c.collection, entities.c.city)
@@ -48,7 +49,7 @@ class StoreSource:
         source_value = entities.c.payload["source"].as_string()
         out = []
         async with self.engine.connect() as conn:
-            for collection, city, count, received, modified in (await conn.execute(pairs)).all():
+            for collection, city, count, received, modified, first in (await conn.execute(pairs)).all():
                 where = (entities.c.collection == collection, entities.c.city == city, live)
                 recent = await conn.execute(
                     sa.select(entities.c.received_at - entities.c.date_modified)
@@ -74,6 +75,7 @@ class StoreSource:
                         count=int(count),
                         last_received=_moment(received),
                         last_modified=_moment(modified),
+                        first_modified=_moment(first),
                         median_latency_seconds=statistics.median(latencies) if latencies else None,
                         publishers=tuple(sorted(m for (m,) in members.all() if m)),
                         sources=tuple(sorted(s for (s,) in sources.all() if s)),

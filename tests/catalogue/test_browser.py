@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from schemas.registry import SchemaRegistry
 from tests.catalogue.conftest import Served, loaded_source, serve
+from tests.catalogue.latin import untranslated
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
@@ -116,3 +118,54 @@ def test_small_screens_do_not_scroll_sideways(site: Served, browser: object) -> 
     assert facets is not None
     assert results is not None
     assert results["y"] > facets["y"]  # stacked, not side by side
+
+
+OUTPUT = Path(os.environ.get("QALA_TEST_OUTPUT", "reports")) / "screenshots" / "catalogue"
+LOCAL_TIME = {
+    # 2025-02-14T08:00:00Z is 13:00 in Astana (UTC+5 since 1 March 2024), written the reader's way
+    "kk": "14 ақп. 2025, 13:00",
+    "ru": "14 февр. 2025, 13:00",
+    "en": "14 Feb 2025, 13:00",
+}
+
+
+@pytest.mark.parametrize("locale", ["kk", "ru", "en"])
+def test_a_resident_reads_a_dataset_in_each_language(site: Served, browser: object, locale: str) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale=locale)  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    for name in ("air-quality-observed-astana", "payment-transactions-astana", "meter-readings-astana"):
+        page.goto(f"{site.url}/dataset/{name}")
+        assert page.get_attribute("html", "lang") == locale
+        if locale != "en":
+            assert untranslated(page.content()) == [], name
+        chart = page.locator("#chart svg[role=img]").first
+        assert chart.is_visible(), name
+        box = chart.bounding_box()
+        assert box is not None
+        assert box["width"] > 400
+        assert box["height"] > 150
+        assert page.locator("#chart svg title").first.text_content()
+        page.screenshot(path=str(OUTPUT / f"{name}-{locale}.png"), full_page=True)
+    page.goto(f"{site.url}/dataset/air-quality-observed-astana")
+    assert page.locator("#map svg[role=img] circle.point").count() == 2
+    assert LOCAL_TIME[locale] in page.locator("#preview").inner_text()
+    table = page.locator("#preview .table-scroll").bounding_box()
+    assert table is not None
+    assert table["width"] <= 1280
+    assert page.evaluate("document.querySelector('#preview table').scrollWidth") <= table["width"] + 1
+    payments = page.goto(f"{site.url}/dataset/payment-transactions-astana")
+    assert payments is not None
+    assert page.locator("#hidden-cells").is_visible()
+    assert page.locator("#map").count() == 0  # aggregates carry no locations
+    page.goto(f"{site.url}/organization")
+    assert page.locator(".members .dataset-item").count() >= 3
+    page.screenshot(path=str(OUTPUT / f"organizations-{locale}.png"), full_page=True)
+    page.goto(f"{site.url}/")
+    assert page.locator(".dataset-item time").count() == 6  # "recently updated" with dates
+    page.screenshot(path=str(OUTPUT / f"home-{locale}.png"), full_page=True)
+    assert errors == []  # no CSP or script error: charts and maps are plain SVG
+    icon = page.request.get(f"{site.url}/favicon.ico")
+    assert icon.ok
+    assert icon.headers["content-type"].startswith("image/svg+xml")

@@ -92,6 +92,6 @@ async def test_datastore_search_filters_sorts_and_pages(http: httpx.AsyncClient,
         )
     ).json()["result"]
     assert {r["meterType"] for r in filtered["records"]} == {meter_type}
-    assert [f["id"] for f in filtered["fields"]] == ["id", "meterType"]
+    assert [f["id"] for f in filtered["fields"]] == ["_id", "id", "meterType"]
     bad = (await http.post(url, json={"resource_id": api["id"], "fields": ["payerRef"]})).json()
     assert bad["error"]["__type"] == "Validation Error"

@@ -67,11 +67,25 @@ async def test_dataset_page_shows_freshness_lineage_preview_and_api(
     for section in ("freshness-heading", "lineage-heading", "preview-heading", "downloads-heading", "api-heading"):
         assert f'id="{section}"' in page
     assert "Median data latency" in page
-    assert '<th scope="col">pm25</th>' in page
+    assert '<th scope="col" data-field="pm25">PM2.5, µg/m³</th>' in page
+    assert "very unhealthy" in page  # airQualityLevel's label, not "veryUnhealthy"
+    assert "urn:ngsi-ld:" not in page.split('id="preview"')[1].split("</table>")[0]
+    assert "18 Jan 2024, 09:00" in page  # 09:00+06:00 stays 09:00 local (Almaty was UTC+6 until March 2024)
+    assert 'class="map"' in page
+    assert 'class="chart"' in page
     assert "datastore_search?resource_id=" in page
     aggregated = (await http.get("/dataset/payment-transactions-astana")).text
     assert "only aggregates are published" in aggregated
     assert "payerRef" not in aggregated
+    assert re.search(r"\d+ cells in \d+ rows are hidden: they hold fewer than 10 payments", aggregated)
+    assert "<td>true</td>" not in aggregated
+    assert 'class="chart"' in aggregated  # daily totals as bars
+    assert 'class="map"' not in aggregated
+    ru = (await http.get("/dataset/air-quality-observed-astana", headers={"Cookie": "qala_lang=ru"})).text
+    assert "14 февр. 2025, 13:00" in ru  # 08:00Z is 13:00 in Astana (UTC+5 since March 2024)
+    assert "непрерывно" in ru
+    meters = (await http.get("/dataset/meter-readings-astana")).text
+    assert meters.count('class="chart"') == 2  # kWh and Gcal each on their own axis, never mixed
     assert (await http.get("/dataset/nope")).status_code == 404
 
 
