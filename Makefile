@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Schemathesis (the suite's fuzz test) pins jsonschema-rs < 0.61, which the hub cannot use (pyproject.toml, `fuzz`);
+# it and the packages it needs beyond `dev` are installed without their pins.
+FUZZ := 'schemathesis>=4.32' harfile hypothesis-graphql graphql-core pyrate-limiter werkzeug
 
 NPM_TOOLS := @redocly/cli @stoplight/spectral-cli
 
@@ -13,6 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(FUZZ)
 	touch $(STAMP)
 
 demo: $(STAMP)
