@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt openapi bench clean
+.PHONY: demo install test lint fmt openapi bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+install: $(STAMP)
+
+# The demo's home is QALA_HOME (default ~/.local/share/qala); DEMO_ARGS passes options, e.g. DEMO_ARGS="--port 8001".
 demo: $(STAMP)
-	$(BIN)/qala demo
+	bin/qala demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

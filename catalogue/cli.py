@@ -25,6 +25,7 @@ from catalogue.service import Catalogue, CatalogueSettings
 from catalogue.source import MemorySource
 from gateway.db import make_engine
 from qala.cli import CliError
+from qala.home import Home, resolve_home
 from schemas.registry import SchemaRegistry
 
 T = TypeVar("T")
@@ -35,7 +36,9 @@ DatabaseOption = typer.Option(None, "--database-url", help="Database URL (defaul
 
 
 def _database_url(value: str | None) -> str:
-    return value or os.environ.get("QALA_DATABASE_URL", "sqlite:///var/qala.db")
+    """``--database-url``, else ``QALA_DATABASE_URL``, else the home's database (see :mod:`qala.home`)."""
+    home = Home(resolve_home())
+    return value or os.environ.get("QALA_DATABASE_URL") or home.read_env().get("QALA_DATABASE_URL") or home.database_url
 
 
 def _settings() -> CatalogueSettings:

@@ -2,7 +2,10 @@
 
 qala conformance issuer                                  # what to configure the module to trust
 qala conformance run --profile service-requests --base-url http://127.0.0.1:9000 --report-dir report
-qala conformance verify report/certificate.jws --jwks report/hub-jwks.json
+qala conformance verify report/certificate.jws           # against the hub's /oauth/jwks
+
+The suite's issuer key lives in the hub's home (``<home>/conformance``), so its identity does not depend on the
+directory a command is typed in; the certificate is signed with the conformance key of the home's hub.
 qala conformance requirements --profile service-requests
 """
 
@@ -21,13 +24,14 @@ from rich.table import Table
 from conformance.certificate import issue_certificate, load_jwks, verify_certificate
 from conformance.errors import ConformanceError
 from conformance.hubkeys import hub_signer
-from conformance.issuer import DEFAULT_ISSUER_URL, DEFAULT_STATE_DIR, SuiteIssuer
+from conformance.issuer import DEFAULT_ISSUER_URL, SuiteIssuer
 from conformance.reports import write_reports
 from conformance.requirements import Catalogue
 from conformance.results import Result, RunReport, Status
 from conformance.runner import RunOptions, resolve_profile, run
 from gateway.settings import Settings
 from qala.cli import CliError
+from qala.home import Home
 
 app = typer.Typer(help="Certify a module against the open-API mandate.", no_args_is_help=True)
 console = Console(highlight=False)
@@ -39,7 +43,15 @@ STYLES = {
     Status.ERROR: "magenta",
 }
 
-StateDir = Annotated[Path, typer.Option(help="Where the suite keeps its issuer key between runs.")]
+StateDir = Annotated[
+    Path | None, typer.Option(help="Where the suite keeps its issuer key between runs (default: <home>/conformance).")
+]
+
+
+def _state_dir(value: Path | None) -> Path:
+    return value if value is not None else Home(Settings().home).conformance
+
+
 IssuerUrl = Annotated[str, typer.Option(help="The suite's issuer URL; its JWKS is served on this port during a run.")]
 
 
@@ -83,7 +95,7 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
     ),
     audience: Annotated[str | None, typer.Option(help="The aud the module expects (default: the base URL).")] = None,
     issuer_url: IssuerUrl = DEFAULT_ISSUER_URL,
-    state_dir: StateDir = DEFAULT_STATE_DIR,
+    state_dir: StateDir = None,
     city: Annotated[str, typer.Option(help="City of the test data (the token's cities).")] = "astana",
     fixture: Annotated[Path | None, typer.Option(help="NDJSON entities already loaded (read-only module).")] = None,
     module_name: Annotated[str | None, typer.Option(help="Default: info.title of its OpenAPI.")] = None,
@@ -97,7 +109,7 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
         base_url=base_url,
         audience=audience,
         issuer_url=issuer_url,
-        state_dir=state_dir,
+        state_dir=_state_dir(state_dir),
         city=city,
         fixture=fixture,
         module_name=module_name,
@@ -171,10 +183,10 @@ def verify_command(
 
 
 @app.command("issuer")
-def issuer_command(issuer_url: IssuerUrl = DEFAULT_ISSUER_URL, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+def issuer_command(issuer_url: IssuerUrl = DEFAULT_ISSUER_URL, state_dir: StateDir = None) -> None:
     """Show the suite's issuer identity: what a module must be configured to trust."""
     try:
-        issuer = SuiteIssuer.from_state_dir(state_dir, issuer_url)
+        issuer = SuiteIssuer.from_state_dir(_state_dir(state_dir), issuer_url)
     except ConformanceError as exc:
         raise CliError(str(exc)) from exc
     console.print(f"issuer:   {issuer.url}\njwks_uri: {issuer.jwks_url}\nkid:      {issuer.kid}", markup=False)
