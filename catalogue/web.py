@@ -9,7 +9,7 @@ facets, paging), ``/dataset/{name}`` (metadata, freshness, lineage, preview, dow
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
@@ -35,10 +35,11 @@ _environment = Environment(
 )
 
 
-def _when(value: str | None, locale: str) -> str:
+def _when(value: str | float | None, locale: str) -> str:
     if not value:
         return "—"
-    moment = datetime.fromisoformat(value)
+    # POSIX seconds come from the certified-module registry (issuedAt), ISO strings from dataset metadata
+    moment = datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else datetime.fromisoformat(value)
     return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.utcoffset() is not None else "")
 
 

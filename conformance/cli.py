@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from conformance.certificate import issue_certificate, load_jwks, verify_certifi
 from conformance.errors import ConformanceError
 from conformance.hubkeys import hub_signer
 from conformance.issuer import DEFAULT_ISSUER_URL, SuiteIssuer
+from conformance.preflight import check_module
 from conformance.reports import write_reports
 from conformance.requirements import Catalogue
 from conformance.results import Result, RunReport, Status
@@ -118,6 +120,7 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
+        check_module(base_url)
         with Progress(*columns, console=console, transient=True) as progress:
             report = run(options, LiveView(progress))
         paths = write_reports(report, report_dir)
@@ -165,7 +168,9 @@ def requirements_command(
 @app.command("verify")
 def verify_command(
     certificate: Annotated[Path, typer.Argument(help="A certificate.jws file.")],
-    jwks: Annotated[str | None, typer.Option(help="JWKS file or URL (default: the hub's /oauth/jwks).")] = None,
+    jwks: Annotated[
+        str | None, typer.Option(help="JWKS file or URL (default: the /oauth/jwks of the home's hub, QALA_ISSUER).")
+    ] = None,
 ) -> None:
     """Check a certificate's signature, type and validity; exit 1 when it does not verify."""
     if jwks is None:
@@ -179,7 +184,13 @@ def verify_command(
     except ConformanceError as exc:
         raise CliError(f"certificate rejected: {exc}", 1) from exc
     console.print(f"valid: {verified.summary}", markup=False)
-    console.print(f"OpenAPI SHA-256 {verified.claims['module']['openapiSha256']}, expires {verified.claims['exp']}")
+    issued, expires = (_day(verified.claims[claim]) for claim in ("iat", "exp"))
+    sha = verified.claims["module"]["openapiSha256"]
+    console.print(f"issued {issued}, expires {expires}, OpenAPI SHA-256 {sha}", markup=False)
+
+
+def _day(seconds: object) -> str:
+    return datetime.fromtimestamp(float(str(seconds)), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @app.command("issuer")
