@@ -22,7 +22,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
 from gateway.audit import AuditRecord
 from gateway.checkpoints import CheckpointInvalid
@@ -30,7 +29,7 @@ from gateway.errors import GatewayError
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from qala.cli import CliError
-from qala.home import Home, HomeBusy
+from qala.home import Home, HomeBusy, missing_database, no_hub_message
 from qala.ports import check_port
 
 T = TypeVar("T")
@@ -49,14 +48,9 @@ def load_settings(database_url: str | None = None) -> Settings:
 
 def require_hub(settings: Settings) -> None:
     """Refuse a SQLite database that does not exist: opening it would create an empty hub and report on nothing."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return  # a server database: connecting tells whether it is there
-    if not Path(url.database).is_file():
-        raise CliError(
-            f"no hub in {settings.home}: {url.database} does not exist "
-            "(start one with `make demo` or `qala serve`, or choose the home with --home or QALA_HOME)"
-        )
+    missing = missing_database(settings.database_url)
+    if missing is not None:
+        raise CliError(no_hub_message(settings.home, missing))
 
 
 def run(database_url: str | None, work: Callable[[Services], Awaitable[T]], *, existing: bool = True) -> T:

@@ -187,14 +187,55 @@ def build_app(commands: list[EntryPoint] | None = None) -> typer.Typer:
     return app
 
 
+SIGPIPE_STATUS = 141
+"""128 + SIGPIPE: how a shell reports a command whose reader went away (``qala adapt run ... --out - | head``)."""
+
+
+def _stdout_is_null() -> bool:
+    """Typer and Rich answer a closed pipe by pointing standard output at /dev/null, then exit 1."""
+    if isinstance(sys.stdout, click.utils.PacifyFlushWrapper):
+        return True
+    try:
+        return os.path.samestat(os.fstat(1), os.stat(os.devnull))
+    except OSError:
+        return False
+
+
+def _quiet_exit_on_closed_pipe() -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # the interpreter's last flush must not complain about the closed pipe either
+    os.close(null)
+    sys.exit(SIGPIPE_STATUS)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run ``qala``; every failure, usage errors included, is one line on standard error."""
     args = sys.argv[1:] if argv is None else argv
     _wide_when_piped()
+    null_from_the_start = _stdout_is_null()
     app = build_app()
     try:
-        app(args=args, prog_name="qala", standalone_mode=True)
+        code = app(args=args, prog_name="qala", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        sys.exit(exc.exit_code)  # the help is already printed
+    except click.exceptions.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "qala"
+        err.print(f"qala: error: {exc.format_message()} (see: {where} --help)", markup=False)
+        sys.exit(exc.exit_code)
+    except click.exceptions.ClickException as exc:
+        err.print(f"qala: error: {exc.format_message()}", markup=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except BrokenPipeError:
+        _quiet_exit_on_closed_pipe()
+    except SystemExit as exc:
+        if exc.code == 1 and not null_from_the_start and _stdout_is_null():
+            sys.exit(SIGPIPE_STATUS)  # a closed pipe, which Typer or Rich already silenced
+        raise
     except Exception as exc:
         if os.environ.get("QALA_DEBUG"):
             raise
         err.print(f"qala: error: {type(exc).__name__}: {exc} (QALA_DEBUG=1 shows the traceback)", markup=False)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

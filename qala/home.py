@@ -41,6 +41,28 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(value).expanduser().resolve()
 
 
+def missing_database(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist (None for one that does, or a server database).
+
+    Commands that read state ask this first: opening a missing SQLite file would create an empty hub.
+    """
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 -- only reading commands need it; keep --help light
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.is_file() else path
+
+
+def no_hub_message(home: Path, database: Path) -> str:
+    """The one line a reading command prints when the home has no hub."""
+    return (
+        f"no hub in {home}: {database} does not exist "
+        "(start one with `make demo` or `qala serve`, or choose the home with --home or QALA_HOME)"
+    )
+
+
 class HomeBusy(Exception):
     """Another process holds the home's lock: a hub is running on it."""
 

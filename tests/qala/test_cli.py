@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import typer
 from typer.testing import CliRunner
 
-from qala.cli import ENTRY_POINT_GROUP, SUMMARIES, build_app
+from qala.cli import ENTRY_POINT_GROUP, SIGPIPE_STATUS, SUMMARIES, build_app
 
 
 def test_every_registered_command_loads() -> None:
@@ -79,3 +81,50 @@ def test_tables_are_not_cut_when_piped() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "personal fields" in proc.stdout
     assert "…" not in proc.stdout
+
+
+def _qala(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    code = "from qala.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def test_usage_errors_are_one_line() -> None:
+    for args, message in [
+        (("conformance", "run", "--profile", "x"), "Missing option '--base-url'."),
+        (("audit", "tail", "--bogus"), "No such option: --bogus"),
+        (("nonsense",), "No such command 'nonsense'."),
+    ]:
+        proc = _qala(*args)
+        assert proc.returncode == 2
+        assert proc.stderr.startswith(f"qala: error: {message} (see: qala"), proc.stderr
+        assert proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_serve_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _qala("--home", str(tmp_path), "serve", "--port", str(port))
+    assert proc.returncode == 2
+    assert (
+        proc.stderr
+        == f"qala: error: cannot listen on 127.0.0.1:{port}: Address already in use (is a hub running? try --port)\n"
+    )
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    legacy = Path(__file__).resolve().parents[2] / "examples" / "legacy"
+    source = (legacy / "ikomek-109-astana.csv").read_bytes().split(b"\n")
+    rows = [row for row in source[1:] if row.strip()]
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"\n".join([source[0], *rows * 300]) + b"\n")
+    code = "from qala.cli import main; main()"
+    args = ["adapt", "run", "csv", str(big), "--mapping", str(legacy / "ikomek-109-astana.yaml"), "--out", "-"]
+    writer = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert writer.stdout is not None
+    assert writer.stdout.read(100)
+    writer.stdout.close()  # as `| head -c 100` does
+    _, errors = writer.communicate(timeout=120)
+    assert writer.returncode == SIGPIPE_STATUS
+    assert errors.strip() == b""
