@@ -34,8 +34,9 @@ fmt: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/qala openapi build
 
+# Every benchmark at full size; `make bench BENCH_ARGS=--quick` runs each at smoke-test size.
 bench: $(STAMP)
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/*.py; do $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

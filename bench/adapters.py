@@ -30,6 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run as `python bench/<name>.py`, this folder comes first on the import path, where bench/catalogue.py and
+# bench/adapters.py would stand in for the packages of those names: keep it off the path.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "legacy" / "ikomek-109-astana.csv"
 MAPPING = ROOT / "examples" / "legacy" / "ikomek-109-astana.yaml"
@@ -134,6 +138,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2, help="processes for the second run; 0 skips it")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each pipeline, each between two ceilings")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, its figures mean little")
+    if "--quick" in sys.argv:
+        parser.set_defaults(rows=20_000, rounds=1)
     args = parser.parse_args()
     configs = [1] + ([args.workers] if args.workers > 1 else [])
     with tempfile.TemporaryDirectory(prefix="qala-bench-") as tmp:
