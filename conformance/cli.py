@@ -54,7 +54,13 @@ def _state_dir(value: Path | None) -> Path:
     return value if value is not None else Home(Settings().home).conformance
 
 
-IssuerUrl = Annotated[str, typer.Option(help="The suite's issuer URL; its JWKS is served on this port during a run.")]
+IssuerUrl = Annotated[
+    str,
+    typer.Option(
+        envvar="QALA_CONFORMANCE_ISSUER_URL",
+        help="The suite's issuer URL; its JWKS is served on this port during a run.",
+    ),
+]
 
 
 class LiveView:

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from qala.cli import ENTRY_POINT_GROUP, SIGPIPE_STATUS, SUMMARIES, build_app
+from qala.cli import ENTRY_POINT_GROUP, CLOSED_PIPE_STATUS, SUMMARIES, build_app
 
 
 def test_every_registered_command_loads() -> None:
@@ -126,5 +126,5 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     assert writer.stdout.read(100)
     writer.stdout.close()  # as `| head -c 100` does
     _, errors = writer.communicate(timeout=120)
-    assert writer.returncode == SIGPIPE_STATUS
+    assert writer.returncode == CLOSED_PIPE_STATUS
     assert errors.strip() == b""
