@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from qala.cli import ENTRY_POINT_GROUP, CLOSED_PIPE_STATUS, SUMMARIES, build_app
+from qala.cli import CLOSED_PIPE_STATUS, ENTRY_POINT_GROUP, SUMMARIES, build_app
 
 
 def test_every_registered_command_loads() -> None:
@@ -121,7 +121,9 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     big.write_bytes(b"\n".join([source[0], *rows * 300]) + b"\n")
     code = "from qala.cli import main; main()"
     args = ["adapt", "run", "csv", str(big), "--mapping", str(legacy / "ikomek-109-astana.yaml"), "--out", "-"]
-    writer = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    writer = subprocess.Popen(  # in tmp_path: the quarantine goes to the working directory with --out -
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
+    )
     assert writer.stdout is not None
     assert writer.stdout.read(100)
     writer.stdout.close()  # as `| head -c 100` does
