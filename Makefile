@@ -10,7 +10,7 @@ FUZZ := 'schemathesis>=4.32' harfile hypothesis-graphql graphql-core pyrate-limi
 
 NPM_TOOLS := @redocly/cli @stoplight/spectral-cli
 
-.PHONY: demo test lint fmt openapi bench clean tools
+.PHONY: demo install test lint fmt openapi bench clean tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps $(FUZZ)
 	touch $(STAMP)
 
+install: $(STAMP)
+
+# The demo's home is QALA_HOME (default ~/.local/share/qala); DEMO_ARGS passes options, e.g. DEMO_ARGS="--port 8001".
 demo: $(STAMP)
-	$(BIN)/qala demo
+	bin/qala demo $(DEMO_ARGS)
 
 # OpenAPI linters that integrators run on our documents (Node tools from the npm registry); the suite runs them.
 tools:
@@ -41,8 +44,9 @@ fmt: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/qala openapi build
 
+# Every benchmark at full size; `make bench BENCH_ARGS=--quick` runs each at smoke-test size.
 bench: $(STAMP)
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/*.py; do $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

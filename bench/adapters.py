@@ -36,6 +36,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run as `python bench/<name>.py`, this folder comes first on the import path, where bench/catalogue.py and
+# bench/adapters.py would stand in for the packages of those names: keep it off the path.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "legacy" / "ikomek-109-astana.csv"
 MAPPING = ROOT / "examples" / "legacy" / "ikomek-109-astana.yaml"
@@ -223,6 +227,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each pipeline, each between two ceilings")
     parser.add_argument("--sheet-rows", type=int, default=20000, help="rows of the spreadsheet register; 0 skips")
     parser.add_argument("--only-sheets", action="store_true", help="skip the CSV figures")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, its figures mean little")
+    if "--quick" in sys.argv:
+        parser.set_defaults(rows=20_000, rounds=1)
     args = parser.parse_args()
     if args.sheet_rows:
         with tempfile.TemporaryDirectory(prefix="qala-bench-sheets-") as tmp:

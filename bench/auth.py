@@ -26,12 +26,16 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
-from fastapi import FastAPI
+# Run as `python bench/<name>.py`, this folder comes first on the import path, where bench/catalogue.py and
+# bench/adapters.py would stand in for the packages of those names: keep it off the path.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
-from gateway.services import open_services
-from gateway.settings import Settings
-from schemas.identifiers import with_check_digit
+import httpx  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+
+from gateway.services import open_services  # noqa: E402
+from gateway.settings import Settings  # noqa: E402
+from schemas.identifiers import with_check_digit  # noqa: E402
 
 
 def bare_app() -> FastAPI:
@@ -56,7 +60,7 @@ def start(target: str, port: int, env: dict[str, str], app_dir: str | None = Non
     command += ["--no-access-log"]
     if app_dir:
         command += ["--app-dir", app_dir]
-    return subprocess.Popen(command, env=env)
+    return subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent)  # `-m` puts cwd first
 
 
 def wait_ready(url: str, timeout: float = 60.0) -> None:
@@ -141,6 +145,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, its figures mean little")
+    if "--quick" in sys.argv:
+        parser.set_defaults(seconds=1.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         database_url = args.database_url or f"sqlite:///{scratch}/bench.db"

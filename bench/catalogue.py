@@ -362,6 +362,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1500, help="per measurement and server, per round")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, its figures mean little")
+    if "--quick" in sys.argv:
+        parser.set_defaults(datasets=300, requests=100, rounds=1)
     parser.add_argument("--no-cache", action="store_true", help="disable the package_search result cache")
     parser.add_argument("--serve-catalogue", nargs=3, metavar=("DATABASE", "PORT", "CACHE"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)

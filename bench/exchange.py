@@ -51,19 +51,23 @@ from typing import Any
 if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
-import httpx
-import orjson
-import psycopg
-import sqlalchemy as sa
-from fastapi import FastAPI, Request, Response
+# Run as `python bench/<name>.py`, this folder comes first on the import path, where bench/catalogue.py and
+# bench/adapters.py would stand in for the packages of those names: keep it off the path.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
-from gateway.db import metadata
-from gateway.services import open_services
-from gateway.settings import Settings
-from gateway.store.records import bounding_box, content_hash, posix_seconds
-from gateway.store.tables import SEQUENCE_ROW, entities, entity_sequence
-from schemas.identifiers import with_check_digit
-from schemas.registry import MODELS_DIR
+import httpx  # noqa: E402
+import orjson  # noqa: E402
+import psycopg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from fastapi import FastAPI, Request, Response  # noqa: E402
+
+from gateway.db import metadata  # noqa: E402
+from gateway.services import open_services  # noqa: E402
+from gateway.settings import Settings  # noqa: E402
+from gateway.store.records import bounding_box, content_hash, posix_seconds  # noqa: E402
+from gateway.store.tables import SEQUENCE_ROW, entities, entity_sequence  # noqa: E402
+from schemas.identifiers import with_check_digit  # noqa: E402
+from schemas.registry import MODELS_DIR  # noqa: E402
 
 EXAMPLE: dict[str, Any] = json.loads((MODELS_DIR / "ServiceRequest/examples/astana-pothole-phone.json").read_bytes())
 SCOPES = ["service-requests:read", "service-requests:write"]
@@ -114,7 +118,8 @@ class Server:
         if self.app_dir:
             command += ["--app-dir", self.app_dir]
         # Own session: a Ctrl-C reaches only this script, which then stops the servers in order.
-        self.process = subprocess.Popen(command, env=self.env, start_new_session=True)
+        root = Path(__file__).resolve().parent.parent  # `python -m` puts the cwd first on the path: not bench/
+        self.process = subprocess.Popen(command, env=self.env, start_new_session=True, cwd=root)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

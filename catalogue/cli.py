@@ -25,6 +25,7 @@ from catalogue.service import Catalogue, CatalogueSettings
 from catalogue.source import MemorySource
 from gateway.db import make_engine
 from qala.cli import CliError
+from qala.home import Home, missing_database, no_hub_message, resolve_home
 from schemas.registry import SchemaRegistry
 
 T = TypeVar("T")
@@ -35,16 +36,24 @@ DatabaseOption = typer.Option(None, "--database-url", help="Database URL (defaul
 
 
 def _database_url(value: str | None) -> str:
-    return value or os.environ.get("QALA_DATABASE_URL", "sqlite:///var/qala.db")
+    """``--database-url``, else ``QALA_DATABASE_URL``, else the home's database (see :mod:`qala.home`)."""
+    home = Home(resolve_home())
+    return value or os.environ.get("QALA_DATABASE_URL") or home.read_env().get("QALA_DATABASE_URL") or home.database_url
 
 
 def _settings() -> CatalogueSettings:
     return CatalogueSettings(site_url=os.environ.get("QALA_CATALOGUE_SITE_URL", "http://127.0.0.1:8000"))
 
 
-def _run(database_url: str | None, work: Callable[[Catalogue], Awaitable[T]]) -> T:
+def _run(database_url: str | None, work: Callable[[Catalogue], Awaitable[T]], *, existing: bool = True) -> T:
+    """Run ``work`` on the catalogue; ``existing`` (the default) refuses a SQLite file that is not there."""
+    url = _database_url(database_url)
+    missing = missing_database(url) if existing else None
+    if missing is not None:
+        raise CliError(no_hub_message(resolve_home(), missing))
+
     async def main() -> T:
-        engine = make_engine(_database_url(database_url))
+        engine = make_engine(url)
         catalogue = Catalogue(engine, MemorySource(), SchemaRegistry.load(), _settings(), create_tables=True)
         try:
             await catalogue.prepare()
@@ -65,7 +74,7 @@ def token_create(
     name: str = typer.Argument(..., help="Who holds the token."), database_url: str | None = DatabaseOption
 ) -> None:
     """Create an API token and print it (it cannot be shown again)."""
-    typer.echo(_run(database_url, lambda c: c.store.create_token(name)))
+    typer.echo(_run(database_url, lambda c: c.store.create_token(name), existing=False))
 
 
 @token_app.command("list")
@@ -95,7 +104,9 @@ def harvest_command(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Import the dataset metadata of a CKAN-compatible catalogue."""
-    report = _run(database_url, lambda c: harvest(c, url, progress=lambda n: typer.echo(f"  {n}", err=True)))
+    report = _run(
+        database_url, lambda c: harvest(c, url, progress=lambda n: typer.echo(f"  {n}", err=True)), existing=False
+    )
     _print(report)
 
 

@@ -59,6 +59,9 @@ class CatalogueSettings:
     default_locale: str = DEFAULT_LOCALE
     refresh_seconds: float = 30.0
     """How often live datasets are re-described from the store's summaries (0: only on ``refresh()``)."""
+    poll_seconds: float = 1.0
+    """How often the source's ``version()`` (when it has one) is asked whether data arrived: live datasets are
+    re-described as soon as it moves, instead of waiting for ``refresh_seconds``."""
     search_cache_size: int = 1024
     """``package_search`` results kept per process, valid until the next write anywhere (0: no cache)."""
 
@@ -97,9 +100,10 @@ class Catalogue:
     async def open(self) -> None:
         """Prepare the tables, describe the live datasets, then keep them fresh in the background."""
         await self.prepare()
+        seen = await self._source_version()  # before describing: a write during refresh() is seen as new
         await self.refresh()
         if self.settings.refresh_seconds > 0:
-            self._task = asyncio.create_task(self._refresh_forever())
+            self._task = asyncio.create_task(self._refresh_forever(seen))
 
     async def prepare(self) -> None:
         """Create the tables (when asked) and the theme groups; enough for the CLI, which has no live source."""
@@ -136,11 +140,21 @@ class Catalogue:
     ) -> None:
         await self.close()
 
-    async def _refresh_forever(self) -> None:
+    async def _source_version(self) -> int | None:
+        version = getattr(self.source, "version", None)  # optional: a source without it is refreshed on the timer
+        return int(await version()) if version is not None else None
+
+    async def _refresh_forever(self, seen: int | None) -> None:
+        step = min(self.settings.poll_seconds, self.settings.refresh_seconds)
+        waited = 0.0
         while True:
-            await asyncio.sleep(self.settings.refresh_seconds)
+            await asyncio.sleep(step)
+            waited += step
             try:
-                await self.refresh()
+                now = await self._source_version()
+                if now != seen or waited >= self.settings.refresh_seconds:
+                    seen, waited = now, 0.0
+                    await self.refresh()
             except Exception:  # the next round retries; a failing store must not stop the loop
                 log.exception("refreshing live datasets failed")
 

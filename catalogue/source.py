@@ -57,6 +57,9 @@ class EntitySource(Protocol):
         them), in a stable order, streamed."""
         ...
 
+    # Optional: ``async def version(self) -> int``, a number that moves whenever an entity is written. A source
+    # that has it gets its live datasets re-described as soon as data arrives, not on the refresh timer.
+
 
 @dataclass
 class _Stored:
@@ -71,14 +74,21 @@ class MemorySource:
     """An in-memory :class:`EntitySource` for tests and tools."""
 
     _items: dict[str, _Stored] = field(default_factory=dict)
+    _version: int = 0
 
     def add(
         self, entity: JsonObject, *, collection: str, publisher: str = "", received: datetime | None = None
     ) -> None:
         self._items[entity["id"]] = _Stored(entity, collection, publisher, received or datetime.now(UTC))
+        self._version += 1
 
     def remove(self, entity_id: str) -> None:
         self._items.pop(entity_id, None)
+        self._version += 1
+
+    async def version(self) -> int:
+        """Moves on every add and remove."""
+        return self._version
 
     async def summaries(self) -> list[CollectionSummary]:
         groups: dict[tuple[str, str], list[_Stored]] = {}

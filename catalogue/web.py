@@ -41,13 +41,16 @@ _environment = Environment(
 )
 
 
-def _aware(value: str | None) -> Any:
-    """CKAN's ``metadata_*`` values are naive UTC; everything else carries its offset."""
+def _aware(value: str | float | None) -> Any:
+    """CKAN's ``metadata_*`` values are naive UTC; POSIX seconds come from the certified-module registry
+    (``issuedAt``); everything else carries its offset."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
     moment = parse_moment(value)
     return moment.replace(tzinfo=UTC) if isinstance(moment, datetime) and moment.tzinfo is None else value
 
 
-def _when(value: str | None, locale: str) -> str:
+def _when(value: str | float | None, locale: str) -> str:
     return local_time(_aware(value), locale)
 
 

@@ -2,7 +2,10 @@
 
 qala conformance issuer                                  # what to configure the module to trust
 qala conformance run --profile service-requests --base-url http://127.0.0.1:9000 --report-dir report
-qala conformance verify report/certificate.jws --jwks report/hub-jwks.json
+qala conformance verify report/certificate.jws           # against the hub's /oauth/jwks
+
+The suite's issuer key lives in the hub's home (``<home>/conformance``), so its identity does not depend on the
+directory a command is typed in; the certificate is signed with the conformance key of the home's hub.
 qala conformance requirements --profile service-requests
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -21,13 +25,15 @@ from rich.table import Table
 from conformance.certificate import issue_certificate, load_jwks, verify_certificate
 from conformance.errors import ConformanceError
 from conformance.hubkeys import hub_signer
-from conformance.issuer import DEFAULT_ISSUER_URL, DEFAULT_STATE_DIR, SuiteIssuer
+from conformance.issuer import DEFAULT_ISSUER_URL, SuiteIssuer
+from conformance.preflight import check_module
 from conformance.reports import write_reports
 from conformance.requirements import Catalogue
 from conformance.results import Result, RunReport, Status
 from conformance.runner import RunOptions, resolve_profile, run
 from gateway.settings import Settings
 from qala.cli import CliError
+from qala.home import Home
 
 app = typer.Typer(help="Certify a module against the open-API mandate.", no_args_is_help=True)
 console = Console(highlight=False)
@@ -39,8 +45,22 @@ STYLES = {
     Status.ERROR: "magenta",
 }
 
-StateDir = Annotated[Path, typer.Option(help="Where the suite keeps its issuer key between runs.")]
-IssuerUrl = Annotated[str, typer.Option(help="The suite's issuer URL; its JWKS is served on this port during a run.")]
+StateDir = Annotated[
+    Path | None, typer.Option(help="Where the suite keeps its issuer key between runs (default: <home>/conformance).")
+]
+
+
+def _state_dir(value: Path | None) -> Path:
+    return value if value is not None else Home(Settings().home).conformance
+
+
+IssuerUrl = Annotated[
+    str,
+    typer.Option(
+        envvar="QALA_CONFORMANCE_ISSUER_URL",
+        help="The suite's issuer URL; its JWKS is served on this port during a run.",
+    ),
+]
 
 
 class LiveView:
@@ -83,7 +103,7 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
     ),
     audience: Annotated[str | None, typer.Option(help="The aud the module expects (default: the base URL).")] = None,
     issuer_url: IssuerUrl = DEFAULT_ISSUER_URL,
-    state_dir: StateDir = DEFAULT_STATE_DIR,
+    state_dir: StateDir = None,
     city: Annotated[str, typer.Option(help="City of the test data (the token's cities).")] = "astana",
     fixture: Annotated[Path | None, typer.Option(help="NDJSON entities already loaded (read-only module).")] = None,
     module_name: Annotated[str | None, typer.Option(help="Default: info.title of its OpenAPI.")] = None,
@@ -97,7 +117,7 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
         base_url=base_url,
         audience=audience,
         issuer_url=issuer_url,
-        state_dir=state_dir,
+        state_dir=_state_dir(state_dir),
         city=city,
         fixture=fixture,
         module_name=module_name,
@@ -106,6 +126,7 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
+        check_module(base_url)
         with Progress(*columns, console=console, transient=True) as progress:
             report = run(options, LiveView(progress))
         paths = write_reports(report, report_dir)
@@ -153,7 +174,9 @@ def requirements_command(
 @app.command("verify")
 def verify_command(
     certificate: Annotated[Path, typer.Argument(help="A certificate.jws file.")],
-    jwks: Annotated[str | None, typer.Option(help="JWKS file or URL (default: the hub's /oauth/jwks).")] = None,
+    jwks: Annotated[
+        str | None, typer.Option(help="JWKS file or URL (default: the /oauth/jwks of the home's hub, QALA_ISSUER).")
+    ] = None,
 ) -> None:
     """Check a certificate's signature, type and validity; exit 1 when it does not verify."""
     if jwks is None:
@@ -167,14 +190,20 @@ def verify_command(
     except ConformanceError as exc:
         raise CliError(f"certificate rejected: {exc}", 1) from exc
     console.print(f"valid: {verified.summary}", markup=False)
-    console.print(f"OpenAPI SHA-256 {verified.claims['module']['openapiSha256']}, expires {verified.claims['exp']}")
+    issued, expires = (_day(verified.claims[claim]) for claim in ("iat", "exp"))
+    sha = verified.claims["module"]["openapiSha256"]
+    console.print(f"issued {issued}, expires {expires}, OpenAPI SHA-256 {sha}", markup=False)
+
+
+def _day(seconds: object) -> str:
+    return datetime.fromtimestamp(float(str(seconds)), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @app.command("issuer")
-def issuer_command(issuer_url: IssuerUrl = DEFAULT_ISSUER_URL, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+def issuer_command(issuer_url: IssuerUrl = DEFAULT_ISSUER_URL, state_dir: StateDir = None) -> None:
     """Show the suite's issuer identity: what a module must be configured to trust."""
     try:
-        issuer = SuiteIssuer.from_state_dir(state_dir, issuer_url)
+        issuer = SuiteIssuer.from_state_dir(_state_dir(state_dir), issuer_url)
     except ConformanceError as exc:
         raise CliError(str(exc)) from exc
     console.print(f"issuer:   {issuer.url}\njwks_uri: {issuer.jwks_url}\nkid:      {issuer.kid}", markup=False)

@@ -26,7 +26,7 @@ from gateway.auditing import AuditMiddleware
 from gateway.bodylimit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
 from gateway.inputs import InputGuardMiddleware
-from gateway.routes import ROUTERS, documents
+from gateway.routes import ROUTERS, apidocs, documents
 from gateway.routes.exchange import exchange_routers
 from gateway.routes.modules import ModuleListing
 from gateway.services import open_services
@@ -90,6 +90,8 @@ def create_app(
         summary="Interoperability hub for Kazakh smart cities: OAuth 2.0 gateway and exchange API.",
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from gateway.routes.apidocs, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.registry = registry  # one loaded registry per app: the exchange and its documents share it
@@ -98,6 +100,7 @@ def create_app(
     for router in [*ROUTERS, *exchange_routers(registry), *(routers or ()), *catalogue_routers()]:
         app.include_router(router)
     documents.install(app, registry, settings.token_endpoint, settings.issuer)
+    apidocs.install(app)
     # add_middleware wraps: the last one added runs first.
     app.add_middleware(AuditMiddleware)
     app.add_middleware(InputGuardMiddleware)  # inside the body limit: it buffers bounded bodies only

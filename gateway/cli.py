@@ -1,7 +1,9 @@
 """``qala serve``, ``qala members``, ``qala clients``, ``qala keys`` and ``qala audit``.
 
-Every command works on the database of ``QALA_DATABASE_URL`` (or ``--database-url``) and uses the same
-``QALA_SECRET_KEY`` as the server, since client-secret digests and signing keys depend on it.
+Every command works on the hub of the home (``--home`` / ``QALA_HOME``, see :mod:`qala.home`): its database,
+unless ``QALA_DATABASE_URL`` (or ``--database-url``) names another, and the same ``QALA_SECRET_KEY`` as the
+server, since client-secret digests and signing keys depend on it. Commands that only read or change existing
+state refuse a home with no database instead of creating an empty one.
 
     qala members create --name "Astana Akimat" --bin 970240001223 --city astana
     qala clients create --member 970240001223 --name "311" --scope service-requests:write --city astana
@@ -32,6 +34,8 @@ from gateway.settings import Settings
 from gateway.treehead import HeadInvalid
 from gateway.witness import WitnessAlarm, WitnessError, WitnessState, load_head, witness
 from qala.cli import CliError, err
+from qala.home import Home, HomeBusy, missing_database, no_hub_message
+from qala.ports import check_port
 
 T = TypeVar("T")
 DatabaseOption = typer.Option(None, "--database-url", help="Database URL (default: QALA_DATABASE_URL).")
@@ -47,11 +51,24 @@ def load_settings(database_url: str | None = None) -> Settings:
         raise CliError(f"invalid settings{' (' + where + ')' if where else ''}: {first['msg']}") from exc
 
 
-def run(database_url: str | None, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the services for one command, run ``work``, and turn gateway errors into one-line CLI errors."""
+def require_hub(settings: Settings) -> None:
+    """Refuse a SQLite database that does not exist: opening it would create an empty hub and report on nothing."""
+    missing = missing_database(settings.database_url)
+    if missing is not None:
+        raise CliError(no_hub_message(settings.home, missing))
+
+
+def run(database_url: str | None, work: Callable[[Services], Awaitable[T]], *, existing: bool = True) -> T:
+    """Open the services for one command, run ``work``, and turn gateway errors into one-line CLI errors.
+
+    ``existing`` (the default) refuses a hub whose database is missing; commands that create state pass False.
+    """
+    settings = load_settings(database_url)
+    if existing:
+        require_hub(settings)
 
     async def main() -> T:
-        async with open_services(load_settings(database_url)) as services:
+        async with open_services(settings) as services:
             return await work(services)
 
     try:
@@ -79,16 +96,24 @@ def serve(
 
     if database_url:
         os.environ["QALA_DATABASE_URL"] = database_url  # workers are new processes: pass it on through the env
-    load_settings()  # refuse bad settings here, in one line, before any worker starts
-    uvicorn.run(
-        "gateway.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=None if reload else workers,
-        reload=reload,
-        proxy_headers=True,
-    )
+    settings = load_settings()  # refuse bad settings here, in one line, before any worker starts
+    check_port(host, port)
+    home = Home(settings.home)
+    # The home's lock is held for the server's life, so that `qala demo` never resets a home a hub runs on.
+    lock = home.lock() if settings.database_url == home.database_url else contextlib.nullcontext()
+    try:
+        with lock:
+            uvicorn.run(
+                "gateway.app:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=None if reload else workers,
+                reload=reload,
+                proxy_headers=True,
+            )
+    except HomeBusy as exc:
+        raise CliError(str(exc)) from exc
 
 
 members_app = typer.Typer(help="Member organisations (identified by BIN).", no_args_is_help=True)
@@ -111,7 +136,7 @@ def create_member(
         await _cli_audit(services, "member.created", member=member.bin)
         typer.echo(f"member {member.bin} created: {member.name} ({member.home_city})")
 
-    run(database_url, work)
+    run(database_url, work, existing=False)
 
 
 @members_app.command("list")
@@ -164,7 +189,7 @@ def create_client(
             typer.echo(f"client_secret: {client_secret}")
             typer.echo("Store the secret now: it is not shown again (rotate it with `qala clients rotate-secret`).")
 
-    run(database_url, work)
+    run(database_url, work, existing=False)
 
 
 @clients_app.command("list")

@@ -20,10 +20,13 @@ Outside ``demo`` the hub refuses to start with an empty or well-known ``QALA_SEC
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qala.home import Home, resolve_home
 
 DEMO_SECRET = "qala-demo-secret-do-not-use-in-production"  # noqa: S105 -- public on purpose: demo mode only
 """The secret the demo falls back to. It is public, which is why every other environment refuses it."""
@@ -53,12 +56,19 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QALA_", extra="ignore")
 
+    def __init__(self, **values: Any) -> None:
+        # The home's qala.env gives defaults that the environment and explicit values override; the home must be
+        # known before the fields are read, hence here rather than in a validator.
+        env_file = Home(resolve_home(values.get("home"))).env_file
+        super().__init__(_env_file=env_file if env_file.is_file() else None, **values)
+
+    home: Path = Field(default_factory=resolve_home, description="The hub's home (QALA_HOME): see qala.home.")
     env: Literal["demo", "development", "production"] = "demo"
     secret_key: SecretStr = Field(
         default=SecretStr(""),
         description="Server secret: pepper of client-secret digests and the key that encrypts signing keys at rest.",
     )
-    database_url: str = "sqlite:///var/qala.db"
+    database_url: str = Field(default="", description="Default: the SQLite file qala.db in the home.")
     redis_url: str | None = None
     issuer: str = "http://127.0.0.1:8000"
     audience: str = Field(default="", description="The hub API's identifier, the `aud` of its tokens.")
@@ -120,6 +130,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_configuration(self) -> Settings:
+        self.home = resolve_home(self.home)
+        self.database_url = self.database_url or Home(self.home).database_url
         self.issuer = self.issuer.rstrip("/")
         self.audience = self.audience or f"{self.issuer}/api/v1"
         secret = self.secret_key.get_secret_value()

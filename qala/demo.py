@@ -1,11 +1,14 @@
 """``qala demo``: the hub on http://127.0.0.1:8000 with demo data loaded through the adapters.
 
-It starts from a fresh SQLite file under ``var/demo/``, registers a demo member and client (printed once, like any
-client secret), starts the hub, and sends every bundled legacy export (``examples/legacy``) through its adapter and
-the OAuth-secured batch API, exactly as a city system would. Collections that no legacy sample feeds get the
-canonical examples from ``schemas/models``. Then it serves until Ctrl-C.
+It runs in the hub's home (``--home`` / ``QALA_HOME``, see :mod:`qala.home`), so every other ``qala`` command finds
+the same hub. Before touching anything it checks that the port is free and that no hub holds the home's lock, and
+it only ever resets a demo home: its database and working files (the conformance suite's issuer key stays). Then
+it registers a demo member and client (printed once, like any client secret), starts the hub, and sends every
+bundled legacy export (``examples/legacy``) through its adapter and the OAuth-secured batch API, exactly as a city
+system would. Collections that no legacy sample feeds get the canonical examples from ``schemas/models``. Then it
+serves until Ctrl-C.
 
-    make demo                      # or: qala demo --port 8000
+    make demo                      # or: ./qala demo --port 8000
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from gateway.clients import ALL_CITIES
 from gateway.services import open_services
 from gateway.settings import Settings
 from qala.cli import CliError
+from qala.home import Home, HomeBusy, resolve_home
+from qala.ports import check_port
 from schemas import SchemaRegistry
 from schemas.identifiers import with_check_digit
 from schemas.registry import MODELS_DIR
@@ -114,17 +119,38 @@ def _load_examples(hub: str, client_id: str, secret: str, fed: set[str]) -> int:
     return sum(1 for line in response.text.splitlines() if orjson.loads(line)["status"] != "rejected")
 
 
+def _reset(home: Home, hub: str) -> None:
+    """Empty a demo home, refusing one that holds any other hub's data."""
+    kind = home.read_env().get("QALA_ENV")
+    if kind not in (None, "demo") or (kind is None and home.database.exists()):
+        raise CliError(f"{home.path} holds a hub that is not a demo; the demo resets its home: choose another --home")
+    for path in home.path.glob(f"{home.database.name}*"):  # the database and its -wal/-shm companions
+        path.unlink()
+    shutil.rmtree(home.work, ignore_errors=True)
+    home.work.mkdir(parents=True)
+    home.write_env({"QALA_ENV": "demo", "QALA_ISSUER": hub})
+
+
 def demo(
     port: Annotated[int, typer.Option(help="Port of the hub.")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo database lives.")] = Path("var/demo"),
     exit_after_load: Annotated[bool, typer.Option("--exit-after-load", help="Stop once the data is loaded.")] = False,
 ) -> None:
     """Start the hub on http://127.0.0.1:8000 with demo data loaded through the adapters."""
-    shutil.rmtree(data_dir, ignore_errors=True)
-    (data_dir / "work").mkdir(parents=True)
+    home = Home(resolve_home())
     hub = f"http://{host}:{port}"
-    settings = Settings(env="demo", database_url=f"sqlite:///{data_dir / 'qala.db'}", issuer=hub)
+    check_port(host, port)
+    try:
+        with home.lock():
+            _reset(home, hub)
+            _run(home, host, port, exit_after_load)
+    except HomeBusy as exc:
+        raise CliError(f"{exc}: stop it first, or start the demo with another --home") from exc
+
+
+def _run(home: Home, host: str, port: int, exit_after_load: bool) -> None:
+    hub = f"http://{host}:{port}"
+    settings = Settings(env="demo", home=home.path, database_url=home.database_url, issuer=hub)
     client_id, secret = asyncio.run(_register(settings))
     try:
         server = serve_app(create_app(settings, server_gc=True), host, port)
@@ -135,7 +161,7 @@ def demo(
         table = Table("legacy export", "adapter", "read", "accepted", "rejected")
         fed: set[str] = set()
         for sample in SAMPLES:
-            read, accepted, rejected = _load_sample(sample, base, client_id, secret, data_dir / "work")
+            read, accepted, rejected = _load_sample(sample, base, client_id, secret, home.work)
             table.add_row(sample.source, sample.adapter, str(read), str(accepted), str(rejected))
             mapping = Mapping.load(LEGACY / sample.mapping) if sample.mapping else None
             if mapping is not None:
@@ -143,7 +169,7 @@ def demo(
         out.print(table)
         examples = _load_examples(base, client_id, secret, fed | {"ServiceRequest", "VehiclePosition", "MeterReading"})
         out.print(f"{examples} canonical examples loaded for the other collections")
-        _print_welcome(base, client_id, secret, data_dir)
+        _print_welcome(base, client_id, secret, home)
         if exit_after_load:
             return
         try:
@@ -155,17 +181,33 @@ def demo(
         server.__exit__(*sys.exc_info())
 
 
-def _print_welcome(base: str, client_id: str, secret: str, data_dir: Path) -> None:
-    out.print(f"\n[bold]Qala hub[/bold] running at {base}  (database {data_dir / 'qala.db'})")
-    out.print(f"  API documentation   {base}/docs   OpenAPI {base}/openapi.json")
-    out.print(f"  schema registry     {base}/api/v1/schemas")
+def _qala_command() -> str:
+    """How to type ``qala`` here: the clone's ``bin/qala`` needs no activated virtual environment."""
+    wrapper = ROOT / "bin" / "qala"
+    if not wrapper.is_file():
+        return "qala"  # installed as a package: the console script is on PATH
+    return "bin/qala" if Path.cwd().resolve() == ROOT else str(wrapper)
+
+
+def _print_welcome(base: str, client_id: str, secret: str, home: Home) -> None:
+    qala = _qala_command()
+    out.print(f"\n[bold]Qala hub[/bold] running at {base}", markup=True)
+    out.print(f"  home                {home.path}  (database {home.database}; `{qala} status` shows it)", markup=False)
+    out.print(f"  open-data catalogue {base}/", markup=False)
+    out.print(f"  API documentation   {base}/docs   OpenAPI {base}/openapi.json", markup=False)
+    out.print(f"  schema registry     {base}/api/v1/schemas", markup=False)
+    out.print("\nDemo client (all scopes, every city; shown once). Paste into your shell:", markup=False)
+    out.print(f"  export QALA_HOME={home.path}", markup=False)
+    out.print(f"  export QALA_CLIENT_ID={client_id}", markup=False)
+    out.print(f"  export QALA_CLIENT_SECRET={secret}", markup=False)
+    out.print("\nTry:", markup=False)
     out.print(
-        f"\nDemo client (all scopes, every city; shown once):\n  client_id     {client_id}\n  client_secret {secret}"
+        f'  TOKEN=$(curl -s -u "$QALA_CLIENT_ID:$QALA_CLIENT_SECRET" -d grant_type=client_credentials '
+        f"{base}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+        markup=False,
     )
-    out.print("\nTry:")
     out.print(
-        f"  TOKEN=$(curl -s -u '{client_id}:{secret}' -d grant_type=client_credentials "
-        f"{base}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+        f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/service-requests?city=astana&limit=5'", markup=False
     )
-    out.print(f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/service-requests?city=astana&limit=5'")
-    out.print("\nCtrl-C stops the hub.")
+    out.print(f"  {qala} status", markup=False)
+    out.print("\nCtrl-C stops the hub.", markup=False)

@@ -8,12 +8,16 @@ set QALA_TEST_SKIP_POSTGRES=1 to run on SQLite only (CI never does).
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+
+# Every test runs against a home of its own making: never the developer's ~/.local/share/qala or QALA_HOME.
+os.environ["QALA_HOME"] = tempfile.mkdtemp(prefix="qala-test-home-")
 
 POSTGRES_ADMIN_URL = os.environ.get("QALA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

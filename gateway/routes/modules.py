@@ -119,6 +119,9 @@ async def register_module(request: Request, response: Response, services: Servic
         await conn.execute(certified_modules.insert().values(**values))
         row = (await conn.execute(sa.select(certified_modules).where(certified_modules.c.jti == values["jti"]))).one()
     response.headers["Location"] = f"/api/v1/modules/{values['jti']}"
+    listing = getattr(getattr(request.app.state, "catalogue", None), "modules", None)
+    if isinstance(listing, ModuleListing):
+        await listing.refresh()  # this worker's registry page shows it at once; other workers within 30 s
     return _entry(row)
 
 

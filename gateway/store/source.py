@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalogue.source import CollectionSummary, JsonObject
 from gateway.clients import members as member_directory
-from gateway.store.tables import entities
+from gateway.store.tables import entities, entity_sequence
 
 LATENCY_SAMPLE = 1000
 """Median data latency is taken over the most recent changes of each pair, not the whole history."""
@@ -30,6 +30,12 @@ def _moment(seconds: float | None) -> datetime | None:
 class StoreSource:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+
+    async def version(self) -> int:
+        """The change feed's head: it moves on every write, in any worker (one indexed row to read)."""
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(sa.select(entity_sequence.c.value))).scalar_one_or_none()
+        return int(value or 0)
 
     async def summaries(self) -> list[CollectionSummary]:
         live = entities.c.deleted.is_(False)

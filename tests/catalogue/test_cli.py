@@ -39,6 +39,8 @@ def test_token_create_list_revoke(database_url: str) -> None:
 
 
 def test_revoking_an_unknown_token_is_a_one_line_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["token", "revoke", "nope", "--database-url", f"sqlite:///{tmp_path}/c.db"])
+    url = f"sqlite:///{tmp_path}/c.db"
+    assert CliRunner().invoke(app, ["token", "create", "someone", "--database-url", url]).exit_code == 0
+    result = CliRunner().invoke(app, ["token", "revoke", "nope", "--database-url", url])
     assert result.exit_code == 2
     assert result.output.strip() == "qala: error: no token with id nope"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from catalogue.service import Catalogue
+from catalogue.errors import NotFound
+from catalogue.service import Catalogue, CatalogueSettings
 from catalogue.source import MemorySource
+from gateway.db import make_engine
+from schemas.registry import SchemaRegistry
 
 
 def _air(local_id: str, modified: datetime) -> dict[str, object]:
@@ -95,3 +99,23 @@ async def test_datastore_search_filters_sorts_and_pages(http: httpx.AsyncClient,
     assert [f["id"] for f in filtered["fields"]] == ["_id", "id", "meterType"]
     bad = (await http.post(url, json={"resource_id": api["id"], "fields": ["payerRef"]})).json()
     assert bad["error"]["__type"] == "Validation Error"
+
+
+async def test_data_arriving_is_described_without_waiting_for_the_timer(
+    database_url: str, source: MemorySource
+) -> None:
+    engine = make_engine(database_url)
+    settings = CatalogueSettings(refresh_seconds=3600, poll_seconds=0.05)  # the timer alone would take an hour
+    try:
+        async with Catalogue(engine, source, SchemaRegistry.load(), settings, create_tables=True) as catalogue:
+            source.add(_air("late", datetime(2025, 3, 1, 9, 0, tzinfo=UTC)), collection="air-quality-observed")
+            for _ in range(100):
+                try:
+                    await catalogue.package_show("air-quality-observed-shymkent")
+                    break
+                except NotFound:
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the new dataset was not described within 5 s")
+    finally:
+        await engine.dispose()

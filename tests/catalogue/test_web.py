@@ -95,9 +95,17 @@ async def test_organisations_modules_and_api_pages(http: httpx.AsyncClient, cata
     assert "Алматы" in (await http.get("/organization/almaty")).text
     assert "Әзірге сертификатталған модульдер жоқ." in (await http.get("/modules")).text
     catalogue.modules = lambda: [
-        {"module": "iKOMEK 109", "version": "2.1.0", "profile": "service-requests", "issued": "2025-03-01"}
+        {  # as GET /api/v1/modules lists them
+            "moduleName": "iKOMEK 109",
+            "vendor": "ACME LLP",
+            "moduleVersion": "2.1.0",
+            "profile": "service-requests",
+            "issuedAt": 1740787200,
+        }
     ]
-    assert "iKOMEK 109" in (await http.get("/modules")).text
+    page = (await http.get("/modules")).text
+    assert "iKOMEK 109 (ACME LLP)</td><td>2.1.0</td>" in page
+    assert "2025-03-01 00:00 UTC" in page
     assert "ckanapi" in (await http.get("/api-docs")).text
     assert (await http.get("/static/catalogue/catalogue.css")).headers["content-type"].startswith("text/css")
     assert (await http.get("/static/catalogue/../app.py")).status_code == 404

@@ -46,6 +46,16 @@ def secret_matches(database_url: str, client_id: str, secret: str) -> bool:
     return asyncio.run(check())
 
 
+def create_hub(database_url: str) -> None:
+    """An existing, empty hub: commands that read state refuse a missing one."""
+
+    async def create() -> None:
+        async with open_services(Settings(database_url=database_url)):
+            pass
+
+    asyncio.run(create())
+
+
 def field(pattern: str, text: str) -> str:
     found = re.search(pattern, text)
     assert found is not None, text
@@ -103,7 +113,10 @@ def test_members_and_clients_lifecycle(qala: Callable[..., Outcome], database_ur
         (("keys", "rotate", "--purpose", "nonsense"), "unknown key purpose 'nonsense'"),
     ],
 )
-def test_failures_print_one_line(qala: Callable[..., Outcome], args: tuple[str, ...], message: str) -> None:
+def test_failures_print_one_line(
+    qala: Callable[..., Outcome], database_url: str, args: tuple[str, ...], message: str
+) -> None:
+    create_hub(database_url)
     outcome = qala(*args)
     assert outcome.code == 2
     assert message in outcome.err
@@ -119,7 +132,8 @@ def test_unknown_scope_is_refused(qala: Callable[..., Outcome]) -> None:
     assert "unknown scopes: bogus" in outcome.err
 
 
-def test_keys_list_and_rotate(qala: Callable[..., Outcome]) -> None:
+def test_keys_list_and_rotate(qala: Callable[..., Outcome], database_url: str) -> None:
+    create_hub(database_url)
     before = qala("keys", "list").out.splitlines()
     assert {line.split()[1] for line in before} >= {"access-token", "audit-checkpoint"}
     assert qala("keys", "rotate", "--lead", "600").code == 0
