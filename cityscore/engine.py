@@ -87,9 +87,14 @@ class Engine:
     async def tick(self) -> int:
         """Catch up with the feed and write every figure that changed; returns the number written."""
         await self.catch_up()
+        dirty = set(self.ledger.dirty)
         entities = self.pending()
         if entities:
-            await self.sink.write(entities)
+            try:
+                await self.sink.write(entities)
+            except Exception:
+                self.ledger.dirty |= dirty  # nothing was written: the next tick tries these figures again
+                raise
             for entity in entities:
                 self._remember(entity)
         return len(entities)

@@ -32,7 +32,7 @@ class MemoryHub:
             self._seq,
             entity["id"],
             entity["type"],
-            self._collections.get(entity["type"], entity["type"]),
+            str(self._collections.get(entity["type"], entity["type"])),
             entity["city"],
             entity,
             time.time() if received_at is None else received_at,

@@ -24,6 +24,7 @@ from catalogue.service import Catalogue, CatalogueSettings
 from gateway.auditing import AuditMiddleware
 from gateway.bodylimit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
+from gateway.kpi_feed import running_engine
 from gateway.routes import ROUTERS, documents
 from gateway.routes.exchange import exchange_routers
 from gateway.routes.modules import ModuleListing
@@ -73,7 +74,10 @@ def create_app(
             if server_gc:
                 gc.set_threshold(*SERVER_GC_THRESHOLDS)
             try:
-                async with app.state.catalogue:
+                async with (
+                    app.state.catalogue,
+                    running_engine(services.engine, registry, settings.kpi_interval_seconds),
+                ):
                     yield
             finally:
                 refresher.cancel()

@@ -22,7 +22,7 @@ def payment(local: str, minutes: int, amount: str = "1500.00", status: str = "AC
         "amount": amount,
         "currency": "KZT",
         "status": status,
-        "serviceCategory": "utilities",
+        "serviceCategory": "public-transport",
         "dateBooked": at(minutes).isoformat(),
     }
 
