@@ -24,6 +24,7 @@ def payment(local: str, minutes: int, amount: str = "1500.00", status: str = "AC
         "status": status,
         "serviceCategory": "public-transport",
         "dateBooked": at(minutes).isoformat(),
+        **({"statusReason": "AM04"} if status == "RJCT" else {}),
     }
 
 
