@@ -35,6 +35,7 @@ from gateway.clients import ALL_CITIES
 from gateway.services import open_services
 from gateway.settings import Settings
 from qala.cli import CliError
+from qala.simulate import start_in_background
 from schemas import SchemaRegistry
 from schemas.identifiers import with_check_digit
 from schemas.registry import MODELS_DIR
@@ -125,6 +126,7 @@ def demo(
     (data_dir / "work").mkdir(parents=True)
     hub = f"http://{host}:{port}"
     settings = Settings(env="demo", database_url=f"sqlite:///{data_dir / 'qala.db'}", issuer=hub)
+    settings.kpi_interval_seconds = 5.0  # CityScore-KZ: the KPI engine follows the simulated cities
     client_id, secret = asyncio.run(_register(settings))
     try:
         server = serve_app(create_app(settings, server_gc=True), host, port)
@@ -146,10 +148,13 @@ def demo(
         _print_welcome(base, client_id, secret, data_dir)
         if exit_after_load:
             return
+        simulation = start_in_background(base, client_id, secret, data_dir / "simulate")  # living demo cities
+        out.print("Simulating Astana, Almaty and Shymkent; CityScore-KZ at " + f"{base}/cityscore")
         try:
             while True:
                 asyncio.run(asyncio.sleep(3600))
         except KeyboardInterrupt:
+            simulation.set()
             out.print("stopped")
     finally:
         server.__exit__(*sys.exc_info())

@@ -290,3 +290,26 @@ def print_summary(counts: Counter[tuple[str, str, str]]) -> None:
     for (city, system, status), count in sorted(counts.items()):
         table.add_row(city, system, status, str(count))
     Console(highlight=False).print(table)
+
+
+def start_in_background(hub: str, client_id: str, secret: str, work: Path, *, seed: int = 1) -> threading.Event:
+    """Run the simulation in a daemon thread until the returned event is set (``make demo`` does this)."""
+    stop = threading.Event()
+
+    def main() -> None:
+        try:
+            build(
+                hub,
+                client_id,
+                secret,
+                seed=seed,
+                rate=1.0,
+                cities=list(CHARACTERS),
+                work=work,
+                mqtt_url="mqtt://127.0.0.1:1883",
+            ).run(None, stop)
+        except Exception as exc:  # the demo hub keeps serving without its simulated cities
+            out.print(f"qala: warning: the simulation stopped: {exc}")
+
+    threading.Thread(target=main, name="qala-simulate", daemon=True).start()
+    return stop
