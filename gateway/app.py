@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI
 
 from catalogue.app import routers as catalogue_routers
 from catalogue.service import Catalogue, CatalogueSettings
+from cityscore.web import router as cityscore_pages
 from gateway.auditing import AuditMiddleware
 from gateway.bodylimit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
@@ -95,7 +96,7 @@ def create_app(
     app.state.registry = registry  # one loaded registry per app: the exchange and its documents share it
     app.state.telemetry = telemetry
     install_error_handlers(app)
-    for router in [*ROUTERS, *exchange_routers(registry), *(routers or ()), *catalogue_routers()]:
+    for router in [*ROUTERS, *exchange_routers(registry), *(routers or ()), cityscore_pages(), *catalogue_routers()]:
         app.include_router(router)
     documents.install(app, registry, settings.token_endpoint)
     # add_middleware wraps: the last one added runs first.
