@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 LOCALES = ("kk", "ru", "en")
 BABEL = {"kk": "kk_KZ", "ru": "ru_RU", "en": "en_GB"}
+ZONE = ZoneInfo("Asia/Almaty")
 
 WORDS: dict[str, dict[str, str]] = {
     "site": {"kk": "Qala ашық деректері", "ru": "Открытые данные Qala", "en": "Qala open data"},
@@ -106,4 +108,5 @@ def day(value: date, locale: str, *, short: bool = False) -> str:
 
 
 def moment(value: datetime, locale: str) -> str:
-    return str(format_datetime(value, format="medium", locale=BABEL[locale]))
+    """A date and time as people in Kazakhstan read it: Asia/Almaty time, the reader's locale."""
+    return str(format_datetime(value, format="medium", tzinfo=ZONE, locale=BABEL[locale]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
         "t": lambda key: i18n.text(key, locale),
         "number": lambda value, digits=2: i18n.number(value, locale, digits),
         "day": lambda value: i18n.day(value, locale),
+        "moment": lambda text: i18n.moment(datetime.fromisoformat(text), locale),
         "city_name": lambda code: cities.get(code).name[locale] if cities.is_known(code) else code,
         "book_version": KpiBook.load().version,
     }
