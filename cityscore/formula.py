@@ -13,6 +13,7 @@ are integers in a base unit (milliseconds, tiyn), so adding and later removing t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -40,9 +41,14 @@ class Change:
     received_at: float
 
 
+@functools.lru_cache(maxsize=1024)
+def _from_timestamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 def received(change: Change) -> datetime:
     # Through a datetime (microseconds), exactly as a reader of the public feed's receivedAt sees it.
-    return datetime.fromtimestamp(change.received_at, UTC)
+    return _from_timestamp(change.received_at)
 
 
 def _field(change: Change, name: str) -> Any:
@@ -59,6 +65,12 @@ def _moment(value: Any) -> datetime | None:
         return value
     if not isinstance(value, str):
         return None
+    return _parse(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse(value: str) -> datetime | None:
+    """An aware date-time; cached, since the KPIs of one entity read the same fields."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

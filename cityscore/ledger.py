@@ -12,7 +12,9 @@ ledger from final states, and the tests hold the two equal.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -38,6 +40,7 @@ class Ledger:
         for index, kpi in enumerate(self.kpis):
             for type_name in kpi.formula.reads:
                 self._by_type.setdefault(type_name, []).append(index)
+        self._signatures = [repr(replace(kpi.formula, aggregate="", scale=1)) for kpi in self.kpis]
         self._accumulators: dict[AccKey, Accumulator] = {}
         self._entries: dict[str, tuple[str, tuple[_Entry, ...]]] = {}
         self.dirty: set[AccKey] = set()
@@ -54,11 +57,19 @@ class Ledger:
             return
         zone = self.cities.get(change.city).zone
         entries: list[_Entry] = []
+        shared: dict[str, tuple[int, str | None, Item] | None] = {}
         for index in self._by_type.get(change.type, ()):
-            found = evaluate(self.kpis[index], change)
-            if found is not None:
-                when, group, item = found
-                entries.append((index, when.astimezone(zone).date().toordinal(), group, item))
+            # KPIs whose formulas differ only in how they aggregate (median and p95 of one latency) share one
+            # evaluation of the entity.
+            signature = self._signatures[index]
+            if signature not in shared:
+                found = evaluate(self.kpis[index], change)
+                shared[signature] = (
+                    None if found is None else (found[0].astimezone(zone).date().toordinal(), found[1], found[2])
+                )
+            evaluated = shared[signature]
+            if evaluated is not None:
+                entries.append((index, *evaluated))
         if entries:
             self._entries[change.id] = (change.city, tuple(entries))
             self._feed(change.city, self._entries[change.id][1], +1)
@@ -66,9 +77,7 @@ class Ledger:
     def _feed(self, city: str, entries: Iterable[_Entry], sign: int) -> None:
         for index, ordinal, group, item in entries:
             kpi = self.kpis[index]
-            day = date.fromordinal(ordinal)
-            for kind in kpi.cadence:
-                start = period_start(kind, day)
+            for kind, start in _starts(kpi.cadence, ordinal):
                 for scope in (None, group) if group is not None else (None,):
                     key: AccKey = (kpi.code, city, kind, start, scope)
                     accumulator = self._accumulators.get(key)
@@ -114,6 +123,13 @@ class Ledger:
                     found.append(entity_id)
                     break
         return sorted(found)
+
+
+@functools.lru_cache(maxsize=4096)
+def _starts(cadence: tuple[str, ...], ordinal: int) -> tuple[tuple[str, date], ...]:
+    """The start of each period of ``cadence`` that contains the day ``ordinal``."""
+    day = date.fromordinal(ordinal)
+    return tuple((kind, period_start(kind, day)) for kind in cadence)
 
 
 def _order(key: AccKey) -> tuple[Any, ...]:
