@@ -157,6 +157,7 @@ class CitySim:
     def __init__(self, character: Character, *, seed: int, start: float, rate: float = 1.0) -> None:
         self.c = character
         self.start = start
+        self.seed = seed
         self.rate = rate
         self.rng = random.Random(f"{seed}:{character.code}")  # noqa: S311 -- a simulation, not a secret
         self.open_cases: dict[str, _Case] = {}
@@ -178,8 +179,9 @@ class CitySim:
             k += 1
 
     def _next(self, prefix: str) -> str:
+        """An id unique to this run (seed and start), so two simulations never overwrite each other's cases."""
         self._serial += 1
-        return f"{prefix}-{self._serial:07d}"
+        return f"{prefix}{self.seed}-{int(self.start):x}-{self._serial:07d}"
 
     def _point(self, spread: float = 0.08) -> JsonObject:
         lon, lat = self.c.centre
@@ -314,7 +316,7 @@ class CitySim:
         pm25 = round(max(1.0, self.rng.gauss(self.c.pm25_base * rush, self.c.pm25_base * 0.35)), 1)
         lon, lat = self.c.centre
         return {
-            "id": f"urn:ngsi-ld:AirQualityObserved:{self.c.code}:aq{station:02d}.{round(observed)}",
+            "id": f"urn:ngsi-ld:AirQualityObserved:{self.c.code}:aq{station:02d}.{self.seed}.{round(observed)}",
             "type": "AirQualityObserved",
             "city": self.c.code,
             "dateModified": _iso(observed),
