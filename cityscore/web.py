@@ -146,10 +146,8 @@ def router() -> APIRouter:
         starts = sorted({date.fromisoformat(v["periodStart"]) for c in shown for v in board.series(c, code, "day")})[
             -30:
         ]
-        values = {
-            c: {date.fromisoformat(v["periodStart"]): v.get("value") for v in board.series(c, code, "day")}
-            for c in shown
-        }
+        figures = {c: {date.fromisoformat(v["periodStart"]): v for v in board.series(c, code, "day")} for c in shown}
+        values = {c: {start: v.get("value") for start, v in found.items()} for c, found in figures.items()}
         lines = {cities.get(c).name[locale]: [values[c].get(s) for s in starts] for c in shown}
         unit = i18n.unit(kpi.unit, locale)
         title = kpi.name[locale] + (f", {unit}" if unit else "")
@@ -162,7 +160,7 @@ def router() -> APIRouter:
             aggregate=aggregate[:1].upper() + aggregate[1:],
             rows=rows,
             chart=ranking_chart(title, lines, starts, locale),
-            table=[(s, [values[c].get(s) for c in shown]) for s in reversed(starts)],
+            table=[(s, [figures[c].get(s) for c in shown]) for s in reversed(starts)],
         )
 
     @pages.get("/kpis/{code}/{city}.csv", include_in_schema=False)

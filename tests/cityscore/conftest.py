@@ -57,7 +57,12 @@ def load_week(database_url: str) -> None:
             await store.ensure()
             items = [(e, registry.validate(e)) for e in _week()]
             await store.write_many(items, Publisher("qc_city_systems", None))
-            await hub_engine(services.engine, registry).tick()
+            engine = hub_engine(services.engine, registry)
+            await engine.tick()
+            late = payment("late", 0, "42.00")  # a payment for three days ago, arriving now: revises a closed day
+            late["dateBooked"] = late["dateModified"] = (datetime.now(KZ) - timedelta(days=3)).isoformat()
+            await store.write_many([(late, registry.validate(late))], Publisher("qc_city_systems", None))
+            await engine.tick()
 
     asyncio.run(load())
 

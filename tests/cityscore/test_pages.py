@@ -53,6 +53,14 @@ def test_numbers_and_dates_in_the_readers_locale(site: str) -> None:
     )
 
 
+def test_a_revised_day_is_marked_with_its_earlier_value(site: str) -> None:
+    page = httpx.get(f"{site}/kpis/payments.count?lang=en").text
+    assert page.count(">revised</span>") == 1
+    assert re.search(r'title="Revision 0: \d+; "', page)
+    rows = list(csv.DictReader(io.StringIO(httpx.get(f"{site}/kpis/payments.count/astana.csv").text)))
+    assert {row["revision"] for row in rows if row["period"] == "day"} >= {"0", "1"}
+
+
 def test_csv_download_and_unknowns(site: str) -> None:
     response = httpx.get(f"{site}/kpis/payments.count/astana.csv")
     assert response.status_code == 200
