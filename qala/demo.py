@@ -143,6 +143,7 @@ def demo(
             if mapping is not None:
                 fed.add(mapping.type)
         out.print(table)
+        fed.add("KPIValue")  # the KPI engine computes real ones from the simulated cities: no static examples
         examples = _load_examples(base, client_id, secret, fed | {"ServiceRequest", "VehiclePosition", "MeterReading"})
         out.print(f"{examples} canonical examples loaded for the other collections")
         _print_welcome(base, client_id, secret, data_dir)
