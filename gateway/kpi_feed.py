@@ -38,7 +38,6 @@ log = logging.getLogger("qala.cityscore")
 class StoreFeed:
     def __init__(self, store: EntityStore, registry: SchemaRegistry) -> None:
         self.store = store
-        self.collections = [schema.collection for schema in registry.latest()]
 
     async def changes(self, since: int, limit: int) -> Sequence[Change]:
         # The store's own read (EntityStore.changes) decodes payloads with the stdlib json module, row by row
@@ -54,7 +53,10 @@ class StoreFeed:
                 sa.type_coerce(entities.c.payload, sa.Text),
                 entities.c.received_at,
             )
-            .where(entities.c.seq > since, entities.c.collection.in_(self.collections))
+            # Every collection, so no filter on it: with `collection IN (...)` SQLite walks a collection index and
+            # sorts every match for each page (a backfill of 200,000 entities took 23 minutes); by seq alone each
+            # page is a range scan of the unique index.
+            .where(entities.c.seq > since)
             .order_by(entities.c.seq)
             .limit(limit)
         )
