@@ -22,10 +22,12 @@ from fastapi import APIRouter, FastAPI
 from catalogue.app import routers as catalogue_routers
 from catalogue.headers import SecurityHeadersMiddleware
 from catalogue.service import Catalogue, CatalogueSettings
+from cityscore.web import router as cityscore_pages
 from gateway.auditing import AuditMiddleware
 from gateway.bodylimit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
 from gateway.inputs import InputGuardMiddleware
+from gateway.kpi_feed import running_engine
 from gateway.routes import ROUTERS, apidocs, documents
 from gateway.routes.exchange import exchange_routers
 from gateway.routes.modules import ModuleListing
@@ -76,7 +78,11 @@ def create_app(
             if server_gc:
                 gc.set_threshold(*SERVER_GC_THRESHOLDS)
             try:
-                async with app.state.catalogue, open_runtime(services, registry) as runtime:
+                async with (
+                    app.state.catalogue,
+                    open_runtime(services, registry) as runtime,
+                    running_engine(services.engine, registry, settings.kpi_interval_seconds),
+                ):
                     app.state.subscriptions = runtime
                     yield
             finally:
@@ -97,7 +103,7 @@ def create_app(
     app.state.registry = registry  # one loaded registry per app: the exchange and its documents share it
     app.state.telemetry = telemetry
     install_error_handlers(app)
-    for router in [*ROUTERS, *exchange_routers(registry), *(routers or ()), *catalogue_routers()]:
+    for router in [*ROUTERS, *exchange_routers(registry), *(routers or ()), cityscore_pages(), *catalogue_routers()]:
         app.include_router(router)
     documents.install(app, registry, settings.token_endpoint, settings.issuer)
     apidocs.install(app)

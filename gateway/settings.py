@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     batch_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Body limit of /api/v1/batch.")
 
+    kpi_interval_seconds: float = Field(default=0, ge=0, description="Run the KPI engine this often; 0: not.")
     rate_limit_enabled: bool = True
     rate_limit_requests: int = Field(default=600, ge=1, description="API requests a client may burst per window.")
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)

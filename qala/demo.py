@@ -40,6 +40,7 @@ from gateway.settings import Settings
 from qala.cli import CliError
 from qala.home import Home, HomeBusy, resolve_home
 from qala.ports import check_port
+from qala.simulate import start_in_background
 from schemas import SchemaRegistry
 from schemas.identifiers import with_check_digit
 from schemas.registry import MODELS_DIR
@@ -151,6 +152,7 @@ def demo(
 def _run(home: Home, host: str, port: int, exit_after_load: bool) -> None:
     hub = f"http://{host}:{port}"
     settings = Settings(env="demo", home=home.path, database_url=home.database_url, issuer=hub)
+    settings.kpi_interval_seconds = 5.0  # CityScore-KZ: the KPI engine follows the simulated cities
     client_id, secret = asyncio.run(_register(settings))
     try:
         server = serve_app(create_app(settings, server_gc=True), host, port)
@@ -167,15 +169,19 @@ def _run(home: Home, host: str, port: int, exit_after_load: bool) -> None:
             if mapping is not None:
                 fed.add(mapping.type)
         out.print(table)
+        fed.add("KPIValue")  # the KPI engine computes real ones from the simulated cities: no static examples
         examples = _load_examples(base, client_id, secret, fed | {"ServiceRequest", "VehiclePosition", "MeterReading"})
         out.print(f"{examples} canonical examples loaded for the other collections")
         _print_welcome(base, client_id, secret, home)
         if exit_after_load:
             return
+        simulation = start_in_background(base, client_id, secret, home.work / "simulate")  # living demo cities
+        out.print("Simulating Astana, Almaty and Shymkent; CityScore-KZ at " + f"{base}/cityscore")
         try:
             while True:
                 asyncio.run(asyncio.sleep(3600))
         except KeyboardInterrupt:
+            simulation.set()
             out.print("stopped")
     finally:
         server.__exit__(*sys.exc_info())

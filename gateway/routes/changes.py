@@ -9,6 +9,7 @@ too: positions only grow, in commit order.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -62,6 +63,7 @@ async def changes(
                 "collection": row.collection,
                 "city": row.city,
                 "version": row.version,
+                "receivedAt": datetime.fromtimestamp(row.received_at, UTC).isoformat(),
                 "entity": None if row.payload is None else public_view(schema, row.payload, caller),
             }
         )
