@@ -13,7 +13,7 @@ import os
 import sys
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import typer.core
@@ -44,13 +44,17 @@ class CliError(typer.Exit):
         return self.message
 
 
-_TYPER_DISPLAY_TYPE = typer.core._TyperParameter.display_type
 _WORDS = {"str": "TEXT", "int": "INTEGER", "bool": "BOOLEAN"}
+# Typer >= 0.28 labels every option with its Python type (`<bool>`, `<list[str]>`), which reads as code; the
+# CLI's help shows what a user types instead, as click does. Older Typer (openapi-python-client, a dev tool, keeps
+# it below 0.28) already prints click's words and has no such hook, so nothing is patched there.
+_PARAMETER: Any = getattr(typer.core, "_TyperParameter", None)
+_TYPER_DISPLAY_TYPE: Any = getattr(_PARAMETER, "display_type", None)
 
 
-def _plain_type(self: typer.core._TyperParameter, ctx: click.Context) -> str:
+def _plain_type(self: Any, ctx: click.Context) -> str:
     """Click's words (``TEXT``, ``INTEGER``, ``PATH``, ``[a|b]``) instead of Typer's ``<str>`` labels."""
-    label = _TYPER_DISPLAY_TYPE(self, ctx).removeprefix("<").removesuffix(">")
+    label = str(_TYPER_DISPLAY_TYPE(self, ctx)).removeprefix("<").removesuffix(">")
     label = label.removeprefix("list[").removesuffix("]")  # a repeatable option takes one value at a time
     if self.type_descriptor.is_choice:
         return f"[{label}]"
@@ -58,16 +62,15 @@ def _plain_type(self: typer.core._TyperParameter, ctx: click.Context) -> str:
     return " ".join(part for part in (_WORDS.get(head, head).upper(), rest.upper()) if part)
 
 
-def _option_type(self: typer.core.TyperOption, ctx: click.Context) -> str | None:
+def _option_type(self: Any, ctx: click.Context) -> str | None:
     if self.is_flag or self.count:
         return None  # a flag takes no value: no type to show
     return self.metavar or _plain_type(self, ctx)
 
 
-# Typer >= 0.16 labels every option with its Python type (`<bool>`, `<list[str]>`), which reads as code; the
-# CLI's help shows what a user types instead, as click does.
-typer.core._TyperParameter.display_type = _plain_type  # type: ignore[method-assign]
-typer.core.TyperOption.display_type_rich = _option_type  # type: ignore[method-assign]
+if _TYPER_DISPLAY_TYPE is not None:
+    _PARAMETER.display_type = _plain_type
+    typer.core.TyperOption.display_type_rich = _option_type  # type: ignore[attr-defined]
 
 
 def _wide_when_piped() -> None:
