@@ -79,7 +79,7 @@ class RecordingClient:
         path: str,
         *,
         headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
+        params: dict[str, str] | list[tuple[str, str | int | float | bool | None]] | None = None,
         json: Any = None,
         content: bytes | str | None = None,
     ) -> httpx.Response:

@@ -47,16 +47,16 @@ class Problem(Exception):
         return body
 
 
-def install(app: FastAPI, *, html: bool = False) -> None:
-    """Render every error as problem details (``html`` renders a web page instead: a defect, for the tests)."""
+def install(app: FastAPI, *, html: bool = False, status: bool = True) -> None:
+    """Render every error as problem details (``html`` renders a web page instead, ``status=False`` leaves out the
+    ``status`` member: defects, for the tests)."""
 
     def render(problem: Problem) -> Response:
         if html:
             page = f"<html><body><h1>{problem.status}</h1><p>{problem.detail}</p></body></html>"
             return HTMLResponse(page, status_code=problem.status, headers=problem.headers)
-        return JSONResponse(
-            problem.body(), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
-        )
+        body = problem.body() if status else {k: v for k, v in problem.body().items() if k != "status"}
+        return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
 
     async def handle(request: Request, exc: Exception) -> Response:
         if isinstance(exc, Problem):
