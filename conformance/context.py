@@ -17,6 +17,7 @@ import httpx
 from conformance.http import RecordingClient
 from conformance.issuer import SuiteIssuer
 from conformance.outcomes import CheckOmitted, CheckSkipped
+from conformance.results import Exchange
 from schemas import SchemaVersion
 
 JsonObject = dict[str, Any]
@@ -38,6 +39,8 @@ class RunContext:
     read_only: bool = False
     openapi_body: bytes = b""
     openapi_response: httpx.Response | None = None
+    openapi_exchange: Exchange | None = None
+    """The recorded GET /openapi.json of the run's start, shown as the evidence of every discovery test."""
     written: list[JsonObject] = field(default_factory=list)
     """The entities as the suite wrote them (or the fixture's entities in read-only mode)."""
     stored: dict[str, JsonObject] = field(default_factory=dict)

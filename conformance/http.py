@@ -88,7 +88,12 @@ class RecordingClient:
         )
         started = time.perf_counter()
         try:
-            response = self._client.send(request)
+            try:
+                response = self._client.send(request)
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # a kept-alive connection the module closed after its previous answer (a server that crashed
+                # closes it): that failure belongs to the previous request, so send this one again, once
+                response = self._client.send(request)
             response.read()
         except httpx.HTTPError as exc:
             elapsed = (time.perf_counter() - started) * 1000

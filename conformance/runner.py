@@ -53,6 +53,8 @@ class RunOptions:
     vendor: str = "unknown"
     module_version: str | None = None
     timeout: float = 10.0
+    fail_fast: bool = False
+    """Stop at the first failed MUST test (its root cause is then the report's first); for mutation testing."""
     issuer_bind: str | None = None
     """Address the issuer listens on (default: the issuer URL's host); 0.0.0.0 for a module on another host."""
 
@@ -166,6 +168,9 @@ def run(options: RunOptions, observer: Observer | None = None, issuer: SuiteIssu
                 result = _run_one(ctx, catalogue, test_id, param, item)
                 report.results.append(result)
                 observer.finished(result)
+                if options.fail_fast and result.blocking and result.status is Status.FAIL:
+                    report.notes.append(f"stopped after the first failure ({result.test_id}): --fail-fast")
+                    break
             client.recording = report.setup
             _clean_up(ctx, report)
     finally:
@@ -181,6 +186,7 @@ def _discover(ctx: RunContext, report: RunReport) -> None:
         report.notes.append(str(exc))
         return
     ctx.openapi_response = response
+    ctx.openapi_exchange = report.setup[-1] if report.setup else None
     ctx.openapi_body = response.content if response.status_code == 200 else b""
     if not ctx.openapi_body:
         return

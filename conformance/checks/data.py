@@ -84,5 +84,6 @@ def round_trip(ctx: RunContext, param: str) -> str:
             not changed,
             f"{written['id']} reads back with different {', '.join(changed)}",
             expected="the fields as written (dateModified may be set by the module)",
+            cause="" if ctx.profile.is_valid(stored) else "QM-DATA-001",  # an invalid entity is the root
         )
     return f"{len(ctx.written)} entities read back as written"

@@ -21,6 +21,8 @@ METHODS = ("get", "put", "post", "delete", "patch")
 
 
 def served_document(ctx: RunContext) -> JsonObject:
+    if ctx.openapi_exchange is not None and ctx.openapi_exchange not in ctx.client.recording:
+        ctx.client.recording.append(ctx.openapi_exchange)
     response = ctx.openapi_response
     if response is None or response.status_code != 200:
         raise CheckSkipped("the module's OpenAPI document could not be fetched (see QM-DISC-001)")
@@ -56,6 +58,8 @@ def mandated_operations(profile: SchemaVersion) -> list[str]:
 
 @check("QM-DISC-001", "openapi-document")
 def openapi_document(ctx: RunContext, param: str) -> str:
+    if ctx.openapi_exchange is not None:
+        ctx.client.recording.append(ctx.openapi_exchange)
     response = ctx.openapi_response
     if response is None:
         raise CheckFailed("GET /openapi.json got no answer", expected="200 with an OpenAPI 3.x JSON document")
