@@ -109,7 +109,30 @@ def build_seeds(
         entity = make_entity(profile, bases[n % len(bases)], run_id=run_id, name=str(n), city=city, n=n)
         if profile.is_valid(entity):
             seeds.append(entity)
+    _cover_filters(profile, seeds)
     return seeds
+
+
+FILLERS = ("qct-value", "QCT-1", "1.0.0", "qct")
+"""Values tried, in order, for a filterable text field no example carries (the first the schema accepts)."""
+
+
+def _cover_filters(profile: SchemaVersion, seeds: list[JsonObject]) -> None:
+    """Give one seed a value for each filterable field that no example carries, so every filter is testable."""
+    properties = profile.document.get("properties", {})
+    for field in profile.filterable_fields:
+        if not seeds or any(field in seed for seed in seeds):
+            continue
+        spec = properties.get(field, {})
+        ref = spec.get("$ref", "")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            spec = profile.document["$defs"][ref.removeprefix("#/$defs/")]
+        candidates = [value for value in spec.get("enum", []) if isinstance(value, str)] or list(FILLERS)
+        target = seeds[1 % len(seeds)]
+        for value in candidates:
+            if profile.is_valid({**target, field: value}):
+                target[field] = value
+                break
 
 
 def load_fixture(path: Path, profile: SchemaVersion) -> list[JsonObject]:

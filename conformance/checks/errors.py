@@ -172,6 +172,11 @@ ERROR_PROBES: dict[str, tuple[str, bool, Probe]] = {
     "conflict": ("QM-WRITE-003", True, _conflict),
     "precondition-failed": ("QM-WRITE-005", True, _precondition),
     "unprocessable": ("QM-WRITE-002", True, _unprocessable),
+    "method-not-allowed": (
+        "QM-ERR-001",
+        False,
+        lambda ctx: ctx.send("PATCH", ctx.entity_path(ctx.new_entity_id("patch")), token=ctx.token(), body={}),
+    ),
 }
 
 

@@ -254,7 +254,7 @@ def create_app(
 
     app = FastAPI(title=f"Reference vendor module: {collection}", version="1.0.0", lifespan=lifespan, openapi_url=None)
     problems.install(
-        app, html=Fault.HTML_ERRORS in module.faults, status=Fault.PROBLEM_WITHOUT_STATUS not in module.faults
+        app, html=Fault.HTML_ERRORS in module.faults, drop_status=Fault.PROBLEM_WITHOUT_STATUS in module.faults
     )
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -1,7 +1,7 @@
 """An in-memory entity store with keyset pagination, the mandated filters and ETags.
 
 store = Store()
-store.put(entity)                                   # returns the new ETag
+store.put(entity)
 items, next_after = store.page(Query(city="astana", limit=2))
 """
 
@@ -77,10 +77,9 @@ class Store:
     def get(self, entity_id: str) -> JsonObject | None:
         return None if entity_id in self._deleted else self._entities.get(entity_id)
 
-    def put(self, entity: JsonObject) -> str:
+    def put(self, entity: JsonObject) -> None:
         self.forget(entity["id"])
         self._entities[entity["id"]] = entity
-        return etag_of(entity)
 
     def forget(self, entity_id: str) -> None:
         if entity_id in self._deleted:
