@@ -1,7 +1,7 @@
 """Mutation testing of the reference vendor module: the conformance suite's kill rate.
 
     .venv/bin/python bench/mutation.py                 # every mutant, 2 workers (about 10-15 min on 2 cores)
-    .venv/bin/python bench/mutation.py --quick         # every 5th mutant
+    .venv/bin/python bench/mutation.py --quick         # every 5th mutant (--every N: every Nth)
     .venv/bin/python bench/mutation.py --only auth.py --workers 1
 
 Each mutant of ``examples/vendor_module`` (see :mod:`conformance.mutation` for the operators) is loaded in a
@@ -105,14 +105,15 @@ def _child(arguments: tuple[Mutant | None, str]) -> Outcome:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="every 5th mutant only")
+    parser.add_argument("--quick", action="store_true", help="every 5th mutant only (same as --every 5)")
+    parser.add_argument("--every", type=int, default=1, help="every Nth mutant only (a systematic sample)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", help="mutate this file only (e.g. auth.py)")
     arguments = parser.parse_args()
 
     mutants = [m for m in generate(FOLDER) if not arguments.only or m.file == arguments.only]
-    if arguments.quick:
-        mutants = mutants[::5]
+    every = 5 if arguments.quick else max(1, arguments.every)
+    mutants = mutants[::every]
     import examples.vendor_module.app  # noqa: F401, PLC0415 -- FastAPI and friends, imported once before the forks
 
     warm_up()
@@ -144,7 +145,7 @@ def main() -> int:
     killed = len(outcomes) - len(survivors)
     relevant = len(outcomes) - len(equivalent)
     print()
-    print(f"mutants: {len(outcomes)} ({'every 5th, ' if arguments.quick else ''}{os.cpu_count()} CPUs, "
+    print(f"mutants: {len(outcomes)} ({f'every {every}th, ' if every > 1 else ''}{os.cpu_count()} CPUs, "
           f"{arguments.workers} workers, wall {wall:.0f} s, median "
           f"{sorted(o.seconds for _, o in outcomes)[len(outcomes) // 2]:.1f} s per mutant)")  # fmt: skip
     print(f"killed: {killed}; survived: {len(survivors)} ({len(equivalent)} known equivalent, {len(gaps)} not)")

@@ -139,6 +139,11 @@ class _Sites(ast.NodeVisitor):
             self.visit(statement)
         self.function = outer
 
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if any(_mentions_fault(target) for target in node.targets):
+            return  # the value of a defect switch (HOME_CITY = "astana") is the defect's, not the module's
+        self.generic_visit(node)
+
     def visit_If(self, node: ast.If) -> None:
         if _fault_on(node.test):
             for statement in node.orelse:

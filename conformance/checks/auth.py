@@ -248,3 +248,27 @@ def personal_served(ctx: RunContext, param: str) -> str:
         expected="personal fields present for holders of read-personal",
     )
     return "personal fields served with read-personal"
+
+
+@check("QM-AUTH-016", "invalid-token-error", params=lambda profile: ["expired-token", "forged-signature"])
+def invalid_token_error(ctx: RunContext, param: str) -> str:
+    """A 401 for a token that was presented but refused names the error ``invalid_token`` (RFC 6750 §3.1)."""
+    _, _, mint = BAD_TOKENS[param]
+    response = ctx.get(ctx.collection_path, token=mint(ctx), params={"limit": "1"})
+    expect_status(response, 401, f"a list request with {BAD_TOKENS[param][1]}")
+    challenge = response.headers.get("www-authenticate", "")
+    expect(
+        'error="invalid_token"' in challenge.replace(" ", ""),
+        f"the challenge {challenge!r} does not name the error invalid_token",
+        expected='WWW-Authenticate: Bearer error="invalid_token", ...',
+    )
+    return 'the challenge names error="invalid_token"'
+
+
+@check("QM-AUTH-013", "typ-application-at-jwt")
+def typ_application_at_jwt(ctx: RunContext, param: str) -> str:
+    """RFC 9068 §4 allows both spellings of the access-token type: ``application/at+jwt`` is accepted too."""
+    token = _minted(ctx, header={"typ": "application/at+jwt"})
+    response = ctx.get(ctx.collection_path, token=token, params={"limit": "1"})
+    expect_status(response, 200, "a list request with a valid token whose typ is application/at+jwt")
+    return "typ application/at+jwt accepted"
