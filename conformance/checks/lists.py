@@ -16,6 +16,7 @@ from conformance.checks.registry import check
 from conformance.context import JsonObject, RunContext
 from conformance.outcomes import CheckSkipped, expect
 from conformance.seeding import OFFSETS, format_instant, parse_instant
+from openapi.mandate import DEFAULT_LIMIT
 from schemas import SchemaVersion
 
 
@@ -69,6 +70,15 @@ def limit_respected(ctx: RunContext, param: str) -> str:
     )
     _, pages = walk(ctx, {**seeded_scope(ctx), "limit": param}, ctx.token(), f"a walk with limit={limit}")
     return f"{pages} pages of at most {limit} items"
+
+
+@check("QM-LIST-002", "default-limit")
+def default_limit(ctx: RunContext, param: str) -> str:
+    """Without ``limit`` the list answers with the mandate's default page size (100) at most."""
+    items, _ = page(ctx.get(ctx.collection_path, token=ctx.token(), params=seeded_scope(ctx)), "a list without limit")
+    expect(len(items) <= DEFAULT_LIMIT, f"a list without limit returned {len(items)} items", expected="at most 100")
+    expect(len(items) >= min(len(ctx.seeded()), DEFAULT_LIMIT), "a list without limit misses seeded entities")
+    return f"{len(items)} items without limit"
 
 
 @check("QM-LIST-003", "limit-bounds", params=lambda profile: ["0", "1001", "-5"])
@@ -150,6 +160,8 @@ def _box(ctx: RunContext, param: str) -> tuple[float, float, float, float]:
     if len(points) < 2:
         raise CheckSkipped("fewer than two seeded entities have a location")
     (lon0, lat0), (lon1, lat1) = points[0], points[len(points) // 2]
+    if param == "east":  # the eastern half only: the western points lie outside, west of minLon
+        (lon0, lat0), (lon1, lat1) = points[len(points) // 2], points[-1]
     if param == "edges":
         # the box's edges run exactly through two seeded points: they lie inside ("intersects" includes edges)
         return (min(lon0, lon1), min(lat0, lat1), max(lon0, lon1), max(lat0, lat1))
@@ -157,7 +169,7 @@ def _box(ctx: RunContext, param: str) -> tuple[float, float, float, float]:
     return (min(lon0, lon1) - margin, min(lat0, lat1) - margin, max(lon0, lon1) + margin, max(lat0, lat1) + margin)
 
 
-@check("QM-LIST-006", "bbox", params=lambda profile: ["inside", "edges"])
+@check("QM-LIST-006", "bbox", params=lambda profile: ["inside", "east", "edges"])
 def bbox(ctx: RunContext, param: str) -> str:
     box = _box(ctx, param)
     located = [e for e in ctx.seeded() if isinstance(e.get("location"), dict)]

@@ -6,6 +6,8 @@ not depend on one another's side effects. Every refused write is checked to have
 
 from __future__ import annotations
 
+import json
+
 from conformance.checks.common import expect_problem, expect_status, json_body, seeded_scope, walk
 from conformance.checks.operations import changed, fresh
 from conformance.checks.registry import check
@@ -33,11 +35,16 @@ def _etag(ctx: RunContext, path: str) -> str:
     return etag
 
 
-@check("QM-WRITE-001", "create", params=lambda profile: ["city", "other-city"])
+@check("QM-WRITE-001", "create", params=lambda profile: ["city", "other-city", "charset"])
 def create_entity(ctx: RunContext, param: str) -> str:
     ctx.require_writes()
-    entity = fresh(ctx, f"create-{param}", city=ctx.city if param == "city" else ctx.other_city)
-    response = ctx.send("POST", ctx.collection_path, token=ctx.token(), body=entity)
+    entity = fresh(ctx, f"create-{param}", city=ctx.other_city if param == "other-city" else ctx.city)
+    if param == "charset":  # application/json with a charset parameter is still JSON
+        content = json.dumps(entity).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        response = ctx.send("POST", ctx.collection_path, token=ctx.token(), content=content, headers=headers)
+    else:
+        response = ctx.send("POST", ctx.collection_path, token=ctx.token(), body=entity)
     expect_status(response, 201, "a create of a valid entity")
     location = response.headers.get("location")
     expect(bool(location), "the 201 has no Location header", expected="Location: URL of the created entity")
@@ -112,6 +119,12 @@ def idempotent_upsert(ctx: RunContext, param: str) -> str:
     path = ctx.entity_path(entity["id"])
     first = ctx.send("PUT", path, token=ctx.token(), body=entity)
     expect_status(first, {200, 201}, "the first PUT of a new id")
+    answered = json_body(first, "the first PUT")
+    expect(
+        isinstance(answered, dict) and answered.get("id") == entity["id"],
+        "the PUT's answer is not the entity it stored",
+        expected=f"the entity {entity['id']} in the body of the answer",
+    )
     after_first = json_body(ctx.get(path, token=ctx.token()), "a read after the first PUT")
     second = ctx.send("PUT", path, token=ctx.token(), body=entity)
     expect_status(second, 200, "the same PUT again")
@@ -143,7 +156,15 @@ def id_mismatch(ctx: RunContext, param: str) -> str:
     ctx.require_writes()
     url_entity, body_entity = fresh(ctx, "mismatch-url"), fresh(ctx, "mismatch-body")
     response = ctx.send("PUT", ctx.entity_path(url_entity["id"]), token=ctx.token(), body=body_entity)
-    expect_problem(response, {400, 422}, "a PUT whose body id differs from the URL's")
+    problem = expect_problem(response, {400, 422}, "a PUT whose body id differs from the URL's")
+    if response.status_code == 422:  # the mandate's Unprocessable: errors point at what is wrong
+        errors = problem.get("errors")
+        pointers = {e.get("pointer") for e in errors if isinstance(e, dict)} if isinstance(errors, list) else set()
+        shaped = isinstance(errors, list) and all(
+            isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("pointer", "keyword", "message"))
+            for e in errors
+        )
+        expect(shaped and "/id" in pointers, f"the 422 does not point at /id: {errors!r}", expected="an error at /id")
     for entity_id in (url_entity["id"], body_entity["id"]):
         _absent(ctx, entity_id, "the mismatched PUT was refused")
     return "the mismatched PUT is refused and stores nothing"
@@ -209,6 +230,12 @@ def etag(ctx: RunContext, param: str) -> str:
     expect_status(response, 200, "a PUT that changes the entity")
     after = _etag(ctx, path)
     expect(after != first, f"the ETag stayed {first} after the entity changed", expected="a new ETag")
+    written = response.headers.get("etag")
+    expect(
+        written == after,
+        f"the PUT answered with ETag {written}, a read of the entity then gives {after}",
+        expected="the ETag of the stored version on the write's answer (for the next If-Match)",
+    )
     return "the ETag is stable while the entity is, and changes with it"
 
 

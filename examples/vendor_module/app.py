@@ -181,7 +181,8 @@ class ReferenceModule:
         query.city = params.get("city") if Fault.IGNORE_CITY_FILTER not in self.faults else None
         query.as_text = Fault.UPDATED_SINCE_AS_TEXT in self.faults
         raw_limit = params.get("limit", "100")
-        if not raw_limit.lstrip("-").isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        # ASCII digits only: "--5" and "²" pass str.isdigit() once stripped, and int() then raises
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIMIT:
             raise Problem(400, "bad-limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
         query.limit = int(raw_limit)
         if "cursor" in params:

@@ -47,6 +47,8 @@ def test_reports_of_a_failing_run(
 
     html = paths["html"].read_text(encoding="utf-8")
     assert "Verdict: not-certified" in html
+    assert "Fix first" in html
+    assert "Consequence of QM-AUTH-009" in html
     assert "QM-AUTH-009/without-scope[list]" in html
     assert "Scopes: &lt;collection&gt;:read" in html  # the requirement's text, escaped
 
