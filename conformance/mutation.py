@@ -33,7 +33,7 @@ PACKAGE = "examples.vendor_module"
 FAULT_NAMES = frozenset(
     {"Fault", "faults", "defects", "accept_none", "ignore_expiry", "stamp_modified", "lax", "leak", "home",
      "later_page", "keep_listed", "as_text", "updated_since_text", "TOKEN_DEFECTS", "HOME_CITY", "html",
-     "drop_status", "_deleted", "_NoExpiry", "crash"}
+     "drop_status", "_deleted", "_NoExpiry", "crash", "later"}
 )  # fmt: skip
 """Names of the defect switches: code that only runs with a defect switched on is not the reference module."""
 SKIPPED_FUNCTIONS = frozenset({"from_environment", "_decode", "_decode_with", "validate_exp", "forget"})
@@ -59,6 +59,14 @@ EQUIVALENT: dict[str, str] = {
     "problems.py:handle:return None:return render(Problem(500, 'internal', 'the module failed to handle this "
     "request')) -> return None": "the handler of unexpected exceptions: the reference module raises none under "
     "the suite (every crash the suite provokes in a defective variant is caught by QM-ERR-003)",
+    "app.py:body_of:constant:'' -> 'X'": "the default of a missing Content-Type: neither '' nor 'x' is "
+    "application/json, so both answer 415",
+    "app.py:published:constant:'/' -> '/X'": "the servers URL the module advertises: informative, and left out of "
+    "the certificate's OpenAPI digest on purpose (the same module at two addresses is one API)",
+    "app.py:create_app:constant:'1.0.0' -> '1.0.0X'": "the module's own version number: any value names a version; "
+    "the suite cannot know which one the vendor meant",
+    "app.py:openapi:constant:False -> True": "include_in_schema of the route serving /openapi.json: FastAPI's "
+    "generated document is switched off (openapi_url=None), so the flag has no effect",
     "store.py:etag_of:constant:20 -> 21": "a longer digest prefix: an ETag is opaque, and still changes with the "
     "entity",
     "store.py:matches:return None:return False -> return None": "None is as false as False to the caller",

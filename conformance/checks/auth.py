@@ -252,10 +252,21 @@ def personal_served(ctx: RunContext, param: str) -> str:
     return "personal fields served with read-personal"
 
 
-@check("QM-AUTH-016", "invalid-token-error", params=lambda profile: ["expired-token", "forged-signature"])
+@check("QM-AUTH-016", "invalid-token-error", params=lambda profile: ["no-token", "expired-token", "forged-signature"])
 def invalid_token_error(ctx: RunContext, param: str) -> str:
-    """A 401 for a token that was presented but refused names the error ``invalid_token`` (RFC 6750 §3.1)."""
+    """A 401 for a token that was presented but refused names the error ``invalid_token``; a request that
+    carried no token at all gets a challenge without an error code (RFC 6750 §3.1)."""
     _, _, mint = BAD_TOKENS[param]
+    if param == "no-token":
+        response = ctx.get(ctx.collection_path, token=None, params={"limit": "1"})
+        expect_status(response, 401, "a list request without a token")
+        challenge = response.headers.get("www-authenticate", "")
+        expect(
+            "error=" not in challenge.replace(" ", ""),
+            f"the challenge {challenge!r} names an error although no token was sent",
+            expected="WWW-Authenticate: Bearer realm=... (no error code)",
+        )
+        return "the challenge to a request without a token names no error"
     response = ctx.get(ctx.collection_path, token=mint(ctx), params={"limit": "1"})
     expect_status(response, 401, f"a list request with {BAD_TOKENS[param][1]}")
     challenge = response.headers.get("www-authenticate", "")

@@ -214,6 +214,21 @@ def if_match(ctx: RunContext, param: str) -> str:
     return f"412 for a stale or superseded If-Match on {param}, success with the current one"
 
 
+@check("QM-WRITE-005", "if-match-any")
+def if_match_any(ctx: RunContext, param: str) -> str:
+    """``If-Match: *`` matches any current version, and none when the entity does not exist (RFC 9110 §13.1.1)."""
+    ctx.require_writes()
+    entity = fresh(ctx, "ifmatch-any")
+    path = ctx.entity_path(entity["id"])
+    response = ctx.send("PUT", path, token=ctx.token(), body=entity, headers={"If-Match": "*"})
+    expect_problem(response, 412, "a PUT of a new id with If-Match: * (there is no current version)")
+    _absent(ctx, entity["id"], "the PUT was refused with 412")
+    create(ctx, entity, "a create")
+    response = ctx.send("PUT", path, token=ctx.token(), body=changed(ctx, entity), headers={"If-Match": "*"})
+    expect_status(response, 200, "a PUT of an existing entity with If-Match: *")
+    return "If-Match: * refused for a new id, honoured for an existing one"
+
+
 @check("QM-WRITE-006", "etag", params=lambda profile: ["present", "changes"])
 def etag(ctx: RunContext, param: str) -> str:
     if param == "present":
