@@ -109,11 +109,13 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=1, help="every Nth mutant only (a systematic sample)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", help="mutate this file only (e.g. auth.py)")
-    parser.add_argument("--match", help="only mutants whose key contains this text (to re-run survivors)")
+    parser.add_argument(
+        "--match", action="append", help="only mutants whose key contains this text (repeatable; to re-run survivors)"
+    )
     arguments = parser.parse_args()
 
     mutants = [m for m in generate(FOLDER) if not arguments.only or m.file == arguments.only]
-    mutants = [m for m in mutants if not arguments.match or arguments.match in m.key]
+    mutants = [m for m in mutants if not arguments.match or any(text in m.key for text in arguments.match)]
     every = 5 if arguments.quick else max(1, arguments.every)
     mutants = mutants[::every]
     import examples.vendor_module.app  # noqa: F401, PLC0415 -- FastAPI and friends, imported once before the forks

@@ -46,7 +46,7 @@ def problem_issues(response: httpx.Response) -> list[str]:
         return [*issues, "the body is not JSON"]
     if not isinstance(body, dict):
         return [*issues, "the body is not a JSON object"]
-    for member, kind in (("type", str), ("title", str), ("status", int)):
+    for member, kind in (("type", str), ("title", str), ("status", int), ("detail", str)):
         if not isinstance(body.get(member), kind):
             issues.append(f"member {member!r} is missing or not a {kind.__name__}")
     if isinstance(body.get("status"), int) and body["status"] != response.status_code:

@@ -135,6 +135,8 @@ BAD_INPUTS: dict[str, BadInput] = {
         ),
         False,
     ),
+    "list:token=four-parts": BadInput(lambda ctx: ctx.get(ctx.collection_path, token=ctx.token() + ".e30"), True),
+    "list:token=one-part": BadInput(lambda ctx: ctx.get(ctx.collection_path, token="eyJhbGciOiJFUzI1NiJ9"), True),  # noqa: S106
     "list:token=header-not-object": BadInput(lambda ctx: ctx.get(ctx.collection_path, token=_odd_token("[]")), True),
     "list:token=payload-not-object": BadInput(
         lambda ctx: ctx.get(ctx.collection_path, token=_odd_token('{"alg":"ES256","typ":"at+jwt"}', "[1]")), True

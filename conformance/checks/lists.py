@@ -160,8 +160,12 @@ def _box(ctx: RunContext, param: str) -> tuple[float, float, float, float]:
     if len(points) < 2:
         raise CheckSkipped("fewer than two seeded entities have a location")
     (lon0, lat0), (lon1, lat1) = points[0], points[len(points) // 2]
-    if param == "east":  # the eastern half only: the western points lie outside, west of minLon
-        (lon0, lat0), (lon1, lat1) = points[len(points) // 2], points[-1]
+    if param == "east":
+        # every latitude, but west only to halfway between the two westernmost points: the westernmost lies
+        # outside by its longitude alone (a module that compares it with the wrong bound lets it in)
+        lats = [lat for _, lat in points]
+        west = (points[0][0] + points[1][0]) / 2
+        return (west, min(lats) - 0.001, points[-1][0] + 0.001, max(lats) + 0.001)
     if param == "edges":
         # the box's edges run exactly through two seeded points: they lie inside ("intersects" includes edges)
         return (min(lon0, lon1), min(lat0, lat1), max(lon0, lon1), max(lat0, lat1))
