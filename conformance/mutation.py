@@ -80,6 +80,8 @@ EQUIVALENT: dict[str, str] = {
     "auth.py:verify:constant:'kid' -> 'kidX'": _KEY_CACHE + " (the kid only decides whether to fetch again)",
     "auth.py:verify:constant:'' -> 'X'": "the default of a missing claim (typ or scope): neither '' nor 'X' is an "
     "access-token type or a scope of the collection, so both answers are the same",
+    "auth.py:verify:remove raise:raise unauthorized('the token is not a well-formed JWT') -> pass": "the count of "
+    "dots checked before decoding: joserfc refuses a compact token of one or four parts just the same (401)",
     "problems.py:<module>:constant:'vendor_module' -> 'vendor_moduleX'": "the logger's name",
     "problems.py:handle:remove call:logger.exception('unhandled error', exc_info=exc) -> pass": "logging only",
     "problems.py:handle:constant:400 -> 401": "FastAPI's RequestValidationError: the reference module declares no "
