@@ -9,7 +9,7 @@ HTTP exchange as (redacted) evidence, writes ``report.json``, ``junit.xml`` and 
 requirement failed, a certificate signed with the hub's conformance key.
 """
 
-SUITE_VERSION = "1.0.0"
+SUITE_VERSION = "1.1.0"
 """Version of the suite (tests and catalogue); recorded in every report and certificate."""
 
 __all__ = ["SUITE_VERSION"]

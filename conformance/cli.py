@@ -12,10 +12,12 @@ qala conformance requirements --profile service-requests
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -83,11 +85,24 @@ class LiveView:
 
 
 def _sign(report: RunReport, report_dir: Path) -> Path:
+    if not report.module.name or not report.module.version:
+        raise ConformanceError(
+            "certified, but no certificate: the module's /openapi.json names no module of its own (its info block "
+            "is the mandate's); set info.title and info.version, or pass --module-name and --module-version"
+        )
+
     async def sign() -> tuple[str, dict[str, object]]:
         async with hub_signer(Settings()) as signer:
             return issue_certificate(report, signer), dict(signer.jwks)
 
     token, jwks = asyncio.run(sign())
+    issuer = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "==")).get("iss", "")
+    if urlsplit(issuer).hostname in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"note: the certificate's issuer is {issuer}, a loopback address cities cannot fetch keys from; "
+            "set QALA_ISSUER to the hub's public URL",
+            markup=False,
+        )
     (report_dir / "hub-jwks.json").write_text(json.dumps(jwks, indent=2) + "\n", encoding="utf-8")
     path = report_dir / "certificate.jws"
     path.write_text(token + "\n", encoding="utf-8")
@@ -110,6 +125,11 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
     vendor: Annotated[str, typer.Option(help="Vendor named in the certificate.")] = "unknown",
     module_version: Annotated[str | None, typer.Option(help="Default: info.version of its OpenAPI.")] = None,
     sign: Annotated[bool, typer.Option(help="Sign a certificate with the hub's key when certified.")] = True,
+    other_city: Annotated[str, typer.Option(help="The second city of the test data.")] = "karaganda",
+    issuer_bind: Annotated[
+        str | None, typer.Option(help="Address the issuer listens on (0.0.0.0 for a module on another host).")
+    ] = None,
+    fail_fast: Annotated[bool, typer.Option(help="Stop at the first failed MUST test.")] = False,
 ) -> None:
     """Run every test of PROFILE against the module; exit 0 only when it is certified."""
     options = RunOptions(
@@ -123,6 +143,9 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
         module_name=module_name,
         vendor=vendor,
         module_version=module_version,
+        other_city=other_city,
+        issuer_bind=issuer_bind,
+        fail_fast=fail_fast,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -144,10 +167,18 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
     if report.verdict == "incomplete":
         raise CliError(f"the suite itself failed on {', '.join(summary['suiteErrors'])}; report it to Qala", 3)
     if not report.certified:
-        raise CliError(
-            f"not certified: MUST requirements failed or untested: {', '.join(summary['mustFailed']) or 'see report'}",
-            1,
+        roots = report.root_causes()
+        named = [f"{root} ({len(tests)} tests)" for root, tests in roots.items()]
+        untested = summary["mustUntested"]
+        detail = "; ".join(
+            part
+            for part in (
+                f"fix first: {', '.join(named)}" if named else "",
+                f"MUST requirements untested: {', '.join(untested)}" if untested else "",
+            )
+            if part
         )
+        raise CliError(f"not certified: {detail or 'see report'}", 1)
     console.print(f"[bold green]certified[/]: {certificate or 'not signed (--no-sign)'}")
 
 

@@ -2,6 +2,7 @@
 
 ctx.get(ctx.collection_path, token=ctx.token())            # a recorded, authorised request
 ctx.token(scopes=["read"], cities=["astana"])              # short scope names expand to <collection>:<name>
+ctx.token()                                                 # every scope, both cities of the run
 ctx.seeded()                                                # the entities read back after seeding
 """
 
@@ -16,6 +17,7 @@ import httpx
 from conformance.http import RecordingClient
 from conformance.issuer import SuiteIssuer
 from conformance.outcomes import CheckOmitted, CheckSkipped
+from conformance.results import Exchange
 from schemas import SchemaVersion
 
 JsonObject = dict[str, Any]
@@ -37,6 +39,8 @@ class RunContext:
     read_only: bool = False
     openapi_body: bytes = b""
     openapi_response: httpx.Response | None = None
+    openapi_exchange: Exchange | None = None
+    """The recorded GET /openapi.json of the run's start, shown as the evidence of every discovery test."""
     written: list[JsonObject] = field(default_factory=list)
     """The entities as the suite wrote them (or the fixture's entities in read-only mode)."""
     stored: dict[str, JsonObject] = field(default_factory=dict)
@@ -44,6 +48,10 @@ class RunContext:
     seed_problem: str = ""
     created: set[str] = field(default_factory=set)
     """Every id the suite may have created, deleted at the end of the run."""
+    answers: dict[str, tuple[httpx.Response, Exchange]] = field(default_factory=dict)
+    """Answers to the bad inputs, by probe name, kept for the tests that look at them again."""
+    targets: dict[str, JsonObject] = field(default_factory=dict)
+    """One entity per city that refused writes aim at (see :mod:`conformance.checks.operations`)."""
 
     @property
     def collection(self) -> str:
@@ -56,10 +64,17 @@ class RunContext:
     def entity_path(self, entity_id: str) -> str:
         return f"/{self.collection}/{quote(entity_id, safe='')}"
 
+    @property
+    def cities(self) -> tuple[str, str]:
+        """The two cities of the run: seeds alternate between them, tokens are minted for one, the other or both."""
+        return (self.city, self.other_city)
+
+    def scopes(self, scopes: tuple[str, ...] | list[str] = ALL_SCOPES) -> list[str]:
+        return [scope if ":" in scope else f"{self.collection}:{scope}" for scope in scopes]
+
     def token(self, scopes: tuple[str, ...] | list[str] = ALL_SCOPES, cities: list[str] | None = None) -> str:
-        """A valid token of the suite's issuer for this module's audience."""
-        names = [scope if ":" in scope else f"{self.collection}:{scope}" for scope in scopes]
-        return self.issuer.mint(audience=self.audience, scopes=names, cities=cities or [self.city])
+        """A valid token of the suite's issuer for this module's audience (both cities unless told)."""
+        return self.issuer.mint(audience=self.audience, scopes=self.scopes(scopes), cities=cities or list(self.cities))
 
     @staticmethod
     def bearer(token: str | None) -> dict[str, str]:
@@ -88,6 +103,9 @@ class RunContext:
     def require_writes(self) -> None:
         if self.read_only:
             raise CheckOmitted("the run is read-only (--fixture): write operations are not tested")
+
+    def seeded_in(self, city: str) -> list[JsonObject]:
+        return [entity for entity in self.seeded() if entity.get("city") == city]
 
     def seeded(self) -> list[JsonObject]:
         """The seeded entities as served back; skips the test when seeding did not work."""

@@ -79,7 +79,7 @@ class RecordingClient:
         path: str,
         *,
         headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
+        params: dict[str, str] | list[tuple[str, str | int | float | bool | None]] | None = None,
         json: Any = None,
         content: bytes | str | None = None,
     ) -> httpx.Response:
@@ -88,7 +88,12 @@ class RecordingClient:
         )
         started = time.perf_counter()
         try:
-            response = self._client.send(request)
+            try:
+                response = self._client.send(request)
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # a kept-alive connection the module closed after its previous answer (a server that crashed
+                # closes it): that failure belongs to the previous request, so send this one again, once
+                response = self._client.send(request)
             response.read()
         except httpx.HTTPError as exc:
             elapsed = (time.perf_counter() - started) * 1000

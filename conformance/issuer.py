@@ -14,30 +14,54 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
+import hashlib
+import hmac
 import json
 import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from conformance.errors import IssuerError
 from conformance.serving import serve_app
 
 DEFAULT_ISSUER_URL = "http://127.0.0.1:8765"
-DEFAULT_STATE_DIR = Path("var/conformance")
+
+
+def default_state_dir() -> Path:
+    """Where the issuer key lives between runs: ``$QALA_HOME/conformance``, else the user's state directory.
+
+    Never relative to the working directory: the suite's identity (its ``kid``) must not change with the folder a
+    vendor happens to run it from, or a module configured once would stop trusting it.
+    """
+    home = os.environ.get("QALA_HOME")
+    if home:
+        return Path(home).expanduser() / "conformance"
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "qala" / "conformance"
+
+
+DEFAULT_STATE_DIR = default_state_dir()
 KEY_FILE = "issuer-key.json"
 JWKS_PATH = "/oauth/jwks"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
+FORGED_JWKS_PATH = "/forged/jwks"
+FORGED_CERT_PATH = "/forged/cert.pem"
 ALG = "ES256"
 
 
@@ -114,9 +138,12 @@ class SuiteIssuer:
         changes: dict[str, Any] | None = None,
         header: dict[str, Any] | None = None,
         key: ECKey | None = None,
+        without: tuple[str, ...] = (),
     ) -> str:
-        """A signed token; ``changes`` alters claims, ``header`` the JOSE header, ``key`` forges the signature."""
+        """A signed token; ``changes`` alters claims, ``without`` drops some, ``header`` the JOSE header, ``key``
+        forges the signature."""
         claims = {**self.claims(audience=audience, scopes=scopes, cities=cities), **(changes or {})}
+        claims = {name: value for name, value in claims.items() if name not in without}
         protected = {"alg": ALG, "typ": "at+jwt", "kid": self.kid, **(header or {})}
         return jwt.encode(protected, claims, key or self.key, algorithms=[ALG])
 
@@ -125,6 +152,61 @@ class SuiteIssuer:
         claims = self.claims(audience=audience, scopes=scopes, cities=cities)
         return f"{_b64({'alg': 'none', 'typ': 'at+jwt', 'kid': self.kid})}.{_b64(claims)}."
 
+    # -- the classic JOSE attacks: a key the token names itself, and algorithm confusion -----------------
+
+    @cached_property
+    def attacker(self) -> ECKey:
+        """A key of the forger's own, never published in the issuer's JWKS."""
+        return ECKey.generate_key("P-256")
+
+    @cached_property
+    def attacker_certificate(self) -> x509.Certificate:
+        """A self-signed certificate for :attr:`attacker`, naming the suite's issuer as its subject."""
+        private = self.attacker.private_key
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, urlsplit(self.url).hostname or "issuer")])
+        now = dt.datetime.now(dt.UTC)
+        builder = x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        builder = builder.public_key(private.public_key()).serial_number(x509.random_serial_number())  # type: ignore[union-attr]
+        builder = builder.not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+        return builder.sign(private, hashes.SHA256())  # type: ignore[arg-type]
+
+    def mint_with_header_key(self, where: str, *, audience: str, scopes: list[str], cities: list[str]) -> str:
+        """Signed by :attr:`attacker`, whose key the header carries or points at (``jwk``, ``jku``, ``x5c``, ``x5u``).
+
+        A resource server must only ever use the keys of its configured issuer, whatever the token says.
+        """
+        public = dict(self.attacker.as_dict(private=False))
+        kid = self.attacker.thumbprint()
+        header: dict[str, Any] = {"kid": kid}
+        if where == "jwk":
+            header["jwk"] = {**public, "kid": kid}
+        elif where == "jku":
+            header["jku"] = self.url + FORGED_JWKS_PATH
+        elif where == "x5c":
+            der = self.attacker_certificate.public_bytes(serialization.Encoding.DER)
+            header["x5c"] = [base64.b64encode(der).decode()]
+        elif where == "x5u":
+            header["x5u"] = self.url + FORGED_CERT_PATH
+        else:
+            raise ValueError(f"no header key kind {where!r}")
+        return self.mint(audience=audience, scopes=scopes, cities=cities, header=header, key=self.attacker)
+
+    def mint_hs256_confused(self, *, audience: str, scopes: list[str], cities: list[str], form: str = "pem") -> str:
+        """HS256 over the token with the issuer's *public* key as the HMAC secret (CVE-2024-37568's class).
+
+        ``form`` is how a confused verifier would turn the public key into bytes: its PEM, or its JWK JSON.
+        """
+        if form == "pem":
+            secret = self.key.public_key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        else:
+            secret = json.dumps(dict(self.key.as_dict(private=False)), separators=(",", ":")).encode()
+        claims = self.claims(audience=audience, scopes=scopes, cities=cities)
+        signing_input = f"{_b64({'alg': 'HS256', 'typ': 'at+jwt', 'kid': self.kid})}.{_b64(claims)}"
+        signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
     def app(self) -> Starlette:
         async def jwks(_: Request) -> JSONResponse:
             return JSONResponse(self.jwks(), headers={"Cache-Control": "max-age=60"})
@@ -132,13 +214,28 @@ class SuiteIssuer:
         async def metadata(_: Request) -> JSONResponse:
             return JSONResponse(self.metadata())
 
-        return Starlette(routes=[Route(JWKS_PATH, jwks), Route(METADATA_PATH, metadata)])
+        async def forged_jwks(_: Request) -> JSONResponse:
+            public = dict(self.attacker.as_dict(private=False))
+            return JSONResponse({"keys": [{**public, "kid": self.attacker.thumbprint(), "alg": ALG, "use": "sig"}]})
+
+        async def forged_cert(_: Request) -> Response:
+            pem = self.attacker_certificate.public_bytes(serialization.Encoding.PEM)
+            return Response(pem, media_type="application/pem-certificate-chain")
+
+        return Starlette(
+            routes=[
+                Route(JWKS_PATH, jwks),
+                Route(METADATA_PATH, metadata),
+                Route(FORGED_JWKS_PATH, forged_jwks),
+                Route(FORGED_CERT_PATH, forged_cert),
+            ]
+        )
 
     @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
-        """Serve the JWKS and metadata on the issuer URL's host and port for the duration of the block."""
+    def serve(self, bind: str | None = None) -> Iterator[str]:
+        """Serve the JWKS and metadata on the issuer URL's port (on ``bind``, default its host) during the block."""
         parts = urlsplit(self.url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        host, port = bind or parts.hostname or "127.0.0.1", parts.port or 80
         try:
             server = serve_app(self.app(), host, port)
             base = server.__enter__()

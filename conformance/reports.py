@@ -88,7 +88,9 @@ def write_html(report: RunReport, path: Path) -> Path:
     )
     template = environment.get_template("report.html.j2")
     failures = [r for r in report.results if r.status in (Status.FAIL, Status.ERROR, Status.SKIP)]
-    path.write_text(template.render(report=report, summary=report.summary(), failures=failures), encoding="utf-8")
+    failures.sort(key=lambda r: bool(r.cause))  # root failures first, their consequences after (stable order)
+    page = template.render(report=report, summary=report.summary(), failures=failures, roots=report.root_causes())
+    path.write_text(page, encoding="utf-8")
     return path
 
 

@@ -56,6 +56,13 @@ class Result:
     requirement_text: str = ""
     duration_ms: float = 0.0
     evidence: list[Exchange] = field(default_factory=list)
+    cause: str = ""
+    """Another requirement whose breach made this test fail (empty when the failure is the test's own)."""
+
+    @property
+    def root(self) -> str:
+        """The requirement to fix first for this failure: its cause, or its own requirement."""
+        return self.cause or self.requirement
 
     @property
     def blocking(self) -> bool:
@@ -73,6 +80,7 @@ class Result:
             "expected": self.expected,
             "requirementText": self.requirement_text,
             "durationMs": round(self.duration_ms, 1),
+            "cause": self.cause,
             "evidence": [exchange.as_json() for exchange in self.evidence],
         }
 
@@ -131,11 +139,25 @@ class RunReport:
             counts[str(result.status)] += 1
         return counts
 
+    def root_causes(self) -> dict[str, list[str]]:
+        """Root requirement -> the failed tests it explains, roots in the order the run first met them.
+
+        A missing ``status`` member in problem details fails every test that expects an error, but all those
+        failures name QM-ERR-001 as their cause: the vendor sees one root and the tests it explains.
+        """
+        roots: dict[str, list[str]] = {}
+        for result in self.results:
+            if result.blocking and result.status is Status.FAIL:
+                roots.setdefault(result.root, []).append(result.test_id)
+        return roots
+
     def summary(self) -> dict[str, Any]:
         return {
             "total": len(self.results),
             **self.counts(),
             "mustFailed": sorted({r.requirement for r in self.results if r.blocking and r.status is Status.FAIL}),
+            "rootCauses": list(self.root_causes()),
+            "mustUntested": sorted({r.requirement for r in self.results if r.blocking and r.status is not Status.FAIL}),
             "shouldFailed": sorted(
                 {r.requirement for r in self.results if r.severity == "SHOULD" and r.status is Status.FAIL}
             ),

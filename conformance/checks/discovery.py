@@ -7,6 +7,7 @@ a served path matches a mandated one when it ends with it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from conformance.checks.common import describe
@@ -17,9 +18,15 @@ from openapi.mandate import mandate_document
 from schemas import SchemaVersion
 
 METHODS = ("get", "put", "post", "delete", "patch")
+OPENAPI_FIELDS = frozenset(
+    {"openapi", "info", "jsonSchemaDialect", "servers", "paths", "webhooks", "components", "security", "tags",
+     "externalDocs"}
+)  # fmt: skip
 
 
 def served_document(ctx: RunContext) -> JsonObject:
+    if ctx.openapi_exchange is not None and ctx.openapi_exchange not in ctx.client.recording:
+        ctx.client.recording.append(ctx.openapi_exchange)
     response = ctx.openapi_response
     if response is None or response.status_code != 200:
         raise CheckSkipped("the module's OpenAPI document could not be fetched (see QM-DISC-001)")
@@ -55,6 +62,8 @@ def mandated_operations(profile: SchemaVersion) -> list[str]:
 
 @check("QM-DISC-001", "openapi-document")
 def openapi_document(ctx: RunContext, param: str) -> str:
+    if ctx.openapi_exchange is not None:
+        ctx.client.recording.append(ctx.openapi_exchange)
     response = ctx.openapi_response
     if response is None:
         raise CheckFailed("GET /openapi.json got no answer", expected="200 with an OpenAPI 3.x JSON document")
@@ -68,6 +77,12 @@ def openapi_document(ctx: RunContext, param: str) -> str:
         isinstance(version, str) and version.startswith("3."),
         f"/openapi.json declares openapi {version!r}",
         expected="openapi: 3.x",
+    )
+    unknown = sorted(key for key in document if key not in OPENAPI_FIELDS and not str(key).startswith("x-"))
+    expect(
+        not unknown,
+        f"/openapi.json has members OpenAPI does not define: {', '.join(unknown)}",
+        expected="the fixed fields of an OpenAPI object, or x- extensions",
     )
     return f"OpenAPI {version}, {len(ctx.openapi_body)} bytes"
 
@@ -118,3 +133,106 @@ def oauth2_security(ctx: RunContext, param: str) -> str:
         expected="components.securitySchemes with type oauth2 and flows.clientCredentials",
     )
     return "oauth2 client credentials declared"
+
+
+# -- the schemas the module publishes are the mandate's, neither looser nor stricter ------------------------------
+
+ANNOTATIONS = frozenset({"description", "title", "examples", "example", "$comment", "deprecated", "x-schema-id"})
+MAX_DEPTH = 64
+
+
+def resolve(document: JsonObject, node: Any, seen: tuple[str, ...] = ()) -> Any:
+    """``node`` with every local ``$ref`` replaced by its target (recursion stops at a reference cycle)."""
+    if isinstance(node, list):
+        return [resolve(document, item, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/") and ref not in seen and len(seen) < MAX_DEPTH:
+        target: Any = document
+        for part in ref[2:].split("/"):
+            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, dict) else None
+        siblings = {key: value for key, value in node.items() if key != "$ref"}
+        merged = {**target, **siblings} if isinstance(target, dict) else node
+        return resolve(document, merged, (*seen, ref))
+    return {key: resolve(document, value, seen) for key, value in node.items() if key not in ANNOTATIONS}
+
+
+def first_difference(mandated: Any, served: Any, pointer: str = "") -> str | None:
+    """The JSON pointer of the first place ``served`` differs from ``mandated``, with how; None when equal."""
+    if isinstance(mandated, dict) and isinstance(served, dict):
+        for key in sorted(set(mandated) | set(served)):
+            where = f"{pointer}/{key}"
+            if key not in served:
+                return f"{where} is missing (the mandate has {json_text(mandated[key])})"
+            if key not in mandated:
+                return f"{where} is not in the mandate (the module adds {json_text(served[key])})"
+            found = first_difference(mandated[key], served[key], where)
+            if found:
+                return found
+        return None
+    if isinstance(mandated, list) and isinstance(served, list) and len(mandated) == len(served):
+        for index, (left, right) in enumerate(zip(mandated, served, strict=True)):
+            found = first_difference(left, right, f"{pointer}/{index}")
+            if found:
+                return found
+        return None
+    if mandated != served:
+        return f"{pointer or '/'} is {json_text(served)}, the mandate says {json_text(mandated)}"
+    return None
+
+
+def json_text(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _body_schemas(document: JsonObject, item: JsonObject, method: str) -> dict[str, Any]:
+    """The request and success-response schemas of one operation, resolved, by where they are."""
+    operation = item.get(method)
+    if not isinstance(operation, dict):
+        return {}
+    out: dict[str, Any] = {}
+    body = resolve(document, operation.get("requestBody", {}))
+    if isinstance(body, dict) and "schema" in body.get("content", {}).get("application/json", {}):
+        out["requestBody"] = body["content"]["application/json"]["schema"]
+    for status, raw in (operation.get("responses") or {}).items():
+        if not str(status).startswith("2"):
+            continue
+        response = resolve(document, raw)
+        if isinstance(response, dict) and "schema" in response.get("content", {}).get("application/json", {}):
+            out[f"responses/{status}"] = response["content"]["application/json"]["schema"]
+    return out
+
+
+def _schema_params(profile: SchemaVersion) -> list[str]:
+    document = mandate_document(profile)
+    out = []
+    for path, item in document["paths"].items():
+        if path == "/openapi.json":
+            continue
+        for method in METHODS:
+            if method in item and _body_schemas(document, item, method):
+                out.append(f"{method.upper()} {path}")
+    return out
+
+
+@check("QM-DISC-005", "schemas", params=_schema_params)
+def schemas_match(ctx: RunContext, param: str) -> str:
+    """The entity and page schemas the module publishes for an operation are the mandate's canonical ones."""
+    method, path = param.split(" ", 1)
+    mandated = _body_schemas(ctx.mandate, ctx.mandate["paths"][path], method.lower())
+    document = served_document(ctx)
+    item = _find_path(document, path)
+    if item is None or method.lower() not in item:
+        raise CheckFailed(f"{param} is not declared", expected=f"{param} (see QM-DISC-002)", cause="QM-DISC-002")
+    served = _body_schemas(document, item, method.lower())
+    for where, schema in mandated.items():
+        expect(where in served, f"{param} publishes no {where} schema", expected="the canonical schema")
+        difference = first_difference(schema, served[where])
+        expect(
+            difference is None,
+            f"{param} {where}: the published schema differs from the mandate's: {difference}",
+            expected=f"the canonical {ctx.profile.type_name} {ctx.profile.version} schema, unchanged",
+        )
+    return f"{param}: {', '.join(sorted(mandated))} as mandated"

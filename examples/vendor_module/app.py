@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import copy
 import json
 import os
 from collections.abc import AsyncIterator, Collection
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 from urllib.parse import quote
@@ -45,6 +47,31 @@ class Fault(StrEnum):
     CRASH_ON_BAD_INPUT = "crash-on-bad-input"
     IGNORE_IF_MATCH = "ignore-if-match"
     ACCEPT_ALG_NONE = "accept-alg-none"
+    # the weakness classes of suite 1.0 (issue 13): each a few lines a careless vendor really ships
+    OPTIONAL_EXP = "optional-exp"
+    TRUST_HEADER_JWK = "trust-header-jwk"
+    HS256_PUBLIC_KEY = "hs256-public-key"
+    SCOPE_ON_POST_ONLY = "scope-on-post-only"
+    TRUST_HOME_CITY = "trust-home-city"
+    LEAK_ON_LATER_PAGES = "leak-on-later-pages"
+    IGNORE_CITY_FILTER = "ignore-city-filter"
+    UPDATED_SINCE_AS_TEXT = "updated-since-as-text"
+    FILTERS_LOST_ON_NEXT = "filters-lost-on-next"
+    LIMIT_IGNORED_ON_LATER_PAGES = "limit-ignored-on-later-pages"
+    LAST_PAGE_WITHOUT_NEXT = "last-page-without-next"
+    REQUIRED_ONLY_VALIDATION = "required-only-validation"
+    ETAG_OF_ID = "etag-of-id"
+    IF_MATCH_PUT_ONLY = "if-match-put-only"
+    DELETED_STILL_LISTED = "deleted-still-listed"
+    PUT_TRUSTS_BODY_ID = "put-trusts-body-id"
+    CRASH_ON_NULL_BODY = "crash-on-null-body"
+    PROBLEM_WITHOUT_STATUS = "problem-without-status"
+    LOOSENED_SCHEMA = "loosened-schema"
+
+
+HOME_CITY = "astana"
+"""The city the ``trust-home-city`` defect lets every client write."""
+TOKEN_DEFECTS = frozenset({Fault.OPTIONAL_EXP, Fault.TRUST_HEADER_JWK, Fault.HS256_PUBLIC_KEY})
 
 
 def _cursor(after: str) -> str:
@@ -64,8 +91,16 @@ def _after(cursor: str, *, crash: bool) -> str:
 class ReferenceModule:
     """The module's behaviour, apart from HTTP routing: authorisation, validation, redaction, listing."""
 
-    def __init__(self, issuer_url: str, jwks_url: str, audience: str, collection: str, faults: frozenset[Fault]):
-        self.collection, self.faults = collection, faults
+    def __init__(  # noqa: PLR0917 -- the module's whole configuration
+        self,
+        issuer_url: str,
+        jwks_url: str,
+        audience: str,
+        collection: str,
+        faults: frozenset[Fault],
+        stamp_modified: bool = False,
+    ):
+        self.collection, self.faults, self.stamp_modified = collection, faults, stamp_modified
         self.profile = SchemaRegistry.load().get(collection)
         self.document = mandate_document(self.profile)
         self.verifier = TokenVerifier(
@@ -74,6 +109,7 @@ class ReferenceModule:
             audience,
             accept_none=Fault.ACCEPT_ALG_NONE in faults,
             ignore_expiry=Fault.IGNORE_EXPIRY in faults,
+            defects=frozenset(str(fault) for fault in faults & TOKEN_DEFECTS),
         )
         self.store = Store()
         self.filterable = [name for name in self.profile.filterable_fields if name != "city"]
@@ -84,13 +120,15 @@ class ReferenceModule:
             raise unauthorized("this call needs a bearer token", error=None)
         access = await self.verifier.verify(header[7:].strip(), request.app.state.http)
         needed = f"{self.collection}:{scope}"
-        if needed not in access.scopes and Fault.IGNORE_SCOPE not in self.faults:
+        lax = Fault.SCOPE_ON_POST_ONLY in self.faults and request.method in ("PUT", "DELETE")
+        if needed not in access.scopes and Fault.IGNORE_SCOPE not in self.faults and not lax:
             raise Problem(403, "insufficient-scope", f"this call needs the scope {needed!r}")
         return access
 
-    def shown(self, entity: JsonObject, access: Access) -> JsonObject:
+    def shown(self, entity: JsonObject, access: Access, *, later_page: bool = False) -> JsonObject:
         out = dict(entity)
-        if f"{self.collection}:read-personal" not in access.scopes and Fault.LEAK_PERSONAL not in self.faults:
+        leak = Fault.LEAK_PERSONAL in self.faults or (later_page and Fault.LEAK_ON_LATER_PAGES in self.faults)
+        if f"{self.collection}:read-personal" not in access.scopes and not leak:
             out = self.profile.redact(out)
         if Fault.DROP_REQUIRED_FIELD in self.faults:
             out.pop(self.profile.required[-1], None)
@@ -105,24 +143,33 @@ class ReferenceModule:
         except ValueError:
             raise Problem(400, "malformed-json", "the body is not valid JSON") from None
         issues = self.profile.explain(entity) if not self.profile.is_valid(entity) else []
+        if Fault.REQUIRED_ONLY_VALIDATION in self.faults and isinstance(entity, dict):
+            issues = [issue for issue in issues if issue.keyword == "required"]
         if issues or not isinstance(entity, dict):
             errors = [{"pointer": i.pointer, "keyword": i.keyword, "message": i.message} for i in issues]
             raise Problem(422, "validation-failed", f"not a valid {self.profile.type_name}", errors=errors)
+        if self.stamp_modified:
+            entity["dateModified"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return entity
 
-    @staticmethod
-    def check_city(entity: JsonObject, access: Access) -> None:
-        if entity["city"] not in access.cities:
+    def check_city(self, entity: JsonObject, access: Access) -> None:
+        home = Fault.TRUST_HOME_CITY in self.faults and entity["city"] == HOME_CITY
+        if entity["city"] not in access.cities and not home:
             raise Problem(403, "city-not-allowed", f"this client may not write entities of {entity['city']!r}")
 
-    def check_if_match(self, current: JsonObject | None, if_match: str | None) -> None:
+    def check_if_match(self, current: JsonObject | None, if_match: str | None, method: str = "PUT") -> None:
         if if_match is None or Fault.IGNORE_IF_MATCH in self.faults:
             return
-        if current is None or (if_match.strip() != "*" and etag_of(current) not in if_match):
+        if Fault.IF_MATCH_PUT_ONLY in self.faults and method == "DELETE":
+            return
+        if current is None or (if_match.strip() != "*" and self.etag(current) not in if_match):
             raise Problem(412, "precondition-failed", "If-Match does not match the current ETag")
 
+    def etag(self, entity: JsonObject) -> str:
+        return etag_of({"id": entity["id"]} if Fault.ETAG_OF_ID in self.faults else entity)
+
     def entity_response(self, entity: JsonObject, access: Access, status: int, request: Request) -> Response:
-        headers = {"ETag": etag_of(entity)}
+        headers = {"ETag": self.etag(entity)}
         if status == 201:
             path = f"/{self.collection}/{quote(entity['id'], safe='')}"
             headers["Location"] = str(request.base_url).rstrip("/") + path
@@ -131,14 +178,17 @@ class ReferenceModule:
     def query(self, params: QueryParams) -> Query:
         """The list query, refusing malformed parameters with 400 (or, as a defect, crashing)."""
         query = Query(equals={name: params[name] for name in self.filterable if name in params})
-        query.city = params.get("city")
+        query.city = params.get("city") if Fault.IGNORE_CITY_FILTER not in self.faults else None
+        query.as_text = Fault.UPDATED_SINCE_AS_TEXT in self.faults
         raw_limit = params.get("limit", "100")
-        if not raw_limit.lstrip("-").isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        # ASCII digits only: "--5" and "²" pass str.isdigit() once stripped, and int() then raises
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIMIT:
             raise Problem(400, "bad-limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
         query.limit = int(raw_limit)
         if "cursor" in params:
             query.after = _after(params["cursor"], crash=Fault.CRASH_ON_BAD_INPUT in self.faults)
         if "updatedSince" in params and Fault.IGNORE_UPDATED_SINCE not in self.faults:
+            query.updated_since_text = params["updatedSince"]
             query.updated_since = parse_instant(params["updatedSince"])
             if query.updated_since is None:
                 raise Problem(400, "bad-updated-since", "updatedSince must be an RFC 3339 date-time with an offset")
@@ -153,14 +203,32 @@ class ReferenceModule:
         return query
 
     def page(self, request: Request, access: Access) -> JsonObject:
-        items, after = self.store.page(self.query(request.query_params))
+        query = self.query(request.query_params)
+        later = query.after is not None
+        if later and Fault.LIMIT_IGNORED_ON_LATER_PAGES in self.faults:
+            query.limit *= 2
+        items, after = self.store.page(query)
         if after is not None and Fault.DUPLICATE_ACROSS_PAGES in self.faults and len(items) > 1:
             after = items[-2]["id"]
         next_link = None
         if after is not None:
-            next_params = {key: value for key, value in request.query_params.items() if key != "cursor"}
+            lost = self.filterable if Fault.FILTERS_LOST_ON_NEXT in self.faults else []
+            next_params = {k: v for k, v in request.query_params.items() if k != "cursor" and k not in lost}
             next_link = str(request.url.replace_query_params(**next_params, cursor=_cursor(after)))
-        return {"items": [self.shown(item, access) for item in items], "next": next_link}
+        page = {"items": [self.shown(item, access, later_page=later) for item in items], "next": next_link}
+        if next_link is None and Fault.LAST_PAGE_WITHOUT_NEXT in self.faults:
+            del page["next"]
+        return page
+
+    def published(self, request: Request, title: str, version: str) -> JsonObject:
+        """The module's OpenAPI document: the mandate's paths and schemas under the module's own name."""
+        document = copy.deepcopy(self.document)
+        document["info"] = {**document["info"], "title": title, "version": version}
+        document["servers"] = [{"url": str(request.base_url).rstrip("/")}]
+        if Fault.LOOSENED_SCHEMA in self.faults:
+            schema = document["components"]["schemas"][self.profile.type_name]
+            schema.pop("additionalProperties", None)
+        return document
 
 
 def create_app(
@@ -170,9 +238,13 @@ def create_app(
     *,
     collection: str = "service-requests",
     faults: Collection[Fault] = (),
+    stamp_modified: bool = False,
 ) -> FastAPI:
-    """A module serving ``collection`` that trusts tokens of ``issuer_url`` addressed to ``audience``."""
-    module = ReferenceModule(issuer_url, jwks_url, audience, collection, frozenset(faults))
+    """A module serving ``collection`` that trusts tokens of ``issuer_url`` addressed to ``audience``.
+
+    ``stamp_modified`` sets ``dateModified`` to the time of each write, as many real modules do (legal).
+    """
+    module = ReferenceModule(issuer_url, jwks_url, audience, collection, frozenset(faults), stamp_modified)
     store = module.store
 
     @contextlib.asynccontextmanager
@@ -182,11 +254,13 @@ def create_app(
             yield
 
     app = FastAPI(title=f"Reference vendor module: {collection}", version="1.0.0", lifespan=lifespan, openapi_url=None)
-    problems.install(app, html=Fault.HTML_ERRORS in module.faults)
+    problems.install(
+        app, html=Fault.HTML_ERRORS in module.faults, drop_status=Fault.PROBLEM_WITHOUT_STATUS in module.faults
+    )
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse({**module.document, "servers": [{"url": str(request.base_url).rstrip("/")}]})
+        return JSONResponse(module.published(request, app.title, app.version))
 
     @app.get(f"/{collection}")
     async def list_entities(request: Request) -> JSONResponse:
@@ -214,7 +288,11 @@ def create_app(
     @app.put(f"/{collection}/{{entity_id:path}}")
     async def upsert(entity_id: str, request: Request, if_match: IfMatchHeader = None) -> Response:
         access = await module.caller(request, "write")
+        if Fault.CRASH_ON_NULL_BODY in module.faults and await request.body() == b"null":
+            raise RuntimeError("NoneType object is not subscriptable")
         entity = await module.body_of(request)
+        if Fault.PUT_TRUSTS_BODY_ID in module.faults:
+            entity_id = entity["id"]
         if entity["id"] != entity_id:
             errors = [{"pointer": "/id", "keyword": "x-path-id", "message": "the id differs from the URL's"}]
             raise Problem(422, "validation-failed", "the body's id is not the URL's", errors=errors)
@@ -231,8 +309,8 @@ def create_app(
         if current is None:
             raise Problem(404, "not-found", f"no entity {entity_id!r}")
         module.check_city(current, access)
-        module.check_if_match(current, if_match)
-        store.delete(entity_id)
+        module.check_if_match(current, if_match, "DELETE")
+        store.delete(entity_id, keep_listed=Fault.DELETED_STILL_LISTED in module.faults)
         return Response(status_code=204)
 
     return app

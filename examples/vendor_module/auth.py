@@ -8,15 +8,18 @@ access.scopes, access.cities
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import ECKey, KeySet
 
 from examples.vendor_module.problems import Problem
 
@@ -49,19 +52,34 @@ def _segment(token: str, index: int) -> dict[str, Any]:
     return value
 
 
+def _decode_with(token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
+    try:
+        return dict(jwt.decode(token, key, algorithms=algorithms).claims)
+    except (JoseError, ValueError) as exc:
+        raise unauthorized("the token signature does not verify") from exc
+
+
 class _NoExpiry(jwt.JWTClaimsRegistry):
     def validate_exp(self, value: object) -> None:  # the "ignores expiry" defect
         return None
 
 
 class TokenVerifier:
-    """Verifies tokens of one issuer; ``accept_none`` and ``ignore_expiry`` are defects for the suite's tests."""
+    """Verifies tokens of one issuer; ``accept_none``, ``ignore_expiry`` and ``defects`` switch on defects for the
+    suite's tests (``optional-exp``, ``trust-header-jwk``, ``hs256-public-key``)."""
 
     def __init__(
-        self, issuer: str, jwks_url: str, audience: str, *, accept_none: bool = False, ignore_expiry: bool = False
+        self,
+        issuer: str,
+        jwks_url: str,
+        audience: str,
+        *,
+        accept_none: bool = False,
+        ignore_expiry: bool = False,
+        defects: frozenset[str] = frozenset(),
     ) -> None:
         self.issuer, self.jwks_url, self.audience = issuer.rstrip("/"), jwks_url, audience
-        self.accept_none, self.ignore_expiry = accept_none, ignore_expiry
+        self.accept_none, self.ignore_expiry, self.defects = accept_none, ignore_expiry, defects
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
 
@@ -77,6 +95,10 @@ class TokenVerifier:
             self._fetched_at = time.monotonic()
         return self._keys
 
+    @staticmethod
+    def _decode(token: str, key: Any, algorithms: list[str] | None = None) -> dict[str, Any]:
+        return _decode_with(token, key, algorithms or ALGORITHMS)
+
     async def verify(self, token: str, http: httpx.AsyncClient) -> Access:
         if token.count(".") != 2:
             raise unauthorized("the token is not a well-formed JWT")
@@ -84,6 +106,19 @@ class TokenVerifier:
         if str(header.get("typ", "")).lower() not in TOKEN_TYPES:
             raise unauthorized("the token is not an access token (typ must be at+jwt)")
         if self.accept_none and header.get("alg") == "none":
+            claims = _segment(token, 1)
+        elif "trust-header-jwk" in self.defects and isinstance(header.get("jwk"), dict):
+            claims = self._decode(token, KeySet([ECKey.import_key(header["jwk"])]))
+        elif "hs256-public-key" in self.defects and header.get("alg") == "HS256":
+            keys = await self._key_set(header.get("kid"), http)
+            pem = keys.keys[0].public_key.public_bytes(  # type: ignore[union-attr]
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            # the confused verifier: HMAC with the public key's PEM as the secret (joserfc itself refuses this)
+            signing_input, _, signature = token.rpartition(".")
+            expected = base64.urlsafe_b64encode(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())
+            if not hmac.compare_digest(expected.rstrip(b"=").decode(), signature):
+                raise unauthorized("the token signature does not verify")
             claims = _segment(token, 1)
         else:
             if header.get("alg") not in ALGORITHMS:
@@ -98,7 +133,7 @@ class TokenVerifier:
             leeway=LEEWAY,
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.audience},
-            exp={"essential": True},
+            exp={"essential": "optional-exp" not in self.defects},
             client_id={"essential": True},
         )
         try:

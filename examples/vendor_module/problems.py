@@ -47,16 +47,16 @@ class Problem(Exception):
         return body
 
 
-def install(app: FastAPI, *, html: bool = False) -> None:
-    """Render every error as problem details (``html`` renders a web page instead: a defect, for the tests)."""
+def install(app: FastAPI, *, html: bool = False, drop_status: bool = False) -> None:
+    """Render every error as problem details (``html`` renders a web page instead, ``drop_status`` leaves out the
+    ``status`` member: defects, for the tests)."""
 
     def render(problem: Problem) -> Response:
         if html:
             page = f"<html><body><h1>{problem.status}</h1><p>{problem.detail}</p></body></html>"
             return HTMLResponse(page, status_code=problem.status, headers=problem.headers)
-        return JSONResponse(
-            problem.body(), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
-        )
+        body = {k: v for k, v in problem.body().items() if k != "status"} if drop_status else problem.body()
+        return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
 
     async def handle(request: Request, exc: Exception) -> Response:
         if isinstance(exc, Problem):

@@ -28,8 +28,8 @@ def issuer_url() -> str:
 def module(issuer_url: str) -> Callable[..., AbstractContextManager[str]]:
     """``with module(Fault.X) as base_url``: the reference module, with the given defects switched on."""
 
-    def serve(*faults: Fault) -> AbstractContextManager[str]:
-        app = create_app(issuer_url, f"{issuer_url}/oauth/jwks", AUDIENCE, faults=faults)
+    def serve(*faults: Fault, stamp_modified: bool = False) -> AbstractContextManager[str]:
+        app = create_app(issuer_url, f"{issuer_url}/oauth/jwks", AUDIENCE, faults=faults, stamp_modified=stamp_modified)
         return serve_app(app, "127.0.0.1", 0)
 
     return serve
@@ -53,6 +53,7 @@ def options(issuer_url: str, tmp_path: Path) -> Callable[[str], RunOptions]:
             module_name="Reference 311 module",
             vendor="Qala examples",
             module_version="1.0.0",
+            timeout=5.0,
         )
 
     return make

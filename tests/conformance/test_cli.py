@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -37,7 +38,7 @@ def test_run_certifies_and_verify_accepts_only_the_issued_certificate(
     app = build_app()
     result = runner.invoke(app, run_args(reference, issuer_url, tmp_path))
     assert result.exit_code == 0, result.output
-    assert "70 passed, 0 failed" in result.output
+    assert re.search(r"\d{3} passed, 0 failed", result.output)
     assert " s\n" in result.output  # the run time is printed
     certificate, jwks = tmp_path / "report" / "certificate.jws", tmp_path / "report" / "hub-jwks.json"
     verified = runner.invoke(app, ["conformance", "verify", str(certificate), "--jwks", str(jwks)])

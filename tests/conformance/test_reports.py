@@ -16,7 +16,7 @@ from examples.vendor_module import Fault
 TOP_LEVEL = {"reportVersion", "suite", "mandateVersion", "profile", "mode", "runId", "startedAt", "durationSeconds",
              "module", "verdict", "summary", "notes", "results", "setup"}  # fmt: skip
 RESULT_KEYS = {"testId", "requirement", "title", "severity", "status", "message", "expected", "requirementText",
-               "durationMs", "evidence"}  # fmt: skip
+               "durationMs", "cause", "evidence"}  # fmt: skip
 
 
 def test_reports_of_a_failing_run(
@@ -30,8 +30,11 @@ def test_reports_of_a_failing_run(
     assert set(data) == TOP_LEVEL
     assert data["verdict"] == "not-certified"
     assert data["summary"]["mustFailed"] == ["QM-AUTH-009", "QM-ERR-001"]
+    assert data["summary"]["rootCauses"] == ["QM-AUTH-009"]  # the 200 where a 403 was due is AUTH-009's breach
+    consequence = next(r for r in data["results"] if r["testId"] == "QM-ERR-001/problem-details[forbidden]")
+    assert consequence["cause"] == "QM-AUTH-009"
     assert all(set(result) == RESULT_KEYS for result in data["results"])
-    failed = next(r for r in data["results"] if r["testId"] == "QM-AUTH-009/read-without-scope")
+    failed = next(r for r in data["results"] if r["testId"] == "QM-AUTH-009/without-scope[list]")
     assert failed["status"] == "fail"
     assert failed["evidence"][0]["status"] == 200
     assert failed["evidence"][0]["request_headers"]["authorization"] == "Bearer [REDACTED]"
@@ -40,11 +43,13 @@ def test_reports_of_a_failing_run(
     assert suite is not None
     assert suite.get("failures") == str(data["summary"]["fail"])
     names = [case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None]
-    assert "QM-AUTH-009/read-without-scope (MUST)" in names
+    assert "QM-AUTH-009/without-scope[list] (MUST)" in names
 
     html = paths["html"].read_text(encoding="utf-8")
     assert "Verdict: not-certified" in html
-    assert "QM-AUTH-009/read-without-scope" in html
+    assert "Fix first" in html
+    assert "Consequence of QM-AUTH-009" in html
+    assert "QM-AUTH-009/without-scope[list]" in html
     assert "Scopes: &lt;collection&gt;:read" in html  # the requirement's text, escaped
 
 
