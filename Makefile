@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Schemathesis (the suite's fuzz test) pins jsonschema-rs < 0.61, which the hub cannot use (pyproject.toml, `fuzz`);
 # it and the packages it needs beyond `dev` are installed without their pins.
-FUZZ := 'schemathesis>=4.32' harfile hypothesis-graphql graphql-core pyrate-limiter werkzeug
+# openapi-python-client (generated-client test) likewise pins typer < 0.28, older than the CLI's help needs.
+FUZZ := 'schemathesis>=4.32' harfile hypothesis-graphql graphql-core pyrate-limiter werkzeug \
+	'openapi-python-client>=0.21' ruamel.yaml shellingham
 
 NPM_TOOLS := @redocly/cli @stoplight/spectral-cli
 

@@ -92,17 +92,21 @@ def _home(value: Path | None) -> None:
 
 SUMMARIES = {
     "adapt": "Turn legacy municipal exports into canonical entities.",
-    "audit": "The hash-chained audit log.",
+    "audit": "The audit log: a hash chain under signed Merkle tree heads.",
     "catalogue": "Open-data catalogue: API tokens, harvest, push, serve.",
     "clients": "OAuth clients: the city systems that call the hub.",
     "conformance": "Certify a module against the open-API mandate.",
+    "deliver": "Deliver webhooks in this process until stopped; several processes share the work through leases.",
     "demo": "Start the hub on http://127.0.0.1:8000 with demo data loaded through the adapters.",
     "keys": "The hub's signing keys.",
+    "kpi": "CityScore-KZ: the KPI book, computing and explaining figures.",
     "members": "Member organisations (identified by BIN).",
     "openapi": "The open-API mandate: one OpenAPI 3.1 document per collection.",
     "schemas": "Canonical data models: list, show, validate, check compatibility.",
     "serve": "Run the hub's HTTP service (uvicorn; every worker builds its app from QALA_* settings).",
+    "simulate": "Drive realistic, continuous feeds for Astana, Almaty and Shymkent into a hub through its real interfaces.",
     "status": "Where the hub's home is and what it holds: database, keys, issuer, counts, last audit head.",
+    "subscriptions": "Subscriptions: changes pushed to city systems.",
 }
 """One-line help of Qala's own commands, so that ``qala --help`` lists them without importing each one's stack
 (a test holds them to the commands' own help). Third-party commands are loaded to read theirs."""
