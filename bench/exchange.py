@@ -161,6 +161,7 @@ def hub_env(database_url: str) -> dict[str, str]:
 
 def start_hub(stack: contextlib.ExitStack, database_url: str) -> Server:
     hub = Server("gateway.app:app_from_environment", hub_env(database_url))
+    hub.env["QALA_ISSUER"] = hub.base  # next links are built on the configured public URL, never the Host header
     stack.callback(hub.stop)
     hub.start("/oauth/jwks")
     return hub
