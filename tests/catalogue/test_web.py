@@ -105,7 +105,7 @@ async def test_organisations_modules_and_api_pages(http: httpx.AsyncClient, cata
     ]
     page = (await http.get("/modules")).text
     assert "iKOMEK 109 (ACME LLP)</td><td>2.1.0</td>" in page
-    assert "2025-03-01 00:00 UTC" in page
+    assert "1 нау. 2025, 05:00" in page  # issued 00:00 UTC, shown in Astana time like every other moment
     assert "ckanapi" in (await http.get("/api-docs")).text
     assert (await http.get("/static/catalogue/catalogue.css")).headers["content-type"].startswith("text/css")
     assert (await http.get("/static/catalogue/../app.py")).status_code == 404
