@@ -23,11 +23,9 @@ from typing import Annotated, Any, TypeVar
 import httpx
 import typer
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
 from gateway.audit import AuditRecord
 from gateway.audit_verify import verify_log
-from gateway.db import is_sqlite, normalise_url
 from gateway.errors import GatewayError
 from gateway.services import Services, open_services
 from gateway.settings import Settings
@@ -311,15 +309,6 @@ def rotate_key(
     run(database_url, work)
 
 
-def require_database(database_url: str | None) -> None:
-    """Refuse to go on when the database does not exist: a check must never create an empty log and pass it."""
-    url = load_settings(database_url).database_url
-    if is_sqlite(url):
-        path = make_url(normalise_url(url)).database
-        if path and path != ":memory:" and not Path(path).is_file():
-            raise CliError(f"no database at {path} (set QALA_DATABASE_URL or --database-url); nothing was created")
-
-
 @audit_app.command("verify")
 def verify_audit(
     against: str | None = typer.Option(
@@ -331,7 +320,7 @@ def verify_audit(
 ) -> None:
     """Check the chain and every signed tree head; with --against, also that the log still extends a head kept
     elsewhere. Exit 1 naming the first record altered, missing or rewritten."""
-    require_database(database_url)
+    require_hub(load_settings(database_url))
 
     async def work(services: Services) -> str:
         head = None
@@ -404,7 +393,7 @@ def tail_audit(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Show the latest audit records, oldest first."""
-    require_database(database_url)
+    require_hub(load_settings(database_url))
 
     async def work(services: Services) -> None:
         records = await services.audit.last(lines)
@@ -424,7 +413,7 @@ def tail_audit(
 @audit_app.command("checkpoint")
 def checkpoint_audit(database_url: str | None = DatabaseOption) -> None:
     """Sign a tree head over the log now (the server does this every QALA_AUDIT_CHECKPOINT_SECONDS)."""
-    require_database(database_url)
+    require_hub(load_settings(database_url))
 
     async def work(services: Services) -> str:
         head = await services.checkpoints.take(services.audit)

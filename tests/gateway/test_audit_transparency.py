@@ -160,7 +160,7 @@ def test_verify_refuses_a_database_that_does_not_exist(qala: Callable[..., Outco
     missing = tmp_path / "nowhere" / "qala.db"
     result = qala("audit", "verify", "--database-url", f"sqlite:///{missing}")
     assert result.returncode == 2
-    assert f"no database at {missing}" in result.stderr
+    assert f"{missing} does not exist" in result.stderr
     assert not missing.parent.exists(), "nothing was created"
 
 
