@@ -70,7 +70,7 @@ def _option_type(self: Any, ctx: click.Context) -> str | None:
 
 if _TYPER_DISPLAY_TYPE is not None:
     _PARAMETER.display_type = _plain_type
-    typer.core.TyperOption.display_type_rich = _option_type  # type: ignore[attr-defined]
+    typer.core.TyperOption.display_type_rich = _option_type  # type: ignore[method-assign]
 
 
 def _wide_when_piped() -> None:
@@ -104,7 +104,7 @@ SUMMARIES = {
     "openapi": "The open-API mandate: one OpenAPI 3.1 document per collection.",
     "schemas": "Canonical data models: list, show, validate, check compatibility.",
     "serve": "Run the hub's HTTP service (uvicorn; every worker builds its app from QALA_* settings).",
-    "simulate": "Drive realistic, continuous feeds for Astana, Almaty and Shymkent into a hub through its real interfaces.",
+    "simulate": "Feed a hub realistic, continuous data for Astana, Almaty and Shymkent through its real interfaces.",
     "status": "Where the hub's home is and what it holds: database, keys, issuer, counts, last audit head.",
     "subscriptions": "Subscriptions: changes pushed to city systems.",
 }

@@ -261,7 +261,7 @@ def simulate(
     ] = "mqtt://127.0.0.1:1883",
     work: Annotated[Path, typer.Option(help="Scratch files (GTFS-RT feeds, push state).")] = Path("var/simulate"),
 ) -> None:
-    """Drive realistic, continuous feeds for Astana, Almaty and Shymkent into a hub through its real interfaces."""
+    """Feed a hub realistic, continuous data for Astana, Almaty and Shymkent through its real interfaces."""
     if not client_id or not client_secret:
         raise CliError("an admin client is needed: --client-id and --client-secret (or QALA_CLIENT_ID/SECRET)")
     try:

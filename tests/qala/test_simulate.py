@@ -18,7 +18,7 @@ from gateway.settings import Settings
 from qala.simcity import CHARACTERS, CitySim
 from qala.simulate import build
 from schemas import SchemaRegistry
-from tests.gateway.serving import register_client
+from tests.gateway.serving import free_port, register_client
 from tests.qala.recompute_kpis import differences, read_feed
 
 START = 1_796_000_000.0  # 2026-12-01 in Kazakhstan
@@ -65,8 +65,10 @@ def test_a_short_run_gives_kpis_equal_to_an_independent_recomputation(tmp_path: 
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     scopes = ["admin"] + [f"{s.collection}:read" for s in SchemaRegistry.load().latest()]
     admin_id, admin_secret = register_client(url, scopes, [ALL_CITIES])
-    settings = Settings(env="demo", database_url=url, kpi_interval_seconds=1.0)
-    with serve_app(create_app(settings)) as hub:
+    port = free_port()  # the feed's next links are built on the configured public URL, so it names this hub
+    issuer = f"http://127.0.0.1:{port}"
+    settings = Settings(env="demo", database_url=url, kpi_interval_seconds=1.0, issuer=issuer)
+    with serve_app(create_app(settings), port=port) as hub:
         simulation = build(
             hub,
             admin_id,
