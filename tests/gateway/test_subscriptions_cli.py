@@ -54,7 +54,8 @@ def test_bad_input_is_one_clear_line(
     assert len(failed.err.strip().splitlines()) == 1
 
 
-def test_an_unknown_subscription_is_one_clear_line(qala: Callable[..., Outcome]) -> None:
+def test_an_unknown_subscription_is_one_clear_line(qala: Callable[..., Outcome], database_url: str) -> None:
+    register_client(database_url, ["service-requests:read"], ["astana"])  # a hub exists, the subscription does not
     failed = qala("subscriptions", "pause", "sub_missing")
     assert failed.code == 2
     assert "no subscription" in failed.err
