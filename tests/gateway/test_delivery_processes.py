@@ -164,7 +164,9 @@ def test_two_delivery_processes_share_the_work_without_delivering_anything_twice
         )
         receiver.start()
         receivers.append(receiver)
-    workers = [DeliverProcess(pg_url), DeliverProcess(pg_url)]
+    # Three slots each for six subscriptions: neither process can hold them all, so both must deliver (with the
+    # default 16 slots the first to start may claim all six and keep them while it keeps up).
+    workers = [DeliverProcess(pg_url, {"QALA_DELIVERY_CONCURRENCY": "3"}) for _ in range(2)]
     for worker in workers:
         worker.start()
     try:
