@@ -24,7 +24,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security.base import SecurityBase
 from joserfc.util import urlsafe_b64decode
 
-from gateway.clients import ALL_CITIES
+from gateway.clients import ALL_CITIES, Client
 from gateway.errors import CityNotAllowed, InsufficientScope, Unauthorized
 from gateway.services import Services, get_services
 
@@ -42,6 +42,21 @@ class Caller:
     expires_at: int
     read_cities: tuple[str, ...] | None = None
     """The cities whose entities this client may read at all; None: public fields of every city."""
+
+    @classmethod
+    def standing(cls, client: Client) -> Caller:
+        """What ``client`` may do when the hub acts for it with no request in hand (webhook deliveries): its
+        registered scopes and cities, under the same rules as its tokens."""
+        return cls(
+            client.client_id,
+            client.member,
+            frozenset(client.scopes),
+            client.cities,
+            issuer="",
+            jti="",
+            expires_at=0,
+            read_cities=client.read_cities,
+        )
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -120,8 +120,9 @@ async def _events(
         while position < upto:
             rows = await feed.scan(position, upto, selection.collections, PAGE)
             for row in rows:
-                if selection.matches(row):
-                    personal = caller.has_scope(f"{row.collection}:read-personal")
+                if selection.matches(row) and caller.may_read(row.city):
+                    # personal fields only of the caller's own cities, as every read of the hub
+                    personal = caller.may_read_personal(row.collection, row.city)
                     yield _event(codec.encode(str(row.seq), FEED_QUERY), render(row, registry, personal))
             position = rows[-1].seq if len(rows) == PAGE else upto
 

@@ -35,7 +35,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import AuditLog, AuditRecord
-from gateway.clients import clients
+from gateway.auth import Caller
+from gateway.clients import Directory, clients
 from gateway.db import writer
 from gateway.settings import Settings
 from gateway.store.cursor import CursorCodec
@@ -90,6 +91,7 @@ class DeliveryWorker:
         self.registry = registry
         self.settings = settings
         self.store = SubscriptionStore(engine, registry, settings)
+        self.directory = Directory(engine, settings)
         self.codec = CursorCodec(settings.secret)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._http = http
@@ -199,10 +201,12 @@ class DeliveryWorker:
     async def _serve(self, http: httpx.AsyncClient, subscription_id: str) -> None:
         try:
             subscription: Subscription | None = await self.store.get(subscription_id)
-            scopes = await _client_scopes(self.engine, subscription.client_id) if subscription else None
             until = time.monotonic() + SLICE_SECONDS
-            while subscription is not None and scopes is not None and time.monotonic() < until:
-                subscription, idle = await self._deliver_one(http, subscription, scopes)
+            while subscription is not None and time.monotonic() < until:
+                owner = await self._owner(subscription.client_id)  # before every batch: access is read now
+                if owner is None:
+                    break
+                subscription, idle = await self._deliver_one(http, subscription, owner)
                 if idle and len(self._active) >= self.settings.delivery_concurrency:
                     break  # caught up, and others may wait for a slot: let go
                 if idle:  # caught up with slots to spare: keep the lease and wait for the next commits here,
@@ -216,21 +220,27 @@ class DeliveryWorker:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._release(subscription_id))
 
+    async def _owner(self, client_id: str) -> Caller | None:
+        """The subscription owner's access, read now: a client disabled, or a scope or city taken away, stops
+        or narrows its deliveries at once."""
+        client = await self.directory.find_client(client_id)
+        return Caller.standing(client) if client is not None and client.enabled else None
+
     async def _deliver_one(
-        self, http: httpx.AsyncClient, subscription: Subscription, scopes: frozenset[str]
+        self, http: httpx.AsyncClient, subscription: Subscription, owner: Caller
     ) -> tuple[Subscription | None, bool]:
         """Send the next batch (or the pending one). Returns the subscription's next state, None when this turn
         is over, and whether it has caught up with the feed (nothing to send now)."""
         if subscription.state != "active" or subscription.url is None:
             return None, False
-        readable = [c for c in subscription.selection.collections if f"{c}:read" in scopes]
+        readable = [c for c in subscription.selection.collections if owner.has_scope(f"{c}:read")]
         if subscription.pending_id is not None and subscription.pending_end is not None:
             webhook_id, end = subscription.pending_id, subscription.pending_end
-            changes = await self._matching(subscription, readable, subscription.pending_end, None)
+            changes = await self._matching(subscription, owner, readable, subscription.pending_end, None)
             attempt = subscription.pending_attempts + 1
         else:
             upto = await head(self.engine)
-            changes = await self._matching(subscription, readable, upto, self.settings.delivery_batch_size)
+            changes = await self._matching(subscription, owner, readable, upto, self.settings.delivery_batch_size)
             full = len(changes) == self.settings.delivery_batch_size
             end = changes[-1].seq if full else upto
             if not changes:  # nothing selected up to the head: move past it without sending anything
@@ -246,7 +256,7 @@ class DeliveryWorker:
             await self._guarded(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0)
             return replace(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0), False
         head_part = orjson.dumps({"subscription": subscription.id, "cursor": self.codec.encode(str(end), FEED_QUERY)})
-        parts = [self._rendered(c, f"{c.collection}:read-personal" in scopes) for c in changes]
+        parts = [self._rendered(c, owner.may_read_personal(c.collection, c.city)) for c in changes]
         body = head_part[:-1] + b',"changes":[' + b",".join(parts) + b"]}"
         result = await self._post(http, subscription, webhook_id, body)
         delivered = await self._record(
@@ -258,14 +268,14 @@ class DeliveryWorker:
         return replace(caught, failing_since=None, last_error=None), False
 
     async def _matching(
-        self, subscription: Subscription, readable: list[str], upto: int, limit: int | None
+        self, subscription: Subscription, owner: Caller, readable: list[str], upto: int, limit: int | None
     ) -> list[StoredEntity]:
         found: list[StoredEntity] = []
         after = subscription.position
         while True:
             rows = await self.feed.scan(after, upto, readable, SCAN_PAGE)
             for row in rows:
-                if subscription.selection.matches(row):
+                if subscription.selection.matches(row) and owner.may_read(row.city):
                     found.append(row)
                     if limit is not None and len(found) == limit:
                         return found
@@ -355,14 +365,3 @@ class DeliveryWorker:
             await conn.execute(subscription_deliveries.insert().values(**log))
             await self.audit.append(audit, conn)
         return result.ok and updated.rowcount == 1
-
-
-async def _client_scopes(engine: AsyncEngine, client_id: str) -> frozenset[str] | None:
-    """The scopes of an enabled client, read now (a scope taken away stops deliveries of that type)."""
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(sa.select(clients.c.scopes, clients.c.enabled).where(clients.c.client_id == client_id))
-        ).first()
-    if row is None or not row.enabled:
-        return None
-    return frozenset(row.scopes)

@@ -115,8 +115,33 @@ async def test_a_subscriber_with_read_personal_gets_personal_fields(http: httpx.
             headers=subscriber,
         )
         await write(http, writer, ["P-1", "P-2"])
-        got = await eventually(lambda: _upto(url, 2))
-    assert all("contactPhone" in c["entity"] for c in got["changes"])
+        await write(http, writer, ["ALM-1", "ALM-2"], city="almaty")
+        got = await eventually(lambda: _upto(url, 4))
+    by_city = {c["city"]: c["entity"] for c in got["changes"]}
+    assert all("contactPhone" in c["entity"] for c in got["changes"] if c["city"] == "astana")
+    # read-personal reaches only the subscriber's own cities (astana), as on every read of the hub
+    assert "contactPhone" not in by_city["almaty"]
+    assert [c["city"] for c in got["changes"]] == ["astana", "astana", "almaty", "almaty"]
+
+
+async def test_a_client_narrowed_to_its_cities_receives_nothing_of_the_others(
+    http: httpx.AsyncClient, register: Any, services: Services
+) -> None:
+    writer, who, subscriber = await tokens(http, register, ["service-requests:read"])
+    created = await subscribe(http, subscriber, "http://127.0.0.1:1/webhook")
+    with receiver(created["secret"]) as url:
+        await http.patch(
+            f"/api/v1/subscriptions/{created['id']}",
+            json={"delivery": {"kind": "webhook", "url": url}},
+            headers=subscriber,
+        )
+        await write(http, writer, ["N-1", "N-2"])
+        await eventually(lambda: _upto(url, 2))
+        await services.directory.set_read_cities(who.client.client_id, ["astana"])  # narrowed after subscribing
+        await write(http, writer, ["ALM-1", "ALM-2"], city="almaty")
+        await write(http, writer, ["N-3", "N-4"])
+        got = await eventually(lambda: _upto(url, 4))
+    assert local_ids(got["changes"]) == ["N-1", "N-2", "N-3", "N-4"]
 
 
 async def test_a_flaky_receiver_still_gets_everything_once_after_de_duplication(

@@ -37,8 +37,8 @@ def hub(settings: Settings) -> Iterator[str]:
         yield base
 
 
-def token(base: str, database_url: str, scopes: list[str]) -> dict[str, str]:
-    client_id, secret = register_client(database_url, scopes, ["astana"])
+def token(base: str, database_url: str, scopes: list[str], cities: tuple[str, ...] = ("astana",)) -> dict[str, str]:
+    client_id, secret = register_client(database_url, scopes, list(cities))
     response = httpx.post(f"{base}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -73,8 +73,8 @@ async def take(base: str, headers: dict[str, str], count: int, **params: str) ->
     return got, last
 
 
-def write(base: str, headers: dict[str, str], names: list[str]) -> None:
-    body = b"".join(orjson.dumps(service_request(name)) + b"\n" for name in names)
+def write(base: str, headers: dict[str, str], names: list[str], city: str = "astana") -> None:
+    body = b"".join(orjson.dumps(service_request(name, city=city)) + b"\n" for name in names)
     response = httpx.post(
         f"{base}/api/v1/batch", content=body, headers={**headers, "Content-Type": "application/x-ndjson"}
     )
@@ -96,6 +96,19 @@ async def test_a_reconnecting_consumer_misses_nothing(hub: str, database_url: st
     ids = [change["id"].rsplit(":", 1)[1] for change in first + rest]
     assert ids == first_names + later_names
     assert all("contactPhone" not in change["entity"] for change in first + rest), "no read-personal, redacted"
+
+
+async def test_personal_fields_only_of_the_readers_own_cities(hub: str, database_url: str) -> None:
+    writer = await asyncio.to_thread(token, hub, database_url, WRITER, ("astana", "almaty"))
+    reader = await asyncio.to_thread(token, hub, database_url, WRITER)  # read-personal, for astana only
+    consumer = asyncio.create_task(take(hub, reader, 4, types="ServiceRequest"))
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(write, hub, writer, ["P-1", "P-2"])
+    await asyncio.to_thread(write, hub, writer, ["A-1", "A-2"], "almaty")
+    got, _ = await consumer
+    assert [change["city"] for change in got] == ["astana", "astana", "almaty", "almaty"]
+    assert all("contactPhone" in change["entity"] for change in got[:2])
+    assert all("contactPhone" not in change["entity"] for change in got[2:]), "another city's personal data"
 
 
 async def test_heartbeats_and_scope(hub: str, database_url: str) -> None:
