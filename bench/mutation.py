@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from conformance.issuer import SuiteIssuer  # noqa: E402 -- after the path is set
-from conformance.mutation import EQUIVALENT, Mutant, generate, install  # noqa: E402
+from conformance.mutation import EQUIVALENT, UNREACHED, Mutant, generate, install  # noqa: E402
 from conformance.results import Status  # noqa: E402
 from conformance.runner import RunOptions, run  # noqa: E402
 from conformance.serving import serve_app  # noqa: E402
@@ -147,22 +147,30 @@ def main() -> int:
 
     survivors = [m for m, o in outcomes if not o.killed]
     equivalent = [m for m in survivors if m.key in EQUIVALENT]
-    gaps = [m for m in survivors if m.key not in EQUIVALENT]
+    unreached = [m for m in survivors if m.key in UNREACHED]
+    gaps = [m for m in survivors if m.key not in EQUIVALENT and m.key not in UNREACHED]
     killed = len(outcomes) - len(survivors)
     relevant = len(outcomes) - len(equivalent)
     print()
     print(f"mutants: {len(outcomes)} ({f'every {every}th, ' if every > 1 else ''}{os.cpu_count()} CPUs, "
           f"{arguments.workers} workers, wall {wall:.0f} s, median "
           f"{sorted(o.seconds for _, o in outcomes)[len(outcomes) // 2]:.1f} s per mutant)")  # fmt: skip
-    print(f"killed: {killed}; survived: {len(survivors)} ({len(equivalent)} known equivalent, {len(gaps)} not)")
+    print(
+        f"killed: {killed}; survived: {len(survivors)} ({len(equivalent)} known equivalent, {len(unreached)} real "
+        f"but unreached by the suite's data, {len(gaps)} unexplained)"
+    )
     rate = killed / relevant if relevant else 1.0
     print(f"kill rate over non-equivalent mutants: {killed}/{relevant} = {rate:.1%} (target 95%)")
     if equivalent:
         print("\nequivalent survivors:")
         for mutant in equivalent:
             print(f"  {mutant.describe()}\n      why: {EQUIVALENT[mutant.key]}")
+    if unreached:
+        print("\nsurvivors the suite's data does not reach (counted as survivors):")
+        for mutant in unreached:
+            print(f"  {mutant.describe()}\n      why: {UNREACHED[mutant.key]}")
     if gaps:
-        print("\nsurvivors the suite does not kill (gaps):")
+        print("\nunexplained survivors (gaps in the suite):")
         for mutant in gaps:
             print(f"  {mutant.describe()}\n      key: {mutant.key}")
     return 0 if rate >= 0.95 else 1

