@@ -31,31 +31,24 @@ from fastapi import APIRouter, Request, Response
 from gateway.auth import Caller, authenticate, bearer_token
 from gateway.errors import GatewayError
 from gateway.exchange import Exchange, audit_record, get_exchange, mark_audited, public_view, publisher_of, validated
-from gateway.services import get_services
+from gateway.services import Services, get_services
 from gateway.store.entities import ListQuery
 from schemas import CityRegistry, SchemaVersion, UnknownType
+from schemas.ngsi_ld import (
+    CONTEXT_PATH,
+    CORE_CONTEXT,
+    canonical,
+    context_document,
+    context_link,
+    normalized,
+    short_type,
+)
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 
-CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
 ERROR_BASE = "https://uri.etsi.org/ngsi-ld/errors/"
 DEFAULT_LIMIT, MAX_LIMIT = 20, 1000
 EARTH_RADIUS_M = 6_371_008.8
-SYSTEM_KEYS = frozenset({"id", "type", "@context"})
-# Smart Data Models subject of each type that has a counterpart there; the others keep Qala's own namespace.
-SUBJECTS = {
-    "AirQualityObserved": "dataModel.Environment",
-    "TrafficFlowObserved": "dataModel.Transportation",
-    "Device": "dataModel.Device",
-    "ServiceRequest": "dataModel.IssueTracking",
-    "Facility": "dataModel.PointOfInterest",
-    "Incident": "dataModel.Alert",
-    "KPIValue": "dataModel.KeyPerformanceIndicator",
-    "MeterReading": "dataModel.Energy",
-    "VehiclePosition": "dataModel.Transportation",
-    "Organization": "dataModel.Organization",
-}
-QALA_TERMS = "https://schemas.qala.kz/terms/"
 
 
 class NgsiError(Exception):
@@ -73,85 +66,11 @@ class NgsiError(Exception):
 _FROM_STATUS = {400: "BadRequestData", 401: "AccessDenied", 403: "AccessDenied", 404: "ResourceNotFound"}
 
 
-def _from_gateway(error: GatewayError) -> NgsiError:
+def from_gateway(error: GatewayError) -> NgsiError:
     kind = {409: "AlreadyExists", 412: "Conflict", 422: "BadRequestData"}.get(error.status) or _FROM_STATUS.get(
         error.status, "InternalError" if error.status >= 500 else "BadRequestData"
     )
     return NgsiError(error.status, kind, str(error))
-
-
-# -- representations -------------------------------------------------------------------------------------------
-
-
-def _localized_fields(schema: SchemaVersion) -> frozenset[str]:
-    properties = schema.source.get("properties", {})
-    return frozenset(
-        name for name, spec in properties.items() if str(spec.get("$ref", "")).endswith("/$defs/LocalizedText")
-    )
-
-
-def _date_fields(schema: SchemaVersion) -> frozenset[str]:
-    properties = schema.source.get("properties", {})
-    return frozenset(name for name, spec in properties.items() if str(spec.get("$ref", "")).endswith("/DateTime"))
-
-
-def normalized(schema: SchemaVersion, entity: Mapping[str, Any]) -> dict[str, Any]:
-    """The canonical entity in NGSI-LD's normalized form."""
-    localized, dates = _localized_fields(schema), _date_fields(schema)
-    result: dict[str, Any] = {"id": entity["id"], "type": entity["type"]}
-    for key, value in entity.items():
-        if key in SYSTEM_KEYS:
-            continue
-        if key == "location" and isinstance(value, dict):
-            result[key] = {"type": "GeoProperty", "value": value}
-        elif key.startswith("ref") and isinstance(value, str) and value.startswith("urn:"):
-            result[key] = {"type": "Relationship", "object": value}
-        elif key in localized and isinstance(value, dict):
-            result[key] = {"type": "LanguageProperty", "languageMap": value}
-        elif key in dates:
-            result[key] = {"type": "Property", "value": {"@type": "DateTime", "@value": value}}
-        else:
-            result[key] = {"type": "Property", "value": value}
-    return result
-
-
-def canonical(body: Mapping[str, Any]) -> dict[str, Any]:
-    """An NGSI-LD entity (normalized, concise or keyValues) back in the canonical form."""
-    entity: dict[str, Any] = {}
-    for key, value in body.items():
-        if key == "@context":
-            continue
-        entity[key] = _attribute_value(value) if key not in ("id", "type") else value
-    return entity
-
-
-def _attribute_value(value: Any) -> Any:
-    if not isinstance(value, dict) or "type" not in value:
-        return value
-    kind = value["type"]
-    if kind == "Relationship":
-        return value.get("object")
-    if kind == "LanguageProperty":
-        return value.get("languageMap")
-    if kind in ("Property", "GeoProperty"):
-        inner = value.get("value")
-        if isinstance(inner, dict) and inner.get("@type") == "DateTime":
-            return inner.get("@value")
-        return inner
-    return value  # a GeoJSON object in concise form ({"type": "Point", ...}) stays as it is
-
-
-def context_document(registry_types: list[SchemaVersion]) -> dict[str, Any]:
-    """The ``@context`` for Qala's types: terms to Smart Data Models URIs where the type has a counterpart."""
-    terms: dict[str, str] = {}
-    for schema in registry_types:
-        subject = SUBJECTS.get(schema.type_name)
-        base = f"https://smartdatamodels.org/{subject}/" if subject else QALA_TERMS
-        terms[schema.type_name] = base + schema.type_name
-        for name in schema.source.get("properties", {}):
-            if name not in SYSTEM_KEYS and name not in terms:
-                terms[name] = base + name
-    return {"@context": [terms, CORE_CONTEXT]}
 
 
 # -- queries ---------------------------------------------------------------------------------------------------
@@ -224,7 +143,7 @@ class GeoQuery:
         return _inside(point, self.ring)
 
 
-def _number(raw: str | None, name: str, default: int, ceiling: int) -> int:
+def whole_number(raw: str | None, name: str, default: int, ceiling: int) -> int:
     if raw is None:
         return default
     if not raw.isdigit() or int(raw) > ceiling:
@@ -260,27 +179,35 @@ async def _matching(
 # -- routes ----------------------------------------------------------------------------------------------------
 
 
-def _tenant(request: Request) -> str | None:
+def tenant_of(request: Request) -> str | None:
     tenant = request.headers.get("ngsild-tenant")
     if tenant is not None and not CityRegistry.load().is_known(tenant):
         raise NgsiError(404, "NonexistentTenant", f"no tenant {tenant!r}: tenants are city codes (astana, ...)")
     return tenant
 
 
-async def _caller(request: Request, scope: str) -> tuple[Caller, Exchange]:
+async def authenticated(request: Request) -> tuple[Caller, Services]:
+    """The caller behind the bearer token; ``AccessDenied`` (401) without a valid one."""
     services = await get_services(request)
     try:
         caller = await authenticate(request, Response(), services, bearer_token(request))
     except GatewayError as error:
-        raise _from_gateway(error) from error
+        raise from_gateway(error) from error
+    return caller, services
+
+
+async def _caller(request: Request, scope: str) -> tuple[Caller, Exchange]:
+    caller, services = await authenticated(request)
     if not caller.has_scope(scope):
         raise NgsiError(403, "AccessDenied", f"the token lacks the {scope} scope")
     return caller, await get_exchange(request, services)
 
 
-def _schema(request: Request, type_name: str | None) -> SchemaVersion:
+def schema_of(request: Request, type_name: str | None) -> SchemaVersion:
+    """The canonical type an NGSI-LD type names: its short name, or its full IRI in the hub's ``@context``."""
     if not type_name:
         raise NgsiError(400, "BadRequestData", "give type= (GET /ngsi-ld/v1/types lists them)")
+    type_name = short_type(type_name)
     try:
         schema: SchemaVersion = request.app.state.registry.get(type_name)
     except UnknownType:
@@ -297,26 +224,28 @@ def _type_of(entity_id: str) -> str:
     return parts[2]
 
 
+def _wants_ld(request: Request) -> bool:
+    return "application/ld+json" in request.headers.get("accept", "")
+
+
+def with_context(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the hub's ``@context`` when the caller accepts JSON-LD (JSON gets a ``Link`` header)."""
+    if not _wants_ld(request):
+        return body
+    return {**body, "@context": [request.app.state.settings.issuer + CONTEXT_PATH, CORE_CONTEXT]}
+
+
 def _represent(request: Request, schema: SchemaVersion, entities: list[dict[str, Any]], key_values: bool) -> Any:
-    shaped = [e if key_values else normalized(schema, e) for e in entities]
-    if "application/ld+json" in request.headers.get("accept", ""):
-        context = f"{request.app.state.settings.issuer}/ngsi-ld/v1/jsonldContexts/qala.jsonld"
-        return [{**e, "@context": [context, CORE_CONTEXT]} for e in shaped]
-    return shaped
+    return [with_context(request, e if key_values else normalized(schema, e)) for e in entities]
 
 
-def _media(request: Request) -> dict[str, str]:
-    context = f"{request.app.state.settings.issuer}/ngsi-ld/v1/jsonldContexts/qala.jsonld"
-    if "application/ld+json" in request.headers.get("accept", ""):
-        return {"media_type": "application/ld+json"}
-    link = f'<{context}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
-    return {"media_type": "application/json", "link": link}
-
-
-def _json(request: Request, body: Any, headers: dict[str, str] | None = None) -> Response:
-    media = _media(request)
-    all_headers = {**({"Link": media["link"]} if "link" in media else {}), **(headers or {})}
-    return Response(orjson.dumps(body), media_type=media["media_type"], headers=all_headers)
+def json_response(request: Request, body: Any, headers: dict[str, str] | None = None, status: int = 200) -> Response:
+    """An NGSI-LD answer: JSON-LD when accepted, otherwise JSON with the ``@context`` in a ``Link`` header."""
+    if _wants_ld(request):
+        media, link = "application/ld+json", {}
+    else:
+        media, link = "application/json", {"Link": context_link(request.app.state.settings.issuer)}
+    return Response(orjson.dumps(body), status_code=status, media_type=media, headers={**link, **(headers or {})})
 
 
 def _key_values(request: Request) -> bool:
@@ -328,12 +257,12 @@ def _key_values(request: Request) -> bool:
 async def query_entities(request: Request) -> Response:
     try:
         params = dict(request.query_params)
-        tenant = _tenant(request)
+        tenant = tenant_of(request)
         first_id = params.get("id", "").split(",")[0]
-        schema = _schema(request, params.get("type") or (_type_of(first_id) if first_id else None))
+        schema = schema_of(request, params.get("type") or (_type_of(first_id) if first_id else None))
         caller, exchange = await _caller(request, f"{schema.collection}:read")
-        limit = _number(params.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT)
-        offset = _number(params.get("offset"), "offset", 0, 10_000_000)
+        limit = whole_number(params.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        offset = whole_number(params.get("offset"), "offset", 0, 10_000_000)
         count = params.get("count") == "true"
         found: list[dict[str, Any]] = []
         total = 0
@@ -344,7 +273,7 @@ async def query_entities(request: Request) -> Response:
             elif total > offset + limit and not count:
                 break
         headers = {"NGSILD-Results-Count": str(total)} if count else {}
-        return _json(request, _represent(request, schema, found, _key_values(request)), headers)
+        return json_response(request, _represent(request, schema, found, _key_values(request)), headers)
     except NgsiError as error:
         return error.response()
 
@@ -352,19 +281,19 @@ async def query_entities(request: Request) -> Response:
 @router.get("/entities/{entity_id}", include_in_schema=False)
 async def get_entity(request: Request, entity_id: str) -> Response:
     try:
-        tenant = _tenant(request)
-        schema = _schema(request, _type_of(entity_id))
+        tenant = tenant_of(request)
+        schema = schema_of(request, _type_of(entity_id))
         caller, exchange = await _caller(request, f"{schema.collection}:read")
         stored = await exchange.store.get(entity_id)
         if stored is None or stored.payload is None or (tenant and stored.city != tenant):
             raise NgsiError(404, "ResourceNotFound", f"no entity {entity_id}")
         (body,) = _represent(request, schema, [public_view(schema, stored.payload, caller)], _key_values(request))
-        return _json(request, body)
+        return json_response(request, body)
     except NgsiError as error:
         return error.response()
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media not in ("application/json", "application/ld+json"):
         raise NgsiError(415, "UnsupportedMediaType", "send application/json or application/ld+json")
@@ -373,17 +302,17 @@ async def _json_body(request: Request) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise NgsiError(400, "InvalidRequest", f"the body is not JSON: {exc.msg}") from exc
     if not isinstance(body, dict):
-        raise NgsiError(400, "BadRequestData", "the body must be one entity (a JSON object)")
+        raise NgsiError(400, "BadRequestData", "the body must be a JSON object")
     return body
 
 
 @router.post("/entities", include_in_schema=False)
 async def create_entity(request: Request) -> Response:
     try:
-        entity = canonical(await _json_body(request))
-        schema = _schema(request, str(entity.get("type", "")))
+        entity = canonical(await json_body(request))
+        schema = schema_of(request, str(entity.get("type", "")))
         caller, exchange = await _caller(request, f"{schema.collection}:write")
-        tenant = _tenant(request)
+        tenant = tenant_of(request)
         if tenant and entity.get("city") != tenant:
             raise NgsiError(400, "BadRequestData", f"the entity's city {entity.get('city')!r} is not tenant {tenant}")
         try:
@@ -392,7 +321,7 @@ async def create_entity(request: Request) -> Response:
             record = audit_record(request, caller, "entity.created", resource=entity["id"], status=201)
             await exchange.store.create(entity, schema, publisher_of(caller), record)
         except GatewayError as error:
-            raise _from_gateway(error) from error
+            raise from_gateway(error) from error
         mark_audited(request)
         return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/entities/{entity['id']}"})
     except NgsiError as error:
@@ -402,13 +331,13 @@ async def create_entity(request: Request) -> Response:
 @router.patch("/entities/{entity_id}/attrs", include_in_schema=False)
 async def patch_attributes(request: Request, entity_id: str) -> Response:
     try:
-        changes = canonical(await _json_body(request))
+        changes = canonical(await json_body(request))
         if set(changes) & {"id", "type", "city"}:
             raise NgsiError(400, "BadRequestData", "id, type and city cannot be changed")
-        schema = _schema(request, _type_of(entity_id))
+        schema = schema_of(request, _type_of(entity_id))
         caller, exchange = await _caller(request, f"{schema.collection}:write")
         stored = await exchange.store.get(entity_id)
-        tenant = _tenant(request)
+        tenant = tenant_of(request)
         if stored is None or stored.payload is None or (tenant and stored.city != tenant):
             raise NgsiError(404, "ResourceNotFound", f"no entity {entity_id}")
         entity = {**stored.payload, **changes}
@@ -418,7 +347,7 @@ async def patch_attributes(request: Request, entity_id: str) -> Response:
             record = audit_record(request, caller, "entity.put", resource=entity_id, status=204)
             await exchange.store.put(entity, schema, publisher_of(caller), stored.etag, record)
         except GatewayError as error:
-            raise _from_gateway(error) from error
+            raise from_gateway(error) from error
         mark_audited(request)
         return Response(status_code=204)
     except NgsiError as error:
@@ -428,7 +357,8 @@ async def patch_attributes(request: Request, entity_id: str) -> Response:
 @router.get("/types", include_in_schema=False)
 async def types(request: Request) -> Response:
     names = [schema.type_name for schema in request.app.state.registry.latest()]
-    return _json(request, {"id": "urn:ngsi-ld:EntityTypeList:qala", "type": "EntityTypeList", "typeList": names})
+    body = {"id": "urn:ngsi-ld:EntityTypeList:qala", "type": "EntityTypeList", "typeList": names}
+    return json_response(request, body)
 
 
 @router.get("/jsonldContexts/qala.jsonld", include_in_schema=False)
