@@ -13,7 +13,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -65,11 +65,19 @@ def backoff(attempt: int, base: float, cap: float, rng: random.Random | None = N
 
 
 async def send(
-    http: httpx.AsyncClient, url: str, webhook_id: str, body: bytes, secrets: Sequence[str], *, timeout: float
+    http: httpx.AsyncClient,
+    url: str,
+    webhook_id: str,
+    body: bytes,
+    secrets: Sequence[str],
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
 ) -> SendResult:
-    """POST one signed message; never raises for what the network or the receiver does."""
+    """POST one signed message, with ``headers`` besides the signature's; never raises for what the network or
+    the receiver does."""
     started = time.monotonic()
-    headers = signed_headers(webhook_id, body, secrets, time.time())
+    headers = {**(headers or {}), **signed_headers(webhook_id, body, secrets, time.time())}
     try:
         response = await http.post(url, content=body, headers=headers, timeout=timeout, follow_redirects=False)
     except httpx.TimeoutException:

@@ -5,6 +5,9 @@
     await store.pause(subscription.id)
     await store.replay(subscription.id, position=0)     # deliver everything again, from the start of the feed
 
+A subscription's ``payload`` says what its deliveries carry (:mod:`gateway.subscriptions.payload`): Qala's
+change batch unless it was made through the NGSI-LD facade.
+
 Every change of selection, delivery or position bumps ``generation``, so a delivery worker that read the old
 state commits nothing (see :mod:`gateway.subscriptions.worker`). Pausing does not: a delivery under way when
 the owner pauses stays pending and is sent again, with the same ``webhook-id``, on resume.
@@ -14,16 +17,17 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db import writer
-from gateway.errors import NotFound
+from gateway.errors import Conflict, NotFound
 from gateway.settings import Settings
 from gateway.store.cursor import CursorCodec
+from gateway.subscriptions.payload import Payload, payload_of
 from gateway.subscriptions.selection import Selection
 from gateway.subscriptions.signing import SecretSealer, new_secret
 from gateway.subscriptions.tables import subscription_deliveries, subscriptions
@@ -33,6 +37,7 @@ FEED_QUERY = {"feed": "changes"}
 """Subscription positions are change-feed cursors: the same opaque token as ``GET /api/v1/changes`` gives."""
 
 Delivery = Literal["webhook", "stream"]
+QALA_PAYLOAD = Payload()
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Subscription:
     secret_sealed: str | None
     previous_secret_sealed: str | None
     previous_secret_until: float | None
+    payload: Payload = field(default_factory=Payload)
 
     def as_json(self, codec: CursorCodec) -> dict[str, Any]:
         return {
@@ -66,6 +72,7 @@ class Subscription:
             "name": self.name,
             **self.selection.as_json(),
             "delivery": {"kind": self.delivery, "url": self.url},
+            "payload": self.payload.as_json(),
             "state": self.state,
             "cursor": codec.encode(str(self.position), FEED_QUERY),
             "delivered": self.delivered,
@@ -114,6 +121,7 @@ def subscription_of(row: Any, registry: SchemaRegistry) -> Subscription:
         row.secret_sealed,
         row.previous_secret_sealed,
         row.previous_secret_until,
+        payload_of(row.payload, row.payload_attributes),
     )
 
 
@@ -124,6 +132,22 @@ def selection_values(selection: Selection) -> dict[str, Any]:
         "filters": selection.filters,
         "bbox": list(selection.bbox) if selection.bbox else None,
     }
+
+
+def payload_values(payload: Payload) -> dict[str, Any]:
+    attributes = None if payload.attributes is None else list(payload.attributes)
+    return {"payload": payload.format, "payload_attributes": attributes}
+
+
+@dataclass(frozen=True)
+class DeliverySummary:
+    """A subscription's delivery log in figures: attempts (failed ones too) and the latest of each outcome."""
+
+    attempts: int = 0
+    failed: int = 0
+    last_attempt: float | None = None
+    last_success: float | None = None
+    last_failure: float | None = None
 
 
 class SubscriptionStore:
@@ -142,9 +166,14 @@ class SubscriptionStore:
         *,
         position: int,
         name: str | None = None,
+        payload: Payload = QALA_PAYLOAD,
+        subscription_id: str | None = None,
     ) -> tuple[Subscription, str | None]:
-        """A new active subscription starting after feed position ``position``; its secret (webhooks only)."""
-        subscription_id = "sub_" + secrets.token_hex(10)
+        """A new active subscription starting after feed position ``position``; its secret (webhooks only).
+
+        ``subscription_id`` is made up unless the caller names it (NGSI-LD lets a subscriber choose); a name
+        already taken is a :class:`Conflict`."""
+        subscription_id = subscription_id or "sub_" + secrets.token_hex(10)
         secret = new_secret() if delivery == "webhook" else None
         now = time.time()
         values = {
@@ -152,6 +181,7 @@ class SubscriptionStore:
             "client_id": client_id,
             "name": name,
             **selection_values(selection),
+            **payload_values(payload),
             "delivery": delivery,
             "url": url,
             "secret_sealed": self.sealer.seal(subscription_id, secret) if secret else None,
@@ -164,8 +194,11 @@ class SubscriptionStore:
             "created_at": now,
             "updated_at": now,
         }
-        async with writer(self.engine), self.engine.begin() as conn:
-            await conn.execute(subscriptions.insert().values(**values))
+        try:
+            async with writer(self.engine), self.engine.begin() as conn:
+                await conn.execute(subscriptions.insert().values(**values))
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"a subscription {subscription_id!r} exists already") from exc
         return await self.get(subscription_id), secret
 
     async def get(self, subscription_id: str) -> Subscription:
@@ -201,16 +234,21 @@ class SubscriptionStore:
         name: str | None = None,
         selection: Selection | None = None,
         url: str | None = None,
+        payload: Payload | None = None,
     ) -> Subscription:
-        """Change name, selection or URL; a pending delivery is dropped when the selection changes."""
+        """Change name, selection, URL or payload; a pending delivery is dropped when the selection changes
+        (with a new URL or payload it is sent again, there and in the new shape, with the same ``webhook-id``)."""
         values: dict[str, Any] = {}
         if name is not None:
             values["name"] = name
         if url is not None:
             values["url"] = url
+        if payload is not None:
+            values |= payload_values(payload)
         if selection is not None:
             values |= selection_values(selection) | {"pending_id": None, "pending_end": None, "pending_attempts": 0}
-        return await self._update(subscription_id, bump=selection is not None or url is not None, **values)
+        bump = selection is not None or url is not None or payload is not None
+        return await self._update(subscription_id, bump=bump, **values)
 
     async def pause(self, subscription_id: str) -> Subscription:
         return await self._update(subscription_id, bump=False, state="paused")
@@ -291,3 +329,23 @@ class SubscriptionStore:
             }
             for row in rows
         ]
+
+    async def delivery_summaries(self, subscription_ids: list[str]) -> dict[str, DeliverySummary]:
+        """The delivery log of each subscription in figures (subscriptions never delivered are left out)."""
+        log = subscription_deliveries.c
+        ok = sa.and_(log.status >= 200, log.status < 300)  # NULL (no answer at all) is a failure too
+        query = (
+            sa.select(
+                log.subscription_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((ok, 0), else_=1)),
+                sa.func.max(log.at),
+                sa.func.max(sa.case((ok, log.at))),
+                sa.func.max(sa.case((ok, sa.null()), else_=log.at)),
+            )
+            .where(log.subscription_id.in_(subscription_ids))
+            .group_by(log.subscription_id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row[0]: DeliverySummary(int(row[1]), int(row[2] or 0), row[3], row[4], row[5]) for row in rows}

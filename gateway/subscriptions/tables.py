@@ -5,7 +5,9 @@ nothing is copied into a second queue. ``pending_id``/``pending_end`` hold the b
 (after a failure, or after the delivery process was killed) sends the same ``webhook-id`` for the same changes
 and a receiver that de-duplicates by it sees each change once. ``generation`` grows on every owner's change of
 selection or position (replay, PATCH): a delivery worker only commits progress for the generation it read.
-``lease_owner``/``lease_until`` say which delivery process works on the subscription now.
+``lease_owner``/``lease_until`` say which delivery process works on the subscription now. ``payload`` is the
+shape of its deliveries (Qala's batch, or an NGSI-LD Notification keeping ``payload_attributes``; see
+:mod:`gateway.subscriptions.payload`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ subscriptions = sa.Table(
     sa.Column("bbox", JsonColumn, nullable=True),
     sa.Column("delivery", sa.String(16), nullable=False),
     sa.Column("url", sa.String(2000), nullable=True),
+    sa.Column("payload", sa.String(24), nullable=False, server_default="qala"),
+    sa.Column("payload_attributes", JsonColumn, nullable=True),
     sa.Column("secret_sealed", sa.Text, nullable=True),
     sa.Column("previous_secret_sealed", sa.Text, nullable=True),
     sa.Column("previous_secret_until", sa.Float, nullable=True),

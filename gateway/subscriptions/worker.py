@@ -4,7 +4,8 @@ Durable and ordered because the feed is the outbox: a subscription's position on
 answered 2xx, in the same transaction that writes the delivery log and the audit record. Before a batch is sent
 its range and ``webhook-id`` are saved as *pending*, so a retry, even by another process after this one was
 killed, sends the same message id for the same changes: at least once, and exactly once for a receiver that
-de-duplicates by ``webhook-id``.
+de-duplicates by ``webhook-id``. A batch is Qala's change batch or, for a subscription made through the NGSI-LD
+facade, an NGSI-LD Notification (:mod:`.payload`); either is redacted for the owner in the same way.
 
 Several workers (``qala deliver`` processes, hub workers) share the subscriptions through leases: a worker
 claims due subscriptions with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite's single writer does
@@ -43,11 +44,13 @@ from gateway.store.cursor import CursorCodec
 from gateway.store.records import StoredEntity
 from gateway.store.tables import entity_sequence
 from gateway.subscriptions.feed import FeedCache, head
+from gateway.subscriptions.payload import Payload, notification_head
 from gateway.subscriptions.sender import SendResult, backoff, send
 from gateway.subscriptions.store import FEED_QUERY, Subscription, SubscriptionStore
 from gateway.subscriptions.tables import subscription_deliveries, subscriptions
 from gateway.subscriptions.targets import UnsafeTarget, vet
 from schemas import SchemaRegistry
+from schemas.ngsi_ld import context_link, represent
 
 logger = logging.getLogger("qala.subscriptions")
 SCAN_PAGE = 1000
@@ -56,11 +59,17 @@ SLICE_SECONDS = 1.0
 """How long a worker keeps one subscription before letting others (and other subscriptions) have a turn."""
 
 
-def render(change: StoredEntity, registry: SchemaRegistry, personal: bool) -> dict[str, Any]:
-    """One change as a subscriber receives it: the feed's shape, redacted unless it may read personal data."""
+def _visible(change: StoredEntity, registry: SchemaRegistry, personal: bool) -> dict[str, Any] | None:
+    """The changed entity (None for a deletion), redacted unless its reader may read personal data."""
     entity = change.payload
     if entity is not None and not personal:
         entity = registry.get(change.type).redact(entity)
+    return entity
+
+
+def render(change: StoredEntity, registry: SchemaRegistry, personal: bool) -> dict[str, Any]:
+    """One change as a subscriber receives it: the feed's shape, redacted unless it may read personal data."""
+    entity = _visible(change, registry, personal)
     return {
         "seq": change.seq,
         "op": "delete" if entity is None else "upsert",
@@ -72,6 +81,15 @@ def render(change: StoredEntity, registry: SchemaRegistry, personal: bool) -> di
         "receivedAt": change.received_at,
         "entity": entity,
     }
+
+
+def render_entity(change: StoredEntity, registry: SchemaRegistry, personal: bool, payload: Payload) -> dict[str, Any]:
+    """A changed entity as an NGSI-LD notification carries it: redacted first, exactly as :func:`render` does,
+    then in the payload's entity format with its attributes only."""
+    entity, form = _visible(change, registry, personal), payload.entity_format
+    if entity is None or form is None:
+        raise ValueError(f"change {change.seq} has no entity to notify in an NGSI-LD payload")
+    return represent(registry.get(change.type), entity, form, payload.attributes)
 
 
 class DeliveryWorker:
@@ -97,7 +115,9 @@ class DeliveryWorker:
         self._http = http
         self.feed = feed or FeedCache(engine)
         self._active: dict[str, asyncio.Task[None]] = {}
-        self._render_cache: OrderedDict[tuple[int, int, bool], bytes] = OrderedDict()
+        # NGSI-LD notifications are application/json, so their @context travels in a Link header (§6.3.5)
+        self._context_link = context_link(settings.issuer)
+        self._render_cache: OrderedDict[tuple[int, int, bool, Payload], bytes] = OrderedDict()
 
     async def run(self) -> None:
         """Deliver until cancelled: claim due subscriptions into free slots, otherwise wait a poll interval."""
@@ -122,12 +142,15 @@ class DeliveryWorker:
             if own_http:
                 await http.aclose()
 
-    def _rendered(self, change: StoredEntity, personal: bool) -> bytes:
-        """A change's JSON, made once for every subscription that receives it (redacted or not)."""
-        key = (change.seq, change.version, personal)
+    def _rendered(self, change: StoredEntity, personal: bool, payload: Payload) -> bytes:
+        """A change's JSON, made once for every subscription that receives it (redacted or not, in each shape)."""
+        key = (change.seq, change.version, personal, payload)
         found = self._render_cache.get(key)
         if found is None:
-            found = orjson.dumps(render(change, self.registry, personal))
+            if payload.entity_format is None:
+                found = orjson.dumps(render(change, self.registry, personal))
+            else:
+                found = orjson.dumps(render_entity(change, self.registry, personal, payload))
             self._render_cache[key] = found
             if len(self._render_cache) > RENDER_CACHE:
                 self._render_cache.popitem(last=False)
@@ -255,9 +278,14 @@ class DeliveryWorker:
         if not changes:  # the pending range holds nothing any more (entities changed again since): skip it
             await self._guarded(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0)
             return replace(subscription, position=end, pending_id=None, pending_end=None, pending_attempts=0), False
-        head_part = orjson.dumps({"subscription": subscription.id, "cursor": self.codec.encode(str(end), FEED_QUERY)})
-        parts = [self._rendered(c, owner.may_read_personal(c.collection, c.city)) for c in changes]
-        body = head_part[:-1] + b',"changes":[' + b",".join(parts) + b"]}"
+        payload = subscription.payload
+        parts = [self._rendered(c, owner.may_read_personal(c.collection, c.city), payload) for c in changes]
+        if payload.entity_format is None:
+            cursor = self.codec.encode(str(end), FEED_QUERY)
+            body = orjson.dumps({"subscription": subscription.id, "cursor": cursor})[:-1] + b',"changes":['
+        else:
+            body = orjson.dumps(notification_head(subscription.id, webhook_id, time.time()))[:-1] + b',"data":['
+        body += b",".join(parts) + b"]}"
         result = await self._post(http, subscription, webhook_id, body)
         delivered = await self._record(
             subscription, webhook_id=webhook_id, attempt=attempt, changes=changes, end=end, result=result
@@ -272,10 +300,11 @@ class DeliveryWorker:
     ) -> list[StoredEntity]:
         found: list[StoredEntity] = []
         after = subscription.position
+        selection, payload = subscription.selection, subscription.payload
         while True:
             rows = await self.feed.scan(after, upto, readable, SCAN_PAGE)
             for row in rows:
-                if subscription.selection.matches(row) and owner.may_read(row.city):
+                if selection.matches(row) and owner.may_read(row.city) and payload.carries(row):
                     found.append(row)
                     if limit is not None and len(found) == limit:
                         return found
@@ -290,7 +319,10 @@ class DeliveryWorker:
         except UnsafeTarget as exc:
             return SendResult(None, f"webhook URL refused: {exc}", 0.0)
         secrets_ = self.store.signing_secrets(subscription, time.time())
-        return await send(http, subscription.url, webhook_id, body, secrets_, timeout=self.settings.webhook_timeout)
+        headers = {} if subscription.payload.entity_format is None else {"Link": self._context_link}
+        return await send(
+            http, subscription.url, webhook_id, body, secrets_, timeout=self.settings.webhook_timeout, headers=headers
+        )
 
     async def _record(
         self,
