@@ -2,13 +2,16 @@
 
 A member is an organisation identified by its BIN; a client is one of its systems, holding a set of scopes and
 the cities it may touch. A client authenticates with a secret (shown once, stored as a digest) and/or a registered
-public JWK Set for ``private_key_jwt``.
+public JWK Set for ``private_key_jwt``. Its default scopes are what a token request without ``scope`` gets
+(RFC 6749 section 3.3): None, every scope it holds; a list, those (a subset of its scopes); an empty list, nothing,
+so such a request fails with ``invalid_scope``.
 
     directory = Directory(engine, settings)
     member = await directory.create_member(name="Astana Akimat", bin="...", home_city="astana")
     client, secret = await directory.create_client(
-        member=member.bin, name="311 contact centre", scopes=["service-requests:write"], cities=["astana"]
+        member=member.bin, name="311", scopes=["service-requests:read", "service-requests:write"], cities=["astana"]
     )
+    await directory.set_default_scopes(client.client_id, ["service-requests:read"])  # a token without scope: read
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from joserfc.errors import JoseError
@@ -66,7 +70,15 @@ clients = sa.Table(
     # Revocation of every token issued so far: tokens carry the epoch they were issued in (gateway.revocation).
     sa.Column("token_epoch", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("tokens_revoked_at", sa.Float, nullable=True),
+    # What a token request without `scope` is granted (None: every scope the client holds). Migration 0002_i20.
+    sa.Column("default_scopes", JsonColumn, nullable=True),
 )
+
+
+class Keep(Enum):
+    """Marks a setting :meth:`Directory.update_client` leaves as it is (None already means "not narrowed")."""
+
+    KEEP = "keep"
 
 
 @cache
@@ -102,6 +114,21 @@ class Client:
     """Narrows what the client may read to these cities; None reads public fields of every city."""
     token_epoch: int = 0  # tokens issued in an earlier epoch are revoked (gateway.revocation)
     tokens_revoked_at: float | None = None
+    default_scopes: tuple[str, ...] | None = None
+    """Granted to a token request without ``scope``; None grants every scope the client holds."""
+
+    @property
+    def default_grant(self) -> tuple[str, ...]:
+        """The scopes a token request without ``scope`` is granted now.
+
+        The default is checked against the client's scopes whenever it is set; should the scopes be narrowed
+        afterwards, the default is intersected with them, so no token ever carries a scope the client lost.
+
+            Client(..., scopes=("a:read", "a:write"), default_scopes=("a:read", "b:read")).default_grant == ("a:read",)
+        """
+        if self.default_scopes is None:
+            return self.scopes
+        return tuple(scope for scope in self.default_scopes if scope in self.scopes)
 
     def as_json(self) -> dict[str, Any]:
         methods = (["client_secret_basic", "client_secret_post"] if self.secret_digest else []) + (
@@ -117,6 +144,7 @@ class Client:
             "authMethods": methods,
             "jwks": self.jwks,
             "readCities": list(self.read_cities) if self.read_cities is not None else None,
+            "defaultScopes": list(self.default_scopes) if self.default_scopes is not None else None,
             "tokensRevokedAt": self.tokens_revoked_at,
         }
 
@@ -134,6 +162,7 @@ def _client(row: sa.Row[Any]) -> Client:
         tuple(row.read_cities) if row.read_cities is not None else None,
         int(row.token_epoch or 0),
         row.tokens_revoked_at,
+        tuple(row.default_scopes) if row.default_scopes is not None else None,
     )
 
 
@@ -146,6 +175,26 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
     unknown = sorted(set(listed) - known_scopes())
     if unknown:
         raise _invalid("/scopes", "enum", f"unknown scopes: {', '.join(unknown)}")
+    return listed
+
+
+def check_default_scopes(default_scopes: Iterable[str], scopes: Sequence[str]) -> list[str]:
+    """The default scopes, each one the client holds (an empty list is allowed: requests must name their scopes).
+
+    Duplicates are dropped; a scope the client does not hold is a 422 problem at ``/defaultScopes``.
+
+        check_default_scopes(["a:read", "a:read"], ["a:read", "a:write"]) == ["a:read"]
+        check_default_scopes(["admin"], ["a:read"])  # ValidationFailed
+    """
+    listed = list(dict.fromkeys(default_scopes))
+    outside = [scope for scope in listed if scope not in scopes]
+    if outside:
+        held = ", ".join(scopes) or "none"
+        raise _invalid(
+            "/defaultScopes",
+            "enum",
+            f"default scopes must be among the client's scopes; not held: {', '.join(outside)} (holds: {held})",
+        )
     return listed
 
 
@@ -241,24 +290,31 @@ class Directory:
         jwks: dict[str, Any] | None = None,
         with_secret: bool = True,
         read_cities: Sequence[str] | None = None,
+        default_scopes: Sequence[str] | None = None,
     ) -> tuple[Client, str | None]:
-        """Register a client; returns it with its secret, which is never retrievable again."""
+        """Register a client; returns it with its secret, which is never retrievable again.
+
+        ``default_scopes`` (a subset of ``scopes``) is what a token request without ``scope`` gets; None, all."""
         await self.get_member(member)
         if not with_secret and jwks is None:
             raise _invalid("/jwks", "required", "a client without a secret needs a JWK Set for private_key_jwt")
         client_id = "qc_" + secrets.token_hex(10)
         secret = self._new_secret() if with_secret else None
+        checked_scopes = check_scopes(scopes)
         values = {
             "client_id": client_id,
             "member": member,
             "name": name,
-            "scopes": check_scopes(scopes),
+            "scopes": checked_scopes,
             "cities": check_cities(cities),
             "enabled": True,
             "secret_digest": self.hasher.digest(secret) if secret else None,
             "jwks": check_jwks(jwks) if jwks is not None else None,
             "created_at": time.time(),
             "read_cities": check_cities(read_cities, "/readCities") if read_cities is not None else None,
+            "default_scopes": (
+                check_default_scopes(default_scopes, checked_scopes) if default_scopes is not None else None
+            ),
         }
         async with self.engine.begin() as conn:
             await conn.execute(clients.insert().values(**values))
@@ -294,11 +350,38 @@ class Directory:
         await self._update(client_id, cut_tokens=True, secret_digest=self.hasher.digest(secret))
         return secret
 
+    async def update_client(
+        self,
+        client_id: str,
+        *,
+        read_cities: Sequence[str] | Literal[Keep.KEEP] | None = Keep.KEEP,
+        default_scopes: Sequence[str] | Literal[Keep.KEEP] | None = Keep.KEEP,
+    ) -> Client:
+        """Change a client's settings, all checked before any is written, in one transaction; from its next token
+        (tokens already issued keep what they carry). A setting left out is kept; None unsets it.
+
+            await directory.update_client(client_id, default_scopes=["service-requests:read"])  # read_cities kept
+        """
+        values: dict[str, Any] = {}
+        if read_cities is not Keep.KEEP:
+            values["read_cities"] = check_cities(read_cities, "/readCities") if read_cities is not None else None
+        if default_scopes is not Keep.KEEP:
+            held = (await self.get_client(client_id)).scopes
+            values["default_scopes"] = (
+                check_default_scopes(default_scopes, held) if default_scopes is not None else None
+            )
+        if values:
+            await self._update(client_id, **values)
+        return await self.get_client(client_id)
+
     async def set_read_cities(self, client_id: str, read_cities: Sequence[str] | None) -> Client:
         """Narrow (or, with None, widen again) the cities whose entities the client may read; from its next token."""
-        checked = check_cities(read_cities, "/readCities") if read_cities is not None else None
-        await self._update(client_id, read_cities=checked)
-        return await self.get_client(client_id)
+        return await self.update_client(client_id, read_cities=read_cities)
+
+    async def set_default_scopes(self, client_id: str, default_scopes: Sequence[str] | None) -> Client:
+        """Set what a token request without ``scope`` gets: a subset of the client's scopes, ``[]`` for nothing
+        (such a request fails with ``invalid_scope``), or None for every scope it holds; from its next token."""
+        return await self.update_client(client_id, default_scopes=default_scopes)
 
     async def set_enabled(self, client_id: str, enabled: bool) -> Client:
         """Enable or disable a client; disabling also revokes every token it holds (enabling restores none)."""

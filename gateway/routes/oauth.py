@@ -98,9 +98,16 @@ async def authenticate(request: Request, services: Services, form: dict[str, str
 
 
 def select_scopes(client: Client, requested: str | None) -> list[str]:
-    """Down-selection: a client may ask for a subset of its scopes (none asked: all of them), never more."""
+    """Down-selection: a client may ask for a subset of its scopes, never more; none asked, its default scopes.
+
+    RFC 6749 section 3.3 lets the server either grant a documented default or fail: the default is the client's
+    ``default_scopes`` (unset: every scope it holds), and a client whose default is empty must name its scopes.
+    """
     if requested is None or not requested.strip():
-        return list(client.scopes)
+        granted = list(client.default_grant)
+        if not granted and client.default_scopes is not None:
+            raise InvalidScope("this client has no default scope: name the scopes you need in the scope parameter")
+        return granted
     asked = list(dict.fromkeys(requested.split()))
     extra = [scope for scope in asked if scope not in client.scopes]
     if extra:
@@ -142,7 +149,13 @@ async def jwks(services: ServicesDep) -> JSONResponse:
 
 @router.post("/oauth/token")
 async def token(request: Request, services: ServicesDep) -> JSONResponse:
-    """The client-credentials grant (RFC 6749 section 4.4) issuing RFC 9068 JWT access tokens."""
+    """The client-credentials grant (RFC 6749 section 4.4) issuing RFC 9068 JWT access tokens.
+
+    Form parameters: `grant_type=client_credentials` and, optionally, `scope` (space-separated). A `scope` must
+    name scopes the client holds (else `invalid_scope`). Without `scope`, the client gets its **default scopes**
+    (RFC 6749 section 3.3), set by the operator per client (`defaultScopes` in the admin API,
+    `qala clients default-scopes`): unset, every scope the client holds; an empty list, none, so the request
+    fails with `invalid_scope`. The response's `scope` always lists what was granted."""
     form: dict[str, str] = {}
     try:
         form = await read_form(request)
