@@ -1,6 +1,8 @@
 """The admin API under ``/api/v1/admin`` (scope ``admin``): members, clients, signing keys, audit log.
 
 Each operation has a ``qala`` CLI twin (``qala members``, ``qala clients``, ``qala keys``, ``qala audit``).
+``PATCH /clients/{client_id}`` changes a client's ``readCities`` and ``defaultScopes`` (a key left out is kept,
+``null`` unsets it), the twin of ``qala clients read-cities`` and ``qala clients default-scopes``.
 
     curl -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \\
          -d '{"member": "...", "name": "311", "scopes": ["service-requests:write"], "cities": ["astana"]}' \\
@@ -20,6 +22,12 @@ from gateway.errors import ValidationFailed
 from gateway.services import ServicesDep
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(require_scope("admin"))])
+
+
+DEFAULT_SCOPES = (
+    "What a token request without `scope` is granted (RFC 6749 section 3.3): a subset of `scopes`; "
+    "[] for nothing (such a request fails with invalid_scope); null (the default) for every scope the client holds"
+)
 
 
 class MemberIn(BaseModel):
@@ -42,6 +50,18 @@ class ClientIn(BaseModel):
     read_cities: list[str] | None = Field(
         default=None, alias="readCities", description="Narrow reads to these cities (default: public fields of all)"
     )
+    default_scopes: list[str] | None = Field(default=None, alias="defaultScopes", description=DEFAULT_SCOPES)
+
+
+class ClientPatch(BaseModel):
+    """The settings of a client that may change after registration; a key left out is kept, ``null`` unsets it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read_cities: list[str] | None = Field(
+        default=None, alias="readCities", description="Narrow reads to these cities; null: public fields of all"
+    )
+    default_scopes: list[str] | None = Field(default=None, alias="defaultScopes", description=DEFAULT_SCOPES)
 
 
 class RotateKeyIn(BaseModel):
@@ -83,6 +103,7 @@ async def create_client(body: ClientIn, services: ServicesDep) -> dict[str, Any]
         jwks=body.jwks,
         with_secret=body.secret,
         read_cities=body.read_cities,
+        default_scopes=body.default_scopes,
     )
     return {**client.as_json(), "clientSecret": secret}
 
@@ -90,6 +111,18 @@ async def create_client(body: ClientIn, services: ServicesDep) -> dict[str, Any]
 @router.get("/clients/{client_id}")
 async def get_client(client_id: str, services: ServicesDep) -> dict[str, Any]:
     return (await services.directory.get_client(client_id)).as_json()
+
+
+@router.patch("/clients/{client_id}")
+async def update_client(client_id: str, body: ClientPatch, services: ServicesDep) -> dict[str, Any]:
+    """Change a client's read cities or default scopes, from its next token; tokens already issued keep theirs.
+
+    Merge-patch style: a key left out is kept, `null` unsets it (`{"defaultScopes": null}`: every scope again)."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if not changes:
+        message = "name at least one setting to change: readCities, defaultScopes"
+        raise ValidationFailed(message, errors=[{"pointer": "", "keyword": "minProperties", "message": message}])
+    return (await services.directory.update_client(client_id, **changes)).as_json()
 
 
 @router.post("/clients/{client_id}/rotate-secret")
