@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from gateway.audit import AuditRecord
 from gateway.audit_verify import verify_log
+from gateway.clients import Client
 from gateway.errors import GatewayError
 from gateway.services import Services, open_services
 from gateway.settings import Settings
@@ -161,6 +162,13 @@ def create_client(
         list[str] | None,
         typer.Option("--read-city", help="Narrow reads to this city (default: public fields of all); repeatable."),
     ] = None,
+    default_scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--default-scope",
+            help="Granted when a token request names no scope (default: every --scope); one of --scope, repeatable.",
+        ),
+    ] = None,
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Register a client; its secret is printed once and never again."""
@@ -180,6 +188,7 @@ def create_client(
             jwks=key_set,
             with_secret=secret,
             read_cities=read_city or None,
+            default_scopes=default_scope or None,
         )
         await _cli_audit(services, "client.created", client_id=client.client_id, member=member)
         typer.echo(f"client_id:     {client.client_id}")
@@ -204,9 +213,16 @@ def list_clients(
                 f"{client.client_id}  {state:<8}  {client.member}  {client.name}  "
                 f"scopes={','.join(client.scopes)}  cities={','.join(client.cities)}"
                 + (f"  read-cities={','.join(client.read_cities)}" if client.read_cities is not None else "")
+                + (f"  default-scopes={_default_scopes(client)}" if client.default_scopes is not None else "")
             )
 
     run(database_url, work)
+
+
+def _default_scopes(client: Client) -> str:
+    if client.default_scopes is None:
+        return "all (every scope it holds)"
+    return ",".join(client.default_scopes) or "none (requests must name their scopes)"
 
 
 @clients_app.command("rotate-secret")
@@ -440,5 +456,30 @@ def set_read_cities(
         await _cli_audit(services, "client.read-cities", client_id=client_id)
         shown = ",".join(client.read_cities) if client.read_cities is not None else "all (public fields)"
         typer.echo(f"client {client_id} reads: {shown}")
+
+    run(database_url, work)
+
+
+@clients_app.command("default-scopes")
+def set_default_scopes(
+    client_id: str,
+    default_scope: Annotated[
+        list[str] | None,
+        typer.Option("--default-scope", help="A scope granted when a token request names none; repeatable."),
+    ] = None,
+    everything: bool = typer.Option(False, "--all", help="Grant every scope the client holds (the default)."),
+    nothing: bool = typer.Option(False, "--none", help="Grant nothing: token requests must name their scopes."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Set what a token request without a scope gets (from the client's next token): some of its scopes, all of
+    them again with --all, or nothing with --none (the request then fails with invalid_scope)."""
+    if [bool(default_scope), everything, nothing].count(True) != 1:
+        raise CliError("give either --default-scope (one or more), --all or --none")
+
+    async def work(services: Services) -> None:
+        chosen = None if everything else [] if nothing else default_scope
+        client = await services.directory.set_default_scopes(client_id, chosen)
+        await _cli_audit(services, "client.default-scopes", client_id=client_id)
+        typer.echo(f"client {client_id} gets without a scope: {_default_scopes(client)}")
 
     run(database_url, work)
