@@ -53,8 +53,13 @@ def window(kind: str, start: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def epoch_ms(moment: datetime) -> int:
-    """Milliseconds since the epoch, exactly (integer arithmetic on the aware datetime)."""
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    """Milliseconds since the epoch, exactly (integer arithmetic on the aware datetime).
+
+    The same as ``(moment - epoch) // timedelta(milliseconds=1)``: a timedelta's seconds and microseconds are
+    never negative, so only the microseconds need flooring; spelled out because it is about a tenth cheaper, and the
+    engine takes it for every entity of a backfill."""
+    delta = moment - _EPOCH
+    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
 
 
 def label(kind: str, start: date) -> str:
