@@ -87,13 +87,13 @@ class Engine:
     async def tick(self) -> int:
         """Catch up with the feed and write every figure that changed; returns the number written."""
         await self.catch_up()
-        dirty = set(self.ledger.dirty)
-        entities = self.pending()
+        dirty = self.ledger.take_dirty()
+        entities = self._pending(dirty)
         if entities:
             try:
                 await self.sink.write(entities)
             except Exception:
-                self.ledger.dirty |= dirty  # nothing was written: the next tick tries these figures again
+                self.ledger.mark_dirty(dirty)  # nothing was written: the next tick tries these figures again
                 raise
             for entity in entities:
                 self._remember(entity)
@@ -126,8 +126,11 @@ class Engine:
 
     def pending(self) -> list[JsonObject]:
         """KPIValue entities for every figure that differs from what was last published, CityScores included."""
+        return self._pending(self.ledger.take_dirty())
+
+    def _pending(self, dirty: set[AccKey]) -> list[JsonObject]:
         now = self.clock()
-        keys = self.ledger.take_dirty() | {key for key in self._open if self._ended(key, now)}
+        keys = dirty | {key for key in self._open if self._ended(key, now)}
         out: list[JsonObject] = []
         touched: set[tuple[str, str, date]] = set()
         for key in sorted(keys, key=lambda k: (k[0], k[1], k[2], k[3], k[4] or "")):

@@ -9,28 +9,41 @@ are integers in a base unit (milliseconds, tiyn), so adding and later removing t
     >>> when, group, item = evaluate(KpiBook.load().get("payments.amount"), change)
     >>> when.isoformat(), group, item
     ('2026-12-04T10:00:00+05:00', None, (150050, True, None))
+
+A formula is compiled once into a :class:`Contribution` (a chain of small closures, one per field it reads):
+the engine evaluates every formula on every change of a backfill, so the book's ``if op == ...`` dispatch is
+done when the book is read, not per change.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
-from cityscore.book import Condition, Kpi, KpiBook
+from cityscore.book import Condition, Formula, Kpi, KpiBook
 from cityscore.periods import HOUR_MS, epoch_ms
 
-__all__ = ["Change", "Item", "KpiBook", "evaluate"]
+__all__ = ["Change", "Contribution", "Instant", "Item", "KpiBook", "compile_formula", "evaluate"]
 
 Item = tuple[int | None, bool, tuple[Any, ...] | None]
 """(value in the base unit or None, passes numeratorWhere, distinct key or None)."""
 
+Instant = tuple[datetime, int]
+"""An aware moment and the same moment in milliseconds since the epoch (computed once, used by several KPIs)."""
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One entry of the hub's change feed as the engine reads it; ``payload`` is None for a deletion."""
+Contribution = Callable[["Change"], tuple[Instant, str | None, Item] | None]
+"""A compiled formula: where a change counts (its instant, group and item), or None."""
+
+
+class Change(NamedTuple):
+    """One entry of the hub's change feed as the engine reads it; ``payload`` is None for a deletion.
+
+    A named tuple rather than a dataclass: a backfill builds one per stored entity, and a tuple is the cheapest
+    immutable record Python has."""
 
     seq: int
     id: str
@@ -42,119 +55,236 @@ class Change:
 
 
 @functools.lru_cache(maxsize=1024)
-def _from_timestamp(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+def _from_timestamp(seconds: float) -> Instant:
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment, epoch_ms(moment)
 
 
-def received(change: Change) -> datetime:
+def received(change: Change) -> Instant:
     # Through a datetime (microseconds), exactly as a reader of the public feed's receivedAt sees it.
     return _from_timestamp(change.received_at)
 
 
-def _field(change: Change, name: str) -> Any:
-    if name == "$received":
-        return received(change)
-    if name == "$feed":
-        return change.collection
-    assert change.payload is not None
-    return change.payload.get(name)
-
-
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        return None
-    return _parse(value)
-
-
 @functools.lru_cache(maxsize=8192)
-def _parse(value: str) -> datetime | None:
+def _parse(value: str) -> Instant | None:
     """An aware date-time; cached, since the KPIs of one entity read the same fields."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else None
+    return (moment, epoch_ms(moment)) if moment.tzinfo is not None else None
 
 
-def _first_moment(change: Change, names: tuple[str, ...] | list[str]) -> datetime | None:
-    for name in names:
-        moment = _moment(_field(change, name))
-        if moment is not None:
-            return moment
-    return None
+# -- compiling a formula ---------------------------------------------------------------------------------
+# Every function below is built once per formula and called with (payload, change): the payload is the live
+# entity (never None there), the change carries what the feed adds (``$received``, ``$feed``). A field the
+# formula's ``time`` already read is not read again: ``when`` is handed to whatever needs the same moment.
+
+Payload = dict[str, Any]
+Read = Callable[[Payload, Change], Any]
+ReadMoment = Callable[[Payload, Change], Instant | None]
 
 
-def _holds(change: Change, condition: Condition) -> bool:
-    actual = _field(change, condition.field)
-    op, expected = condition.op, condition.value
-    if op == "exists":
-        return actual is not None
-    if actual is None:
-        return False
-    if op == "eq":
-        return bool(actual == expected)
-    if op == "ne":
-        return bool(actual != expected)
-    if op == "in":
-        return bool(actual in expected)
-    if isinstance(actual, bool) or not isinstance(actual, (int, float)):
-        return False
-    compare: dict[str, bool] = {
-        "gt": actual > expected,
-        "ge": actual >= expected,
-        "lt": actual < expected,
-        "le": actual <= expected,
-    }
-    return compare[op]
+def _reader(name: str) -> Read:
+    """How a formula reads ``name``: ``$received`` and ``$feed`` are the feed's own, anything else the payload's."""
+    if name == "$received":
+        return lambda payload, change: received(change)
+    if name == "$feed":
+        return lambda payload, change: change.collection
+    return lambda payload, change: payload.get(name)
 
 
-def _value(change: Change, spec: dict[str, Any]) -> int | None:
-    if "received_minus" in spec:
-        observed = _first_moment(change, spec["received_minus"])
-        return None if observed is None else epoch_ms(received(change)) - epoch_ms(observed)
-    if "difference" in spec:
-        later, earlier = (_moment(_field(change, name)) for name in spec["difference"])
-        return None if later is None or earlier is None else epoch_ms(later) - epoch_ms(earlier)
-    raw = _field(change, spec["decimal"])
-    try:
-        amount = Decimal(str(raw)) * 100
-    except InvalidOperation:
+def _moment_reader(name: str) -> ReadMoment:
+    if name == "$received":
+        return lambda payload, change: received(change)
+    read = _reader(name)
+
+    def moment(payload: Payload, change: Change) -> Instant | None:
+        value = read(payload, change)
+        return _parse(value) if isinstance(value, str) else None
+
+    return moment
+
+
+def _first_moment(names: tuple[str, ...] | list[str]) -> ReadMoment:
+    readers = tuple(_moment_reader(name) for name in names)
+    if len(readers) == 1:
+        return readers[0]
+    if len(readers) == 2:  # an instant is a non-empty tuple, so `or` moves on only when the first is None
+        first, second = readers
+        return lambda payload, change: first(payload, change) or second(payload, change)
+
+    def earliest_named(payload: Payload, change: Change) -> Instant | None:
+        for read in readers:
+            moment = read(payload, change)
+            if moment is not None:
+                return moment
         return None
-    return int(amount) if amount == amount.to_integral_value() else None
+
+    return earliest_named
 
 
-def _key_part(change: Change, part: str) -> Any:
+_ORDER: dict[str, Callable[[Any, Any], Any]] = {
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
+
+
+def _within(actual: Any, expected: Any) -> bool:
+    return actual in expected
+
+
+def _test(condition: Condition) -> Callable[[Payload, Change], bool]:
+    """A condition as a predicate; an absent field (None) fails every operator but ``exists``' negation."""
+    read, op, expected = _reader(condition.field), condition.op, condition.value
+    if op == "exists":
+        return lambda payload, change: read(payload, change) is not None
+    if op in ("eq", "ne", "in"):
+        test = {"eq": operator.eq, "ne": operator.ne, "in": _within}[op]
+
+        def compare(payload: Payload, change: Change) -> bool:
+            actual = read(payload, change)
+            return actual is not None and bool(test(actual, expected))
+
+        return compare
+    order = _ORDER[op]
+
+    def numeric(payload: Payload, change: Change) -> bool:
+        actual = read(payload, change)
+        if actual is None or isinstance(actual, bool) or not isinstance(actual, (int, float)):
+            return False
+        return bool(order(actual, expected))
+
+    return numeric
+
+
+def _value_reader(spec: dict[str, Any], time: tuple[str, ...]) -> Callable[[Payload, Change, Instant], int | None]:
+    if "received_minus" in spec:
+        if tuple(spec["received_minus"]) == time:
+            return lambda payload, change, when: received(change)[1] - when[1]
+        observed_of = _first_moment(spec["received_minus"])
+
+        def latency(payload: Payload, change: Change, when: Instant) -> int | None:
+            observed = observed_of(payload, change)
+            return None if observed is None else received(change)[1] - observed[1]
+
+        return latency
+    if "difference" in spec:
+        later_name, earlier_name = spec["difference"]
+        earlier_of = _moment_reader(earlier_name)
+        if (later_name,) == time:
+
+            def since(payload: Payload, change: Change, when: Instant) -> int | None:
+                earlier = earlier_of(payload, change)
+                return None if earlier is None else when[1] - earlier[1]
+
+            return since
+        later_of = _moment_reader(later_name)
+
+        def difference(payload: Payload, change: Change, when: Instant) -> int | None:
+            later, earlier = later_of(payload, change), earlier_of(payload, change)
+            return None if later is None or earlier is None else later[1] - earlier[1]
+
+        return difference
+    read = _reader(spec["decimal"])
+
+    def decimal(payload: Payload, change: Change, when: Instant) -> int | None:
+        try:
+            amount = Decimal(str(read(payload, change))) * 100
+        except InvalidOperation:
+            return None
+        return int(amount) if amount == amount.to_integral_value() else None
+
+    return decimal
+
+
+def _part_reader(part: str, time: tuple[str, ...]) -> Callable[[Payload, Change, Instant], Any]:
     if part.startswith("hour:"):
-        moment = _moment(_field(change, part[5:]))
-        return None if moment is None else epoch_ms(moment) // HOUR_MS
-    value = _field(change, part)
-    return value if isinstance(value, (str, int, float, bool)) else None
+        if (part[5:],) == time:
+            return lambda payload, change, when: when[1] // HOUR_MS
+        moment_of = _moment_reader(part[5:])
+
+        def hour(payload: Payload, change: Change, when: Instant) -> Any:
+            moment = moment_of(payload, change)
+            return None if moment is None else moment[1] // HOUR_MS
+
+        return hour
+    read = _reader(part)
+
+    def plain(payload: Payload, change: Change, when: Instant) -> Any:
+        value = read(payload, change)
+        return value if isinstance(value, (str, int, float, bool)) else None
+
+    return plain
+
+
+def _key_reader(parts: tuple[str, ...], time: tuple[str, ...]) -> Callable[[Payload, Change, Instant], Any]:
+    readers = tuple(_part_reader(part, time) for part in parts)
+    if len(readers) == 2:
+        first, second = readers
+        return lambda payload, change, when: (first(payload, change, when), second(payload, change, when))
+    return lambda payload, change, when: tuple(read(payload, change, when) for read in readers)
+
+
+def _group_reader(name: str) -> Read:
+    read = _reader(name)
+
+    def group(payload: Payload, change: Change) -> str | None:
+        raw = read(payload, change)
+        return str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
+
+    return group
+
+
+def compile_formula(formula: Formula) -> Contribution:
+    """``formula`` as one function of a change: its instant, group and item, or None when the formula's
+    filters leave the change out or a field it needs is missing (a deletion and other types count for nothing)."""
+    reads = frozenset(formula.reads)
+    when_of = _first_moment(formula.time)
+    where = tuple(_test(c) for c in formula.where)
+    numerator = tuple(_test(c) for c in formula.numerator_where)
+    value_of = None if formula.value is None else _value_reader(formula.value, formula.time)
+    key_of = _key_reader(formula.key, formula.time) if formula.key else None
+    group_of = None if formula.group_by is None else _group_reader(formula.group_by)
+
+    def contribution(change: Change) -> tuple[Instant, str | None, Item] | None:
+        payload = change.payload
+        if payload is None or change.type not in reads:
+            return None
+        when = when_of(payload, change)
+        if when is None:
+            return None
+        for test in where:
+            if not test(payload, change):
+                return None
+        value: int | None = None
+        if value_of is not None:
+            value = value_of(payload, change, when)
+            if value is None:
+                return None
+        key: tuple[Any, ...] | None = None
+        if key_of is not None:
+            key = key_of(payload, change, when)
+            if None in key:
+                return None
+        hit = True
+        for test in numerator:
+            if not test(payload, change):
+                hit = False
+                break
+        return when, None if group_of is None else group_of(payload, change), (value, hit, key)
+
+    return contribution
 
 
 def evaluate(kpi: Kpi, change: Change) -> tuple[datetime, str | None, Item] | None:
     """Where ``change`` (a live entity of a type the KPI reads) counts for ``kpi``: its moment, group and item;
-    None when the formula's filters leave it out or a field it needs is missing."""
-    formula = kpi.formula
-    if change.payload is None or change.type not in formula.reads:
+    None when the formula's filters leave it out or a field it needs is missing. Compiles the formula on every
+    call: for one-off questions; the ledger keeps its compiled formulas."""
+    found = compile_formula(kpi.formula)(change)
+    if found is None:
         return None
-    when = _first_moment(change, formula.time)
-    if when is None or not all(_holds(change, c) for c in formula.where):
-        return None
-    value: int | None = None
-    if formula.value is not None:
-        value = _value(change, formula.value)
-        if value is None:
-            return None
-    key: tuple[Any, ...] | None = None
-    if formula.key:
-        key = tuple(_key_part(change, part) for part in formula.key)
-        if any(part is None for part in key):
-            return None
-    hit = all(_holds(change, c) for c in formula.numerator_where)
-    group: str | None = None
-    if formula.group_by is not None:
-        raw = _field(change, formula.group_by)
-        group = str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
-    return when, group, (value, hit, key)
+    (moment, _), group, item = found
+    return moment, group, item

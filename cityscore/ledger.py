@@ -8,6 +8,13 @@ ledger from final states, and the tests hold the two equal.
     >>> ledger = Ledger(KpiBook.load(), CityRegistry.load())
     >>> ledger.apply(change)        # doctest: +SKIP
     >>> ledger.figure(("payments.count", "astana", "day", date(2026, 12, 4), None))   # doctest: +SKIP
+
+How the work is shared, since a backfill applies every stored entity:
+
+* KPIs whose formulas differ only in how they aggregate (the median and the 95th percentile of one latency)
+  form one :class:`_Rule`: the entity is evaluated once, and one accumulator per period serves them all.
+* A change only drops its items into a :class:`_Bucket` -- one rule, city, local day and group. The buckets are
+  folded into their day, week and month accumulators (one :class:`Delta` each) when a figure is next read.
 """
 
 from __future__ import annotations
@@ -15,20 +22,59 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from cityscore.accumulate import Accumulator, Figure
+from cityscore.accumulate import Accumulator, Delta, Figure
 from cityscore.book import Kpi, KpiBook
-from cityscore.formula import Change, Item, evaluate
+from cityscore.formula import Change, Contribution, Item, compile_formula
 from cityscore.periods import HOUR_MS, epoch_ms, period_start, window
 from schemas.cities import CityRegistry
 
 AccKey = tuple[str, str, str, date, str | None]
 """(KPI code, city, period kind, period start, group or None for the whole city)."""
 
-_Entry = tuple[int, int, str | None, Item]
-"""What an entity gave one KPI: (KPI index, local day ordinal, group, item)."""
+_StateKey = tuple[int, str, str, date, str | None]
+"""An accumulator's place: (rule index, city, period kind, period start, group or None)."""
+
+
+class _Rule:
+    """KPIs of the book that read the same items: one compiled formula, one accumulator per period."""
+
+    def __init__(self, index: int, kpis: list[tuple[int, Kpi]]) -> None:
+        self.index = index
+        self.kpis = kpis
+        self.contribution: Contribution = compile_formula(kpis[0][1].formula)
+        self.cadence = tuple(dict.fromkeys(kind for _, kpi in kpis for kind in kpi.cadence))
+        self.aggregates = tuple(kpi.formula.aggregate for _, kpi in kpis)
+
+
+class _Bucket:
+    """Items of one rule, city, local day and group that have not reached the accumulators yet, flat: ``added``
+    and ``removed`` are ``[value, hit, key, value, hit, key, ...]`` (see :class:`Delta`)."""
+
+    __slots__ = ("added", "city", "group", "keys", "number", "ordinal", "removed", "rule", "states")
+
+    def __init__(self, number: int, rule: int, city: str, ordinal: int, group: str | None) -> None:
+        self.number = number
+        self.rule = rule
+        self.city = city
+        self.ordinal = ordinal
+        self.group = group
+        self.added: list[Any] = []
+        self.removed: list[Any] = []
+        self.states: tuple[Accumulator, ...] = ()
+        self.keys: tuple[AccKey, ...] = ()
+
+
+_Entries = tuple[Any, ...]
+"""What an entity gave the rules, flat: ``(bucket number, value, hit, key) * rules it counts for``.
+
+A backfill keeps one per stored entity, so it is kept small: one tuple, not a tuple of (bucket, item) pairs (a
+third of the time the ledger spent per change went to allocating what it kept), and bucket numbers rather than
+buckets (a tuple of numbers, strings and tuples of them is one the garbage collector stops tracking; holding
+the buckets made every full collection walk every entity's entries)."""
 
 
 class Ledger:
@@ -36,93 +82,167 @@ class Ledger:
         self.book = book
         self.cities = cities
         self.kpis: list[Kpi] = list(book)
-        self._by_type: dict[str, list[int]] = {}
+        grouped: dict[str, list[tuple[int, Kpi]]] = {}
         for index, kpi in enumerate(self.kpis):
-            for type_name in kpi.formula.reads:
-                self._by_type.setdefault(type_name, []).append(index)
-        self._signatures = [repr(replace(kpi.formula, aggregate="", scale=1)) for kpi in self.kpis]
-        self._accumulators: dict[AccKey, Accumulator] = {}
-        self._entries: dict[str, tuple[str, tuple[_Entry, ...]]] = {}
-        self.dirty: set[AccKey] = set()
+            grouped.setdefault(repr(replace(kpi.formula, aggregate="", scale=1)), []).append((index, kpi))
+        self._rules = [_Rule(n, kpis) for n, kpis in enumerate(grouped.values())]
+        self._rule_of = {kpi.code: rule for rule in self._rules for _, kpi in rule.kpis}
+        self._by_type: dict[str, list[_Rule]] = {}
+        for rule in self._rules:
+            for type_name in rule.kpis[0][1].formula.reads:
+                self._by_type.setdefault(type_name, []).append(rule)
+        self._zones: dict[str, ZoneInfo | None] = {}
+        self._states: dict[_StateKey, Accumulator] = {}
+        self._buckets: dict[tuple[int, str, int, str | None], _Bucket] = {}
+        self._numbered: list[_Bucket] = []
+        self._waiting: list[_Bucket] = []
+        self._entries: dict[str, _Entries] = {}
+        self._dirty: set[AccKey] = set()
 
     def reads(self, type_name: str) -> bool:
         return type_name in self._by_type
+
+    def _zone(self, city: str) -> ZoneInfo | None:
+        """The city's time zone, None for a city the registry does not know (its changes count for nothing)."""
+        try:
+            return self._zones[city]
+        except KeyError:
+            zone = self._zones[city] = self.cities.get(city).zone if self.cities.is_known(city) else None
+            return zone
 
     def apply(self, change: Change) -> None:
         """Take in one change (an upsert or a deletion) of an entity."""
         previous = self._entries.pop(change.id, None)
         if previous is not None:
-            self._feed(previous[0], previous[1], -1)
-        if change.payload is None or not self.cities.is_known(change.city):
+            for at in range(0, len(previous), 4):
+                before = self._numbered[previous[at]]
+                if not (before.added or before.removed):
+                    self._waiting.append(before)
+                before.removed += previous[at + 1 : at + 4]
+        city = change.city
+        zone = self._zone(city)
+        if change.payload is None or zone is None:
             return
-        zone = self.cities.get(change.city).zone
-        entries: list[_Entry] = []
-        shared: dict[str, tuple[int, str | None, Item] | None] = {}
-        for index in self._by_type.get(change.type, ()):
-            # KPIs whose formulas differ only in how they aggregate (median and p95 of one latency) share one
-            # evaluation of the entity.
-            signature = self._signatures[index]
-            if signature not in shared:
-                found = evaluate(self.kpis[index], change)
-                shared[signature] = (
-                    None if found is None else (found[0].astimezone(zone).date().toordinal(), found[1], found[2])
-                )
-            evaluated = shared[signature]
-            if evaluated is not None:
-                entries.append((index, *evaluated))
+        entries: list[Any] = []
+        seen: Any = None
+        ordinal = 0
+        for rule in self._by_type.get(change.type, ()):
+            found = rule.contribution(change)
+            if found is None:
+                continue
+            (moment, _), group, item = found
+            if moment is not seen:  # the KPIs of one entity mostly place it by the same time
+                seen, ordinal = moment, _local_day(moment, zone)
+            bucket = self._buckets.get((rule.index, city, ordinal, group))
+            if bucket is None:
+                bucket = self._bucket(rule.index, city, ordinal, group)
+            if not (bucket.added or bucket.removed):
+                self._waiting.append(bucket)
+            bucket.added += item
+            entries.append(bucket.number)
+            entries += item
         if entries:
-            self._entries[change.id] = (change.city, tuple(entries))
-            self._feed(change.city, self._entries[change.id][1], +1)
+            self._entries[change.id] = tuple(entries)
 
-    def _feed(self, city: str, entries: Iterable[_Entry], sign: int) -> None:
-        for index, ordinal, group, item in entries:
-            kpi = self.kpis[index]
-            for kind, start in _starts(kpi.cadence, ordinal):
-                for scope in (None, group) if group is not None else (None,):
-                    key: AccKey = (kpi.code, city, kind, start, scope)
-                    accumulator = self._accumulators.get(key)
-                    if accumulator is None:
-                        accumulator = self._accumulators[key] = Accumulator(kpi.formula.aggregate)
-                    accumulator.apply(item, sign)
-                    self.dirty.add(key)
+    def _bucket(self, rule: int, city: str, ordinal: int, group: str | None) -> _Bucket:
+        bucket = self._buckets[rule, city, ordinal, group] = _Bucket(len(self._numbered), rule, city, ordinal, group)
+        self._numbered.append(bucket)
+        return bucket
+
+    def _settle(self) -> None:
+        """Fold every waiting bucket into its day, week and month accumulators (whole city and its group)."""
+        for bucket in self._waiting:
+            delta = Delta(bucket.added, bucket.removed)
+            bucket.added, bucket.removed = [], []
+            if not bucket.states:
+                self._place(bucket)
+            for state in bucket.states:
+                state.fold(delta)
+            self._dirty.update(bucket.keys)
+        self._waiting.clear()
+
+    def _place(self, bucket: _Bucket) -> None:
+        rule = self._rules[bucket.rule]
+        states: list[Accumulator] = []
+        keys: list[AccKey] = []
+        for kind, start in _starts(rule.cadence, bucket.ordinal):
+            for scope in (None, bucket.group) if bucket.group is not None else (None,):
+                place = (rule.index, bucket.city, kind, start, scope)
+                state = self._states.get(place)
+                if state is None:
+                    state = self._states[place] = Accumulator(*rule.aggregates)
+                states.append(state)
+                keys += [(kpi.code, bucket.city, kind, start, scope) for _, kpi in rule.kpis if kind in kpi.cadence]
+        bucket.states, bucket.keys = tuple(states), tuple(keys)
 
     def figure(self, key: AccKey) -> Figure:
         """The current result for ``key`` (an empty one when nothing counts there)."""
-        kpi = self.book.get(key[0])
-        accumulator = self._accumulators.get(key) or Accumulator(kpi.formula.aggregate)
-        begin, _ = window(key[2], key[3], self.cities.get(key[1]).zone)
-        return accumulator.figure(kpi.formula.scale, epoch_ms(begin) // HOUR_MS)
+        self._settle()
+        code, city, kind, start, scope = key
+        kpi = self.book.get(code)
+        state = self._states.get((self._rule_of[code].index, city, kind, start, scope))
+        if state is None or kind not in kpi.cadence:  # a rule's other KPIs may be kept for more periods
+            state = Accumulator(kpi.formula.aggregate)
+        start_hour = 0
+        if kpi.formula.aggregate == "coverage":  # the only aggregate that looks at where the period begins
+            begin, _ = window(kind, start, self.cities.get(city).zone)
+            start_hour = epoch_ms(begin) // HOUR_MS
+        return state.figure(kpi.formula.aggregate, kpi.formula.scale, start_hour)
 
     def all_keys(self) -> list[AccKey]:
         """Every key that has (or had) something counted, in a stable order."""
-        return sorted(self._accumulators, key=_order)
+        self._settle()
+        keys = [
+            (kpi.code, city, kind, start, scope)
+            for rule_index, city, kind, start, scope in self._states
+            for _, kpi in self._rules[rule_index].kpis
+            if kind in kpi.cadence
+        ]
+        return sorted(keys, key=_order)
 
     def take_dirty(self) -> set[AccKey]:
-        dirty, self.dirty = self.dirty, set()
+        """The keys whose figures may have changed since the last call."""
+        self._settle()
+        dirty, self._dirty = self._dirty, set()
         return dirty
+
+    def mark_dirty(self, keys: Iterable[AccKey]) -> None:
+        """Hand keys back (their figures could not be written): the next :meth:`take_dirty` includes them."""
+        self._dirty.update(keys)
 
     def contributions(self, entity_id: str) -> list[tuple[str, date, str | None, Item]]:
         """What one entity counts for: (KPI code, local day, group, item); for ``qala kpi explain``."""
-        _, entries = self._entries.get(entity_id, ("", ()))
-        return [(self.kpis[i].code, date.fromordinal(o), g, item) for i, o, g, item in entries]
+        entries = self._entries.get(entity_id, ())
+        found = []
+        for at in range(0, len(entries), 4):
+            bucket, item = self._numbered[entries[at]], entries[at + 1 : at + 4]
+            day = date.fromordinal(bucket.ordinal)
+            found += [(index, kpi.code, day, bucket.group, item) for index, kpi in self._rules[bucket.rule].kpis]
+        return [(code, day, group, item) for _, code, day, group, item in sorted(found, key=lambda f: f[0])]
 
     def members(self, key: AccKey) -> list[str]:
         """Ids of the entities counted in ``key`` (a scan of the ledger: for explaining one figure, not per tick)."""
         code, city, kind, start, scope = key
-        index = next(i for i, kpi in enumerate(self.kpis) if kpi.code == code)
+        rule = self._rule_of[code].index
         found = []
-        for entity_id, (entity_city, entries) in self._entries.items():
-            if entity_city != city:
-                continue
-            for i, ordinal, group, _ in entries:
+        for entity_id, entries in self._entries.items():
+            for number in entries[::4]:
+                bucket = self._numbered[number]
                 if (
-                    i == index
-                    and period_start(kind, date.fromordinal(ordinal)) == start
-                    and (scope is None or group == scope)
+                    bucket.rule == rule
+                    and bucket.city == city
+                    and period_start(kind, date.fromordinal(bucket.ordinal)) == start
+                    and (scope is None or bucket.group == scope)
                 ):
                     found.append(entity_id)
                     break
         return sorted(found)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_day(moment: datetime, zone: ZoneInfo) -> int:
+    """The ordinal of the day ``moment`` falls on in ``zone``; cached, since a batch shares its receipt time."""
+    return moment.astimezone(zone).date().toordinal()
 
 
 @functools.lru_cache(maxsize=4096)
