@@ -7,6 +7,9 @@ when every MUST test passed or was omitted and the suite itself made no error.
     >>> result = Result("QM-AUTH-002/expired", "QM-AUTH-002", "An expired token is refused", "MUST", Status.PASS)
     >>> RunReport.verdict_of([result])
     'certified'
+
+A run may also carry an advisory :class:`FuzzReport` (``qala conformance run --fuzz``): what a fuzzer found is
+reported beside the verdict and never changes it.
 """
 
 from __future__ import annotations
@@ -103,6 +106,80 @@ class ModuleInfo:
         }
 
 
+@dataclass(frozen=True)
+class FuzzFinding:
+    """One distinct problem the fuzzer found: an operation broke a check, shown with its first example."""
+
+    operation: str
+    check: str
+    title: str
+    message: str
+    status: int | None
+    curl: str
+
+    def line(self) -> str:
+        answer = f" (HTTP {self.status})" if self.status is not None else ""
+        detail = f": {self.message.splitlines()[0]}" if self.message else ""
+        return f"{self.operation} {self.check}{answer}{detail}"
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FuzzOperation:
+    """How much one operation was fuzzed: requests sent and the statuses they got."""
+
+    operation: str
+    requests: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"operation": self.operation, "requests": self.requests, "statuses": dict(sorted(self.statuses.items()))}
+
+
+@dataclass
+class FuzzReport:
+    """The advisory fuzz phase of a run (:mod:`conformance.fuzz`); never part of the verdict or the certificate."""
+
+    tool: str
+    examples: int
+    seconds: float
+    checks: list[str]
+    modes: list[str]
+    operations: list[FuzzOperation] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Operations of the module's document that were not fuzzed, with the reason."""
+    findings: list[FuzzFinding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def headline(self) -> str:
+        """``fuzz (advisory): 2 findings on 1 of 6 operations, 212 requests in 1.3 s``."""
+        hit = len({finding.operation for finding in self.findings})
+        sent = sum(operation.requests for operation in self.operations)
+        count, fuzzed = len(self.findings), len(self.operations)
+        findings = f"{count} finding{'s' if count != 1 else ''}"
+        operations = f"{f'{hit} of ' if hit else ''}{fuzzed} operation{'s' if fuzzed != 1 else ''}"
+        return f"fuzz (advisory): {findings} on {operations}, {sent} requests in {self.duration_s:.1f} s"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "advisory": True,
+            "tool": self.tool,
+            "examplesPerOperation": self.examples,
+            "modes": self.modes,
+            "seed": "derandomized",
+            "timeLimitSeconds": self.seconds,
+            "durationSeconds": round(self.duration_s, 3),
+            "checks": self.checks,
+            "operations": [operation.as_json() for operation in self.operations],
+            "skipped": self.skipped,
+            "findings": [finding.as_json() for finding in self.findings],
+            "notes": self.notes,
+        }
+
+
 @dataclass
 class RunReport:
     """Everything a run found; serialised to ``report.json`` and rendered to JUnit and HTML."""
@@ -118,6 +195,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     setup: list[Exchange] = field(default_factory=list)
     duration_s: float = 0.0
+    fuzz: FuzzReport | None = None
+    """The advisory fuzz phase, when it ran; the verdict never looks at it."""
 
     @staticmethod
     def verdict_of(results: list[Result]) -> str:
@@ -165,7 +244,7 @@ class RunReport:
         }
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "reportVersion": "1",
             "suite": {"name": "qala-conformance", "version": self.suite_version},
             "mandateVersion": self.mandate_version,
@@ -181,3 +260,6 @@ class RunReport:
             "results": [result.as_json() for result in self.results],
             "setup": [exchange.as_json() for exchange in self.setup],
         }
+        if self.fuzz is not None:  # a key only added, and only by runs that fuzzed
+            data["advisory"] = {"fuzz": self.fuzz.as_json()}
+        return data
