@@ -2,6 +2,7 @@
 
 qala conformance issuer                                  # what to configure the module to trust
 qala conformance run --profile service-requests --base-url http://127.0.0.1:9000 --report-dir report
+qala conformance run ... --fuzz --fuzz-examples 20         # then an advisory Schemathesis phase, never in the verdict
 qala conformance verify report/certificate.jws           # against the hub's /oauth/jwks
 
 The suite's issuer key lives in the hub's home (``<home>/conformance``), so its identity does not depend on the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -25,13 +27,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from conformance.certificate import issue_certificate, load_jwks, verify_certificate
-from conformance.errors import ConformanceError
+from conformance.errors import ConfigurationError, ConformanceError
 from conformance.hubkeys import hub_signer
 from conformance.issuer import DEFAULT_ISSUER_URL, SuiteIssuer
 from conformance.preflight import check_module
 from conformance.reports import write_reports
 from conformance.requirements import Catalogue
-from conformance.results import Result, RunReport, Status
+from conformance.results import FuzzOperation, FuzzReport, Result, RunReport, Status
 from conformance.runner import RunOptions, resolve_profile, run
 from gateway.settings import Settings
 from qala.cli import CliError
@@ -83,6 +85,36 @@ class LiveView:
             line = f"[{style}]{result.status.upper():5}[/] {result.test_id} ({result.severity}) {result.message}"
             self.progress.console.print(line, markup=True, highlight=False, soft_wrap=True)
 
+    def fuzz_started(self, total: int) -> None:
+        self.progress.update(self.task, description="fuzz (advisory)", total=total, completed=0)
+
+    def fuzzed(self, operation: FuzzOperation) -> None:
+        self.progress.advance(self.task)
+        self.progress.update(self.task, description=f"fuzz {operation.operation}")
+
+
+Fuzzer = Callable[[RunOptions, SuiteIssuer, LiveView], FuzzReport]
+
+
+def _fuzzer(examples: int, seconds: float) -> Fuzzer:
+    """The fuzz phase, loaded before the run so that a missing Schemathesis is refused before anything runs."""
+    try:  # Schemathesis is an optional extra: only --fuzz needs it, so only --fuzz imports it
+        from conformance.fuzz import FuzzSettings, fuzz  # noqa: PLC0415
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"--fuzz needs Schemathesis, which cannot be loaded ({exc}): install the 'fuzz' extra as `make test` does"
+        ) from exc
+    settings = FuzzSettings(examples=examples, seconds=seconds)
+    return lambda options, issuer, view: fuzz(options, issuer, settings, view)
+
+
+def _print_fuzz(fuzz: FuzzReport) -> None:
+    console.print(fuzz.headline(), markup=False)
+    for finding in fuzz.findings:
+        console.print(f"  {finding.line()}", markup=False, soft_wrap=True)
+    for note in fuzz.notes:
+        console.print(f"  note: {note}", markup=False, soft_wrap=True)
+
 
 def _sign(report: RunReport, report_dir: Path) -> Path:
     if not report.module.name or not report.module.version:
@@ -130,6 +162,13 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
         str | None, typer.Option(help="Address the issuer listens on (0.0.0.0 for a module on another host).")
     ] = None,
     fail_fast: Annotated[bool, typer.Option(help="Stop at the first failed MUST test.")] = False,
+    fuzz: Annotated[
+        bool, typer.Option(help="Then fuzz the module with Schemathesis: advisory findings, never in the verdict.")
+    ] = False,
+    fuzz_examples: Annotated[
+        int, typer.Option(min=1, help="Fuzz: generated requests per operation, for valid and for invalid input.")
+    ] = 20,
+    fuzz_seconds: Annotated[float, typer.Option(min=1, help="Fuzz: the phase sends no request after this.")] = 60.0,
 ) -> None:
     """Run every test of PROFILE against the module; exit 0 only when it is certified."""
     options = RunOptions(
@@ -149,9 +188,14 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
+        fuzzer = _fuzzer(fuzz_examples, fuzz_seconds) if fuzz else None
         check_module(base_url)
+        issuer = SuiteIssuer.from_state_dir(options.state_dir, options.issuer_url)
         with Progress(*columns, console=console, transient=True) as progress:
-            report = run(options, LiveView(progress))
+            view = LiveView(progress)
+            report = run(options, view, issuer)
+            if fuzzer is not None:
+                report.fuzz = fuzzer(options, issuer, view)
         paths = write_reports(report, report_dir)
         certificate = _sign(report, report_dir) if report.certified and sign else None
     except ConformanceError as exc:
@@ -163,6 +207,8 @@ def run_command(  # noqa: PLR0917 - Typer maps every option to a parameter
     )
     for note in report.notes:
         console.print(f"note: {note}", markup=False)
+    if report.fuzz is not None:
+        _print_fuzz(report.fuzz)
     console.print(f"reports: {paths['json']}, {paths['junit']}, {paths['html']}", markup=False)
     if report.verdict == "incomplete":
         raise CliError(f"the suite itself failed on {', '.join(summary['suiteErrors'])}; report it to Qala", 3)
