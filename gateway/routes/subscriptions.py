@@ -19,12 +19,12 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.auth import Caller, CallerDep
-from gateway.errors import BadRequest, InsufficientScope, NotFound
+from gateway.auth import CallerDep
+from gateway.errors import BadRequest
 from gateway.services import ServicesDep
 from gateway.store.cursor import CursorCodec
 from gateway.store.entities import EntityStore
-from gateway.subscriptions.selection import Selection, invalid
+from gateway.subscriptions.selection import Selection, check_readable, invalid
 from gateway.subscriptions.store import FEED_QUERY, Delivery, Subscription, SubscriptionStore
 from gateway.subscriptions.targets import check_target
 
@@ -45,10 +45,7 @@ class Context:
 
     async def owned(self, subscription_id: str) -> Subscription:
         """The caller's subscription (any, for admin); 404 for another client's, as for a missing one."""
-        subscription = await self.store.get(subscription_id)
-        if subscription.client_id != self.caller.client_id and not self.caller.has_scope("admin"):
-            raise NotFound(f"no subscription {subscription_id!r}")
-        return subscription
+        return await self.store.owned(subscription_id, self.caller.client_id, admin=self.caller.has_scope("admin"))
 
     def position(self, cursor: Any) -> int:
         if cursor is None:
@@ -77,12 +74,6 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _check_readable(selection: Selection, caller: Caller) -> None:
-    for collection in selection.collections:
-        if not caller.has_scope(f"{collection}:read"):
-            raise InsufficientScope(f"{collection}:read")
-
-
 async def _delivery(ctx: Context, raw: Any) -> tuple[Delivery, str | None]:
     if not isinstance(raw, dict) or raw.get("kind") not in ("webhook", "stream"):
         raise invalid("/delivery", "required", 'delivery must be {"kind": "webhook", "url": ...} or {"kind": "stream"}')
@@ -98,7 +89,7 @@ async def _delivery(ctx: Context, raw: Any) -> tuple[Delivery, str | None]:
 async def create(request: Request, ctx: ContextDep) -> JSONResponse:
     body = await _body(request)
     selection = Selection.parse(body, ctx.registry)
-    _check_readable(selection, ctx.caller)
+    check_readable(selection, ctx.caller)
     kind, url = await _delivery(ctx, body.get("delivery"))
     if "since" in body:
         position = ctx.position(body["since"])
@@ -132,7 +123,7 @@ async def patch(subscription_id: str, request: Request, ctx: ContextDep) -> dict
     if {"types", "cities", "filters", "bbox"} & set(body):
         merged = {**current.selection.as_json(), **{k: v for k, v in body.items() if k != "delivery"}}
         selection = Selection.parse(merged, ctx.registry)
-        _check_readable(selection, ctx.caller)
+        check_readable(selection, ctx.caller)
     url = None
     if "delivery" in body:
         kind, url = await _delivery(ctx, body["delivery"])

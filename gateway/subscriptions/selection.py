@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.errors import ValidationFailed
+from gateway.errors import InsufficientScope, ValidationFailed
 from gateway.store.records import StoredEntity, bounding_box
 from schemas import SchemaRegistry
+
+if TYPE_CHECKING:
+    from gateway.auth import Caller
 
 CITY = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 Scalar = str | int | float | bool
@@ -91,6 +94,13 @@ class Selection:
             if box[0] > max_lon or box[2] < min_lon or box[1] > max_lat or box[3] < min_lat:
                 return False
         return True
+
+
+def check_readable(selection: Selection, caller: Caller) -> None:
+    """Refuse (403) a selection with a type the caller may not read: ``<collection>:read`` for each one."""
+    for collection in selection.collections:
+        if not caller.has_scope(f"{collection}:read"):
+            raise InsufficientScope(f"{collection}:read")
 
 
 def _bbox(raw: Any) -> tuple[float, float, float, float] | None:

@@ -208,6 +208,13 @@ class SubscriptionStore:
             raise NotFound(f"no subscription {subscription_id!r}")
         return subscription_of(row, self.registry)
 
+    async def owned(self, subscription_id: str, client_id: str, *, admin: bool = False) -> Subscription:
+        """``client_id``'s subscription (any one for an ``admin``); another client's is as missing (NotFound)."""
+        subscription = await self.get(subscription_id)
+        if subscription.client_id != client_id and not admin:
+            raise NotFound(f"no subscription {subscription_id!r}")
+        return subscription
+
     async def all(self, client_id: str | None = None) -> list[Subscription]:
         query = sa.select(subscriptions).order_by(subscriptions.c.created_at, subscriptions.c.id)
         if client_id is not None:
