@@ -15,7 +15,7 @@ names, so the facade only changes the representation:
 Supported queries: ``type``, ``id`` (comma list), ``q`` with ``==`` joined by ``;``, ``georel=near;maxDistance==N``
 or ``within`` with ``geometry``/``coordinates``, ``limit`` (default 20, at most 1000), ``offset``, ``count=true``
 (``NGSILD-Results-Count``). Anything else of the query language is refused with ``BadRequestData`` rather than
-answered wrongly. Subscriptions are not offered here yet (``OperationNotSupported``).
+answered wrongly. Subscriptions are in :mod:`gateway.facades.ngsi_ld_subscriptions`.
 """
 
 from __future__ import annotations
@@ -365,10 +365,3 @@ async def types(request: Request) -> Response:
 async def context(request: Request) -> Response:
     body = context_document(request.app.state.registry.latest())
     return Response(orjson.dumps(body), media_type="application/ld+json")
-
-
-@router.api_route("/subscriptions", methods=["GET", "POST"], include_in_schema=False)
-async def subscriptions(request: Request) -> Response:
-    return NgsiError(
-        501, "OperationNotSupported", "NGSI-LD subscriptions are not offered yet; use /api/v1/changes"
-    ).response()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.facades import ngsi_ld, open311
+from gateway.facades import ngsi_ld, ngsi_ld_subscriptions, open311
 from gateway.routes import admin, cities, modules, oauth, schema_files, stream, subscriptions, transparency, whoami
 
 ROUTERS: list[APIRouter] = [
@@ -23,4 +23,5 @@ ROUTERS: list[APIRouter] = [
     schema_files.router,
     open311.router,
     ngsi_ld.router,
+    ngsi_ld_subscriptions.router,
 ]
