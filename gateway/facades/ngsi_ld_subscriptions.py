@@ -112,17 +112,21 @@ def _refuse_unknown(members: Any, allowed: frozenset[str], where: str) -> None:
 
 
 async def _order(
-    request: Request, body: dict[str, Any], cities: list[str], caller: Caller, known_url: str | None = None
+    request: Request, body: dict[str, Any], place: dict[str, Any], caller: Caller, current: Subscription | None = None
 ) -> Order:
-    """Read and check a Subscription body: types the caller may read, a filterable ``q``, a safe URL."""
+    """Read and check a Subscription body: types the caller may read, a filterable ``q``, a safe URL. What a
+        PATCH leaves as it was (``current``) is not checked again: an owner may pause a subscription whose types it
+        may no longer read, as on ``/api/v1``, where delivery then stops sending them. ``place`` holds the selection's
+    ``cities`` (the tenant) and ``bbox`` (only ``/api/v1`` sets one), which NGSI-LD members do not change."""
     _refuse_unknown(body, MEMBERS, "")
     if body.get("type") != "Subscription":
         raise _bad('type must be "Subscription"')
-    selection = _selection(request, body, cities)
-    try:
-        check_readable(selection, caller)
-    except GatewayError as error:
-        raise from_gateway(error) from error
+    selection = _selection(request, body, place)
+    if current is None or selection != current.selection:
+        try:
+            check_readable(selection, caller)
+        except GatewayError as error:
+            raise from_gateway(error) from error
     notification = body.get("notification")
     if not isinstance(notification, dict):
         raise _bad("notification must be an object with an endpoint {uri}")
@@ -134,7 +138,7 @@ async def _order(
     if endpoint.get("accept", "application/json") != "application/json":
         raise _bad("notifications are sent as application/json (the @context in a Link header) only")
     url = endpoint["uri"]
-    if url != known_url:
+    if current is None or url != current.url:
         try:
             url = await check_target(url, request.app.state.settings)
         except ValidationFailed as error:
@@ -152,7 +156,7 @@ async def _order(
     return Order(selection, Payload.ngsi_ld(form, attributes), url, name, active, _local_id(body.get("id")))
 
 
-def _selection(request: Request, body: dict[str, Any], cities: list[str]) -> Selection:
+def _selection(request: Request, body: dict[str, Any], place: dict[str, Any]) -> Selection:
     entities = body.get("entities")
     if not isinstance(entities, list) or not entities or not all(isinstance(e, dict) for e in entities):
         raise _bad('entities must be a non-empty list of {"type": "<entity type>"}')
@@ -166,7 +170,7 @@ def _selection(request: Request, body: dict[str, Any], cities: list[str]) -> Sel
     if q is not None and not isinstance(q, str):
         raise _bad('q must be a string such as status=="open"')
     try:
-        return Selection.parse({"types": types, "cities": cities, "filters": parse_q(q)}, request.app.state.registry)
+        return Selection.parse({"types": types, "filters": parse_q(q), **place}, request.app.state.registry)
     except ValidationFailed as error:
         raise _bad(f"q: {error}" if q else str(error)) from error
 
@@ -276,8 +280,8 @@ async def _shown(ctx: Context, found: list[Subscription]) -> list[dict[str, Any]
 async def create(request: Request) -> Response:
     try:
         ctx = await Context.of(request)
-        cities = [ctx.tenant] if ctx.tenant else []
-        order = await _order(request, await json_body(request), cities, ctx.caller)
+        place = {"cities": [ctx.tenant] if ctx.tenant else []}
+        order = await _order(request, await json_body(request), place, ctx.caller)
         try:
             subscription, secret = await ctx.store.create(
                 ctx.caller.client_id,
@@ -358,7 +362,8 @@ async def update(request: Request, subscription_id: str) -> Response:
         if fragment.get("id", urn) != urn:
             raise _bad("a subscription's id cannot change")
         body = _merged(represent(current, DeliverySummary()), fragment)
-        order = await _order(request, body, list(current.selection.cities), ctx.caller, known_url=current.url)
+        place = {"cities": list(current.selection.cities), "bbox": current.selection.bbox}
+        order = await _order(request, body, place, ctx.caller, current)
         try:
             if (order.selection, order.url, order.payload) != (current.selection, current.url, current.payload) or (
                 order.name != current.name

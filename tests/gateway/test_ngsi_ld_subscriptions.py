@@ -400,3 +400,33 @@ async def test_a_client_lists_reads_and_deletes_only_its_own(http: httpx.AsyncCl
     assert (await http.delete(mine.headers["location"], headers=alice)).status_code == 204
     assert (await http.get(mine.headers["location"], headers=alice)).status_code == 404
     assert (await http.get("/ngsi-ld/v1/subscriptions/urn:ngsi-ld:Subscription:bob-1", headers=bob)).status_code == 200
+
+
+async def test_patch_checks_what_changes_and_keeps_what_ngsi_ld_cannot_say(
+    http: httpx.AsyncClient, register: Any
+) -> None:
+    who = await register(scopes=["air-quality-observed:read", "service-requests:read"], cities=["astana"])
+    full = bearer(await get_token(http, who))
+    created = await subscribe(http, full, spec_shaped(), tenant="astana")
+    location = created.headers["location"]
+    box = [71.3, 51.0, 71.6, 51.3]
+    through_api = await http.patch("/api/v1/subscriptions/smog-watch", json={"bbox": box}, headers=full)
+    assert through_api.status_code == 200, through_api.text
+
+    # A token of the same client without air-quality-observed:read may still pause it, not widen it
+    narrow = bearer(await get_token(http, who, scope="service-requests:read"))
+    paused = await http.patch(location, json={"isActive": False}, headers=narrow)
+    assert paused.status_code == 204, paused.text
+    widened = await http.patch(location, json={"q": 'airQualityLevel=="good"'}, headers=narrow)
+    assert widened.status_code == 403
+    assert widened.json()["type"] == ERRORS + "AccessDenied"
+    renamed = await http.patch(location, json={"subscriptionName": "Smog", "status": "active"}, headers=full)
+    assert renamed.status_code == 204, renamed.text
+    moved = await http.patch(location, json={"id": "urn:ngsi-ld:Subscription:other"}, headers=full)
+    assert moved.status_code == 400
+
+    own = (await http.get("/api/v1/subscriptions/smog-watch", headers=full)).json()
+    assert own["bbox"] == box, "the bounding box set through /api/v1 survives NGSI-LD patches"
+    assert own["cities"] == ["astana"], "and so does the tenant"
+    assert (own["state"], own["name"]) == ("paused", "Smog")
+    assert own["filters"] == {"airQualityLevel": "veryUnhealthy"}
