@@ -77,51 +77,61 @@ def _parse(value: str) -> Instant | None:
 
 # -- compiling a formula ---------------------------------------------------------------------------------
 # Every function below is built once per formula and called with (payload, change): the payload is the live
-# entity (never None there), the change carries what the feed adds (``$received``, ``$feed``). A field the
-# formula's ``time`` already read is not read again: ``when`` is handed to whatever needs the same moment.
+# entity (never None there), the change carries the feed's own fields (``$received``, ``$feed``). A payload field
+# is read with ``payload.get`` in place (``_feed_field`` is None for it) rather than through one more function:
+# these run for every KPI of every change of a backfill, and a Python call costs more than the read. A moment the
+# formula's ``time`` already read is not read again: ``when`` is handed to whatever needs the same one.
 
 Payload = dict[str, Any]
-Read = Callable[[Payload, Change], Any]
 ReadMoment = Callable[[Payload, Change], Instant | None]
 
 
-def _reader(name: str) -> Read:
-    """How a formula reads ``name``: ``$received`` and ``$feed`` are the feed's own, anything else the payload's."""
+def _feed_field(name: str) -> Callable[[Change], Any] | None:
+    """How to read one of the feed's own fields from a change; None for a payload field."""
     if name == "$received":
-        return lambda payload, change: received(change)
+        return received
     if name == "$feed":
-        return lambda payload, change: change.collection
-    return lambda payload, change: payload.get(name)
+        return operator.attrgetter("collection")
+    return None
 
 
 def _moment_reader(name: str) -> ReadMoment:
     if name == "$received":
-        return lambda payload, change: received(change)
-    read = _reader(name)
+        return lambda payload, change: _from_timestamp(change.received_at)
+    feed = _feed_field(name)
 
     def moment(payload: Payload, change: Change) -> Instant | None:
-        value = read(payload, change)
+        value = payload.get(name) if feed is None else feed(change)
         return _parse(value) if isinstance(value, str) else None
 
     return moment
 
 
-def _first_moment(names: tuple[str, ...] | list[str]) -> ReadMoment:
-    readers = tuple(_moment_reader(name) for name in names)
-    if len(readers) == 1:
-        return readers[0]
-    if len(readers) == 2:  # an instant is a non-empty tuple, so `or` moves on only when the first is None
-        first, second = readers
-        return lambda payload, change: first(payload, change) or second(payload, change)
+def _first_moment(names: tuple[str, ...]) -> ReadMoment:
+    if len(names) == 1:
+        return _moment_reader(names[0])
+    if any(_feed_field(name) for name in names):
+        readers = tuple(_moment_reader(name) for name in names)
 
-    def earliest_named(payload: Payload, change: Change) -> Instant | None:
-        for read in readers:
-            moment = read(payload, change)
-            if moment is not None:
-                return moment
+        def first_of(payload: Payload, change: Change) -> Instant | None:
+            for read in readers:
+                moment = read(payload, change)
+                if moment is not None:
+                    return moment
+            return None
+
+        return first_of
+
+    def first_field(payload: Payload, change: Change) -> Instant | None:
+        for name in names:
+            value = payload.get(name)
+            if isinstance(value, str):
+                moment = _parse(value)
+                if moment is not None:
+                    return moment
         return None
 
-    return earliest_named
+    return first_field
 
 
 _ORDER: dict[str, Callable[[Any, Any], Any]] = {
@@ -138,21 +148,22 @@ def _within(actual: Any, expected: Any) -> bool:
 
 def _test(condition: Condition) -> Callable[[Payload, Change], bool]:
     """A condition as a predicate; an absent field (None) fails every operator but ``exists``' negation."""
-    read, op, expected = _reader(condition.field), condition.op, condition.value
+    name, op, expected = condition.field, condition.op, condition.value
+    feed = _feed_field(name)
     if op == "exists":
-        return lambda payload, change: read(payload, change) is not None
+        return lambda payload, change: (payload.get(name) if feed is None else feed(change)) is not None
     if op in ("eq", "ne", "in"):
         test = {"eq": operator.eq, "ne": operator.ne, "in": _within}[op]
 
         def compare(payload: Payload, change: Change) -> bool:
-            actual = read(payload, change)
+            actual = payload.get(name) if feed is None else feed(change)
             return actual is not None and bool(test(actual, expected))
 
         return compare
     order = _ORDER[op]
 
     def numeric(payload: Payload, change: Change) -> bool:
-        actual = read(payload, change)
+        actual = payload.get(name) if feed is None else feed(change)
         if actual is None or isinstance(actual, bool) or not isinstance(actual, (int, float)):
             return False
         return bool(order(actual, expected))
@@ -163,12 +174,12 @@ def _test(condition: Condition) -> Callable[[Payload, Change], bool]:
 def _value_reader(spec: dict[str, Any], time: tuple[str, ...]) -> Callable[[Payload, Change, Instant], int | None]:
     if "received_minus" in spec:
         if tuple(spec["received_minus"]) == time:
-            return lambda payload, change, when: received(change)[1] - when[1]
-        observed_of = _first_moment(spec["received_minus"])
+            return lambda payload, change, when: _from_timestamp(change.received_at)[1] - when[1]
+        observed_of = _first_moment(tuple(spec["received_minus"]))
 
         def latency(payload: Payload, change: Change, when: Instant) -> int | None:
             observed = observed_of(payload, change)
-            return None if observed is None else received(change)[1] - observed[1]
+            return None if observed is None else _from_timestamp(change.received_at)[1] - observed[1]
 
         return latency
     if "difference" in spec:
@@ -188,11 +199,13 @@ def _value_reader(spec: dict[str, Any], time: tuple[str, ...]) -> Callable[[Payl
             return None if later is None or earlier is None else later[1] - earlier[1]
 
         return difference
-    read = _reader(spec["decimal"])
+    name = spec["decimal"]
+    feed = _feed_field(name)
 
     def decimal(payload: Payload, change: Change, when: Instant) -> int | None:
+        raw = payload.get(name) if feed is None else feed(change)
         try:
-            amount = Decimal(str(read(payload, change))) * 100
+            amount = Decimal(str(raw)) * 100
         except InvalidOperation:
             return None
         return int(amount) if amount == amount.to_integral_value() else None
@@ -211,10 +224,10 @@ def _part_reader(part: str, time: tuple[str, ...]) -> Callable[[Payload, Change,
             return None if moment is None else moment[1] // HOUR_MS
 
         return hour
-    read = _reader(part)
+    feed = _feed_field(part)
 
     def plain(payload: Payload, change: Change, when: Instant) -> Any:
-        value = read(payload, change)
+        value = payload.get(part) if feed is None else feed(change)
         return value if isinstance(value, (str, int, float, bool)) else None
 
     return plain
@@ -228,11 +241,11 @@ def _key_reader(parts: tuple[str, ...], time: tuple[str, ...]) -> Callable[[Payl
     return lambda payload, change, when: tuple(read(payload, change, when) for read in readers)
 
 
-def _group_reader(name: str) -> Read:
-    read = _reader(name)
+def _group_reader(name: str) -> Callable[[Payload, Change], str | None]:
+    feed = _feed_field(name)
 
     def group(payload: Payload, change: Change) -> str | None:
-        raw = read(payload, change)
+        raw = payload.get(name) if feed is None else feed(change)
         return str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
 
     return group

@@ -239,10 +239,9 @@ class Ledger:
         return sorted(found)
 
 
-@functools.lru_cache(maxsize=4096)
 def _local_day(moment: datetime, zone: ZoneInfo) -> int:
-    """The ordinal of the day ``moment`` falls on in ``zone``; cached, since a batch shares its receipt time."""
-    return moment.astimezone(zone).date().toordinal()
+    """The ordinal of the day ``moment`` falls on in ``zone``."""
+    return moment.astimezone(zone).toordinal()
 
 
 @functools.lru_cache(maxsize=4096)
