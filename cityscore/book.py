@@ -23,6 +23,7 @@ import jsonschema
 import yaml
 
 from cityscore.errors import BookError, UnknownKpi
+from cityscore.score import exact
 from schemas import SchemaRegistry
 from schemas.cities import CityRegistry
 
@@ -75,7 +76,7 @@ class Kpi:
         raw = self.overrides.get(city, {}).get("target", self.target)
         if raw is None:
             return None
-        target = Fraction(str(raw))
+        target = exact(raw)
         if self.target_per_days:
             target = target * days / self.target_per_days
         return target

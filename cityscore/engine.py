@@ -15,6 +15,7 @@ reads its own KPIValues back from the feed, so a restarted engine keeps counting
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from datetime import UTC, date, datetime
 from fractions import Fraction
 from hashlib import sha256
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from cityscore.accumulate import Figure
 from cityscore.book import BOOK_NAME, Kpi, KpiBook
@@ -152,8 +154,7 @@ class Engine:
         return out
 
     def _ended(self, key: AccKey, now: float) -> bool:
-        _, end = window(key[2], key[3], self.cities.get(key[1]).zone)
-        return end.timestamp() <= now
+        return _end_seconds(key[2], key[3], self.cities.get(key[1]).zone) <= now
 
     def _revised(self, key: AccKey, entity: JsonObject, now: float) -> JsonObject | None:
         """``entity`` with its revision bookkeeping, or None when it says nothing new."""
@@ -189,7 +190,7 @@ class Engine:
     def _common(self, key: AccKey, now: float) -> JsonObject:
         code, city, kind, start, group = key
         zone = self.cities.get(city).zone
-        stamp = datetime.fromtimestamp(now, UTC).astimezone(zone).isoformat(timespec="seconds")
+        stamp = _stamp(now, zone)
         local = f"{code}-{kind}-{label(kind, start)}" + (f"-{_slug(group)}" if group is not None else "")
         entity: JsonObject = {
             "id": f"urn:ngsi-ld:KPIValue:{city}:{local}",
@@ -273,6 +274,19 @@ class Engine:
         collections = sorted({self._collections.get(t, t) for t in self.book.reads()})
         entity["lineage"] = self._lineage((CITYSCORE, city, kind, start, None), collections, {"kpis": len(counted)})
         return entity
+
+
+@functools.lru_cache(maxsize=4096)
+def _end_seconds(kind: str, start: date, zone: ZoneInfo) -> float:
+    """When a period ends, in POSIX seconds (asked for every figure of every tick)."""
+    _, end = window(kind, start, zone)
+    return end.timestamp()
+
+
+@functools.lru_cache(maxsize=64)
+def _stamp(now: float, zone: ZoneInfo) -> str:
+    """``now`` as a city's local date-time, to the second: every figure of one tick carries the same one."""
+    return datetime.fromtimestamp(now, UTC).astimezone(zone).isoformat(timespec="seconds")
 
 
 def _slug(group: str) -> str:

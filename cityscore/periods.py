@@ -12,6 +12,7 @@ datetime.date(2026, 11, 30)
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -45,8 +46,10 @@ def period_end(kind: str, start: date) -> date:
     return start + timedelta(days=period_days(kind, start) - 1)
 
 
+@functools.lru_cache(maxsize=4096)
 def window(kind: str, start: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The period as [start, end) instants, aware, in the city's zone."""
+    """The period as [start, end) instants, aware, in the city's zone (cached: the engine asks for the same few
+    periods for every figure it writes)."""
     begin = datetime.combine(start, time(), zone)
     end = datetime.combine(period_end(kind, start) + timedelta(days=1), time(), zone)
     return begin, end
