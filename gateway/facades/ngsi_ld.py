@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -152,7 +153,7 @@ def whole_number(raw: str | None, name: str, default: int, ceiling: int) -> int:
 
 
 async def _matching(
-    exchange: Exchange, schema: SchemaVersion, city: str | None, params: Mapping[str, str]
+    exchange: Exchange, schema: SchemaVersion, caller: Caller, city: str | None, params: Mapping[str, str]
 ) -> AsyncIterator[dict[str, Any]]:
     terms = parse_q(params.get("q"))
     ids = {i for i in params.get("id", "").split(",") if i}
@@ -161,7 +162,8 @@ async def _matching(
     )
     filterable = set(schema.filterable_fields)
     equals = {k: v for k, v in terms.items() if k in filterable and isinstance(v, str | int | float | bool)}
-    query = ListQuery(limit=1000, city=city, bbox=geo.bbox if geo else None, equals=equals)
+    narrowed = caller.read_cities if caller.read_cities is not None and "*" not in caller.read_cities else None
+    query = ListQuery(limit=1000, city=city, bbox=geo.bbox if geo else None, equals=equals, cities=narrowed)
     while True:
         page, last = await exchange.store.list_page(schema.collection, query)
         for stored in page:
@@ -173,7 +175,7 @@ async def _matching(
             yield entity
         if last is None:
             return
-        query = ListQuery(limit=1000, after=last, city=city, bbox=query.bbox, equals=equals)
+        query = replace(query, after=last)
 
 
 # -- routes ----------------------------------------------------------------------------------------------------
@@ -201,6 +203,14 @@ async def _caller(request: Request, scope: str) -> tuple[Caller, Exchange]:
     if not caller.has_scope(scope):
         raise NgsiError(403, "AccessDenied", f"the token lacks the {scope} scope")
     return caller, await get_exchange(request, services)
+
+
+def _check_read(caller: Caller, city: str) -> None:
+    """Refuse (403) a city the caller's reads are narrowed away from, as ``/api/v1`` does."""
+    try:
+        caller.check_read(city)
+    except GatewayError as error:
+        raise from_gateway(error) from error
 
 
 def schema_of(request: Request, type_name: str | None) -> SchemaVersion:
@@ -266,7 +276,9 @@ async def query_entities(request: Request) -> Response:
         count = params.get("count") == "true"
         found: list[dict[str, Any]] = []
         total = 0
-        async for entity in _matching(exchange, schema, tenant, params):
+        if tenant is not None:
+            _check_read(caller, tenant)
+        async for entity in _matching(exchange, schema, caller, tenant, params):
             total += 1
             if offset < total <= offset + limit:
                 found.append(public_view(schema, entity, caller))
@@ -287,6 +299,7 @@ async def get_entity(request: Request, entity_id: str) -> Response:
         stored = await exchange.store.get(entity_id)
         if stored is None or stored.payload is None or (tenant and stored.city != tenant):
             raise NgsiError(404, "ResourceNotFound", f"no entity {entity_id}")
+        _check_read(caller, stored.city)
         (body,) = _represent(request, schema, [public_view(schema, stored.payload, caller)], _key_values(request))
         return json_response(request, body)
     except NgsiError as error:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from gateway.services import Services
 from schemas.registry import MODELS_DIR
 from tests.gateway.conftest import get_token
 from tests.gateway.exchange_fixtures import bearer
@@ -233,3 +234,26 @@ async def test_types_context_and_smart_data_models_alignment(http: httpx.AsyncCl
     for name in shared - {"id", "address"}:
         assert type(ours[name]) is type(sdm[name]) or {type(ours[name]), type(sdm[name])} <= {int, float}, name
     assert sdm["location"]["type"] == ours["location"]["type"] == "Point"
+
+
+async def test_a_client_narrowed_to_its_cities_reads_no_other_city(
+    http: httpx.AsyncClient, register: Any, services: Services
+) -> None:
+    await seed(http, register)
+    who = await register(scopes=["air-quality-observed:read"], cities=["astana"])
+    await services.directory.set_read_cities(who.client_id, ["astana"])
+    narrowed = bearer(await get_token(http, who))
+    listed = await http.get("/ngsi-ld/v1/entities", params={"type": "AirQualityObserved"}, headers=narrowed)
+    assert listed.status_code == 200, listed.text
+    assert {e["id"].split(":")[3] for e in listed.json()} == {"astana"}, "as GET /api/v1/... lists them"
+    almaty = await http.get(
+        "/ngsi-ld/v1/entities",
+        params={"type": "AirQualityObserved"},
+        headers={**narrowed, "NGSILD-Tenant": "almaty"},
+    )
+    assert almaty.status_code == 403
+    assert almaty.json()["type"].endswith("/AccessDenied")
+    smog = example("almaty-winter-smog.json")["id"]
+    one = await http.get(f"/ngsi-ld/v1/entities/{smog}", headers=narrowed)
+    assert one.status_code == 403
+    assert one.json()["type"].endswith("/AccessDenied")
