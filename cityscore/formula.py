@@ -35,8 +35,11 @@ Item = tuple[int | None, bool, tuple[Any, ...] | None]
 Instant = tuple[datetime, int]
 """An aware moment and the same moment in milliseconds since the epoch (computed once, used by several KPIs)."""
 
-Contribution = Callable[["Change"], tuple[Instant, str | None, Item] | None]
-"""A compiled formula: where a change counts (its instant, group and item), or None."""
+Found = tuple[Instant, str | None, Item]
+"""Where a change counts for a formula: its instant, its group (or None) and its item."""
+
+Contribution = Callable[["Change"], Found | None]
+"""A compiled formula: where a change counts, or None."""
 
 
 class Change(NamedTuple):
@@ -262,7 +265,7 @@ def compile_formula(formula: Formula) -> Contribution:
     key_of = _key_reader(formula.key, formula.time) if formula.key else None
     group_of = None if formula.group_by is None else _group_reader(formula.group_by)
 
-    def contribution(change: Change) -> tuple[Instant, str | None, Item] | None:
+    def contribution(change: Change) -> Found | None:
         payload = change.payload
         if payload is None or change.type not in reads:
             return None
@@ -289,7 +292,38 @@ def compile_formula(formula: Formula) -> Contribution:
                 break
         return when, None if group_of is None else group_of(payload, change), (value, hit, key)
 
-    return contribution
+    if not _fields(formula) <= FEED_FIELDS:
+        return contribution
+
+    # A formula of the feed's own fields alone (open-data.freshness) gives every live change of one type and
+    # collection received in one write the same contribution: evaluate it once per write.
+    @functools.lru_cache(maxsize=256)
+    def per_write(type_name: str, collection: str, received_at: float) -> Found | None:
+        return contribution(Change(0, "", type_name, collection, "", {}, received_at))
+
+    def feed_only(change: Change) -> Found | None:
+        return None if change.payload is None else per_write(change.type, change.collection, change.received_at)
+
+    return feed_only
+
+
+FEED_FIELDS = frozenset({"$received", "$feed"})
+"""The fields a formula reads from the change feed rather than from the entity."""
+
+
+def _fields(formula: Formula) -> set[str]:
+    """Every field ``formula`` reads."""
+    names = {*formula.time, *(c.field for c in (*formula.where, *formula.numerator_where))}
+    spec = formula.value or {}
+    names.update(spec.get("received_minus", ()), spec.get("difference", ()))
+    if "decimal" in spec:
+        names.add(spec["decimal"])
+    if "received_minus" in spec:
+        names.add("$received")
+    names.update(part.removeprefix("hour:") for part in formula.key)
+    if formula.group_by is not None:
+        names.add(formula.group_by)
+    return names
 
 
 def evaluate(kpi: Kpi, change: Change) -> tuple[datetime, str | None, Item] | None:

@@ -48,6 +48,8 @@ class _Rule:
         self.contribution: Contribution = compile_formula(kpis[0][1].formula)
         self.cadence = tuple(dict.fromkeys(kind for _, kpi in kpis for kind in kpi.cadence))
         self.aggregates = tuple(kpi.formula.aggregate for _, kpi in kpis)
+        self.last_day: tuple[Any, Any, int] = (None, None, 0)
+        """The last moment this rule placed, its zone and its local day."""
 
 
 class _Bucket:
@@ -132,7 +134,11 @@ class Ledger:
                 continue
             (moment, _), group, item = found
             if moment is not seen:  # the KPIs of one entity mostly place it by the same time
-                seen, ordinal = moment, _local_day(moment, zone)
+                seen = moment
+                last, last_zone, ordinal = rule.last_day
+                if moment is not last or zone is not last_zone:  # and a batch of writes shares its receipt time
+                    ordinal = _local_day(moment, zone)
+                    rule.last_day = moment, zone, ordinal
             bucket = self._buckets.get((rule.index, city, ordinal, group))
             if bucket is None:
                 bucket = self._bucket(rule.index, city, ordinal, group)
