@@ -196,6 +196,30 @@ async def test_concurrent_appends_keep_one_chain(services: Services) -> None:
     assert report.records == 50
 
 
+async def test_records_appended_while_verifying_are_not_taken_for_tampering(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(5):
+        await services.audit.append(AuditRecord(action="load", outcome="ok", detail={"i": index}))
+    seen = await services.audit.head()
+    for index in range(3):  # a busy hub keeps writing after verify has read the head
+        await services.audit.append(AuditRecord(action="load", outcome="ok", detail={"later": index}))
+
+    async def head_when_verify_started() -> tuple[int, str]:
+        return seen
+
+    monkeypatch.setattr(services.audit, "head", head_when_verify_started)
+    report = await services.audit.verify()
+    assert report.intact, report.problem
+    assert report.records == seen[0]
+    # ... while a record really removed from the end is still caught
+    async with services.engine.begin() as conn:
+        await conn.execute(sa.delete(audit_log).where(audit_log.c.seq == seen[0]))
+    broken = await services.audit.verify()
+    assert not broken.intact
+    assert f"records {seen[0]}..{seen[0]} removed from the end" in (broken.problem or "")
+
+
 def test_tail_prints_latest_records(database_url: str, qala: Callable[..., Outcome]) -> None:
     asyncio.run(seed(database_url))
     result = qala("audit", "tail", "-n", "2", "--database-url", database_url)
