@@ -14,13 +14,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
 from gateway.auth import Caller, require_scope
 from gateway.cities import unknown_city_message
 from gateway.errors import BadRequest, NotFound
 from gateway.exchange import (
+    EntityResponse,
     Exchange,
     ExchangeDep,
     audit_record,
@@ -56,9 +56,9 @@ def _entity_response(
     caller: Caller,
     status: int = 200,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> EntityResponse:
     assert stored.payload is not None
-    return JSONResponse(
+    return EntityResponse(
         public_view(schema, stored.payload, caller),
         status_code=status,
         headers={"ETag": stored.etag, **(headers or {})},
@@ -72,10 +72,10 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
     write = Annotated[Caller, Depends(require_scope(f"{collection}:write"))]
     options: dict[str, Any] = {"include_in_schema": False}  # documented from the mandate instead
 
-    async def list_entities(request: Request, caller: read, exchange: ExchangeDep) -> JSONResponse:
+    async def list_entities(request: Request, caller: read, exchange: ExchangeDep) -> EntityResponse:
         return await _list(schema, filters, request, caller, exchange)
 
-    async def create_entity(request: Request, caller: write, exchange: ExchangeDep) -> JSONResponse:
+    async def create_entity(request: Request, caller: write, exchange: ExchangeDep) -> EntityResponse:
         entity = parse_entity(await request.body(), request.headers.get("content-type"))
         validated(schema, entity)
         caller.check_city(entity["city"])
@@ -94,7 +94,7 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
             return Response(status_code=304, headers={"ETag": stored.etag})
         return _entity_response(schema, stored, caller)
 
-    async def put_entity(entity_id: str, request: Request, caller: write, exchange: ExchangeDep) -> JSONResponse:
+    async def put_entity(entity_id: str, request: Request, caller: write, exchange: ExchangeDep) -> EntityResponse:
         entity = parse_entity(await request.body(), request.headers.get("content-type"))
         if entity.get("id") != entity_id:
             raise BadRequest(f"the body's id {entity.get('id')!r} differs from the id in the path {entity_id!r}")
@@ -165,7 +165,7 @@ def _parse_list_query(
 
 async def _list(
     schema: SchemaVersion, filters: frozenset[str], request: Request, caller: Caller, exchange: Exchange
-) -> JSONResponse:
+) -> EntityResponse:
     codec = CursorCodec(exchange.services.settings.secret)
     query, query_key = _parse_list_query(request.query_params, filters, codec, schema)
     if query.city is not None:
@@ -180,7 +180,7 @@ async def _list(
         next_params = {**query_key, "limit": str(query.limit), "cursor": codec.encode(last, query_key)}
         next_url = request_link(request, next_params)
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return JSONResponse({"items": items, "next": next_url}, headers=headers)
+    return EntityResponse({"items": items, "next": next_url}, headers=headers)
 
 
 def _typed(schema: SchemaVersion, name: str, raw: str) -> str | int | float | bool:
