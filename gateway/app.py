@@ -29,6 +29,7 @@ from gateway.errors import install_error_handlers
 from gateway.inputs import InputGuardMiddleware
 from gateway.kpi_feed import running_engine
 from gateway.routes import ROUTERS, apidocs, documents
+from gateway.routes.collections import CollectionRouter
 from gateway.routes.exchange import exchange_routers
 from gateway.routes.modules import ModuleListing
 from gateway.services import open_services
@@ -103,7 +104,16 @@ def create_app(
     app.state.registry = registry  # one loaded registry per app: the exchange and its documents share it
     app.state.telemetry = telemetry
     install_error_handlers(app)
-    for router in [*ROUTERS, *exchange_routers(registry), *(routers or ()), cityscore_pages(), *catalogue_routers()]:
+    every = [*ROUTERS, *exchange_routers(registry), *(routers or ()), cityscore_pages(), *catalogue_routers()]
+    # The collection routes go first: they are most of the traffic, FastAPI tries routes in order, and each router
+    # before them cost every request a search through its routes. Going first changes no answer, because no other
+    # route may take a path under a collection (check_apart refuses to build such an app), and costs every other
+    # request one look at its path (CollectionRouter.matches).
+    collections = [router for router in every if isinstance(router, CollectionRouter)]
+    others = [router for router in every if not isinstance(router, CollectionRouter)]
+    for collection_router in collections:
+        collection_router.check_apart(route for other in others for route in other.routes)
+    for router in [*collections, *others]:
         app.include_router(router)
     documents.install(app, registry, settings.token_endpoint, settings.issuer)
     apidocs.install(app)
