@@ -47,10 +47,17 @@ _propagator = TraceContextTextMapPropagator()
 
 @dataclass
 class Telemetry:
-    """The app's tracer and meter providers plus the instruments the middleware records into."""
+    """The app's tracer and meter providers plus the instruments the middleware records into.
+
+    ``exports_spans`` and ``exports_metrics`` say whether anything reads what is recorded: without an exporter the
+    middleware still starts a span per request (its trace id goes into the audit log, and an incoming
+    ``traceparent`` is continued) but skips the attributes and the duration measurement nobody could see.
+    """
 
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
+    exports_spans: bool = True
+    exports_metrics: bool = True
 
     @classmethod
     def from_settings(
@@ -78,7 +85,8 @@ class Telemetry:
             readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{base}/v1/metrics")))
         view = View(instrument_name=DURATION_METRIC, aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS))
         meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=[view])
-        return cls(tracer_provider, meter_provider)
+        exports_spans = span_exporter is not None or bool(settings.otlp_endpoint)
+        return cls(tracer_provider, meter_provider, exports_spans=exports_spans, exports_metrics=bool(readers))
 
     @property
     def tracer(self) -> trace.Tracer:
@@ -162,6 +170,8 @@ class TelemetryMiddleware:
         self.app = app
         self.tracer = telemetry.tracer
         self.duration = telemetry.duration_histogram()
+        self.exports_spans = telemetry.exports_spans
+        self.exports_metrics = telemetry.exports_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -179,10 +189,13 @@ class TelemetryMiddleware:
                 status_code = message["status"]
             await send(message)
 
-        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
-        span.set_attribute("http.request.method", method)
-        request_attributes = _request_attributes(scope, carrier)
-        span.set_attributes(request_attributes)
+        observed = self.exports_spans or self.exports_metrics
+        request_attributes = _request_attributes(scope, carrier) if observed else {}
+        if self.exports_spans:
+            span_attributes: dict[str, str | int] = {"http.request.method": method, **request_attributes}
+            span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=span_attributes)
+        else:  # the span exists for its trace id alone: its attributes would reach no one
+            span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         error: BaseException | None = None
         try:
@@ -192,24 +205,31 @@ class TelemetryMiddleware:
             raise
         finally:
             otel_context.detach(token)
-            named = getattr(span, "attributes", None) or {}
-            route = named.get("http.route") or _route_template(scope)  # a handler may name its operation
-            attributes: dict[str, str | int] = {
-                "http.request.method": method,
-                "http.response.status_code": status_code,
-                "url.scheme": request_attributes["url.scheme"],
-            }
-            if "network.protocol.version" in request_attributes:
-                attributes["network.protocol.version"] = request_attributes["network.protocol.version"]
-            if route:
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-                attributes["http.route"] = route
-            span.set_attribute("http.response.status_code", status_code)
-            if status_code >= 500 or error is not None:
-                kind = type(error).__qualname__ if error is not None else str(status_code)
-                span.set_attribute("error.type", kind)
-                attributes["error.type"] = kind
+            failed = status_code >= 500 or error is not None
+            kind = (type(error).__qualname__ if error is not None else str(status_code)) if failed else None
+            if observed:
+                named = getattr(span, "attributes", None) or {}
+                route = named.get("http.route") or _route_template(scope)  # a handler may name its operation
+                attributes: dict[str, str | int] = {
+                    "http.request.method": method,
+                    "http.response.status_code": status_code,
+                    "url.scheme": request_attributes["url.scheme"],
+                }
+                if "network.protocol.version" in request_attributes:
+                    attributes["network.protocol.version"] = request_attributes["network.protocol.version"]
+                if route:
+                    attributes["http.route"] = route
+                if kind is not None:
+                    attributes["error.type"] = kind
+                if self.exports_spans:
+                    if route:
+                        span.update_name(f"{method} {route}")
+                    span.set_attributes(
+                        {name: attributes[name] for name in ("http.route", "error.type") if name in attributes}
+                        | {"http.response.status_code": status_code}
+                    )
+                if self.exports_metrics:
+                    self.duration.record(time.perf_counter() - started, attributes)
+            if failed:
                 span.set_status(Status(StatusCode.ERROR))
             span.end()
-            self.duration.record(time.perf_counter() - started, attributes)
