@@ -29,10 +29,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.per_path.get(scope["path"], self.max_body_bytes)
-        problem = PayloadTooLarge(f"the request body exceeds the limit of {limit} bytes")
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await problem.response(scope["path"])(scope, receive, send)
+            await _refusal(limit, scope, receive, send)
             return
 
         received = 0
@@ -63,4 +62,9 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await problem.response(scope["path"])(scope, receive, send)
+            await _refusal(limit, scope, receive, send)
+
+
+async def _refusal(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    problem = PayloadTooLarge(f"the request body exceeds the limit of {limit} bytes")
+    await problem.response(scope["path"])(scope, receive, send)
