@@ -16,6 +16,9 @@ SQLAlchemy.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,9 +37,34 @@ GET_SQL = {
 }
 
 
+WRITERS = 2
+"""Pooled SQLite connections left to writers (the store's and the audit log's group commits) by the read gate."""
+
+_GATES: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _gate(engine: AsyncEngine) -> asyncio.Semaphore | None:
+    """On SQLite, the semaphore that keeps this process's reads within the connections the pool keeps.
+
+    The pool keeps ``pool_size`` connections and closes every extra one when it comes back, and 16 concurrent
+    requests each holding one for its read made it open and close connections all the time: a new connection (a
+    thread, the connect, five PRAGMAs) cost more than the read itself, about half the CPU of a GET at that load
+    (``bench/http.py``). SQLite reads in one process gain nothing from more connections than that, so they queue
+    for one the pool keeps. PostgreSQL reads run in the server's own processes and are not held back."""
+    if engine.dialect.name != "sqlite":
+        return None
+    gate = _GATES.get(engine.sync_engine)
+    if gate is None:
+        size = getattr(engine.sync_engine.pool, "size", None)
+        if size is None:  # a pool that keeps no fixed number of connections
+            return None
+        gate = _GATES[engine.sync_engine] = asyncio.Semaphore(max(1, size() - WRITERS))
+    return gate
+
+
 async def fetch(engine: AsyncEngine, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
     """The rows of one read-only statement, run by the driver on a connection from ``engine``'s pool."""
-    async with engine.connect() as conn:
+    async with _gate(engine) or contextlib.nullcontext(), engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
         if engine.dialect.name == "postgresql":
             return list(await driver.fetch(sql, *params))
