@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -115,6 +116,24 @@ def record_hash(fields: dict[str, Any]) -> str:
 
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(AuditRecord))
 
+# The statements of an append, built once (SQLAlchemy keeps a statement object's cache key), and the insert of the
+# rows straight to the driver: SQLAlchemy's per-row parameter handling in an executemany cost more than the rows.
+_BUMP_HEAD = (
+    audit_head.update()
+    .where(audit_head.c.id == HEAD_ID)
+    .values(seq=audit_head.c.seq + sa.bindparam("count", type_=sa.BigInteger))
+    .returning(audit_head.c.seq, audit_head.c.hash)
+)
+_SET_HEAD_HASH = audit_head.update().where(audit_head.c.id == HEAD_ID).values(hash=sa.bindparam("hash"))
+_LOG_COLUMNS = tuple(column.name for column in audit_log.columns)
+_INSERT_SQL = {
+    style: f"INSERT INTO audit_log ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join(marks)})"  # noqa: S608 -- names
+    for style, marks in (
+        ("qmark", ["?"] * len(_LOG_COLUMNS)),
+        ("numeric_dollar", [f"${n}" for n in range(1, len(_LOG_COLUMNS) + 1)]),
+    )
+}
+
 
 def _fields(record: AuditRecord) -> dict[str, Any]:
     """The record's fields as a dict: what ``dataclasses.asdict`` gives, without its deep copy of ``detail`` (nothing
@@ -189,12 +208,7 @@ class AuditLog:
 
     async def _append_many(self, conn: AsyncConnection, records: list[AuditRecord]) -> list[tuple[int, str]]:
         # Bumping the head first takes the chain lock (PostgreSQL row lock, SQLite write lock) before any read.
-        bumped = await conn.execute(
-            audit_head.update()
-            .where(audit_head.c.id == HEAD_ID)
-            .values(seq=audit_head.c.seq + len(records))
-            .returning(audit_head.c.seq, audit_head.c.hash)
-        )
+        bumped = await conn.execute(_BUMP_HEAD, {"count": len(records)})
         last_seq, prev_hash = bumped.one()
         seq = last_seq - len(records)
         at = _timestamp(time.time())
@@ -203,10 +217,12 @@ class AuditLog:
             seq += 1
             fields = {**_fields(record), "seq": seq, "at": at, "prev_hash": prev_hash}
             prev_hash = record_hash(fields)
-            rows.append({**fields, "record_hash": prev_hash})
+            fields["record_hash"] = prev_hash
+            fields["detail"] = orjson.dumps(fields["detail"]).decode()  # as the JSON column writes it; None: null
+            rows.append(tuple(fields[name] for name in _LOG_COLUMNS))
             results.append((seq, prev_hash))
-        await conn.execute(audit_log.insert(), rows)
-        await conn.execute(audit_head.update().where(audit_head.c.id == HEAD_ID).values(hash=prev_hash))
+        await conn.exec_driver_sql(_INSERT_SQL[conn.dialect.paramstyle], rows)
+        await conn.execute(_SET_HEAD_HASH, {"hash": prev_hash})
         return results
 
     async def head(self) -> tuple[int, str]:
