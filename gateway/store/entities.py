@@ -327,12 +327,7 @@ class EntityStore:
         The first statement is a write, so SQLite takes its write lock at once. Numbers an unchanged entity does
         not use are simply skipped: the feed needs positions that grow in commit order, not dense ones.
         """
-        result = await conn.execute(
-            entity_sequence.update()
-            .where(entity_sequence.c.id == SEQUENCE_ROW)
-            .values(value=entity_sequence.c.value + count)
-            .returning(entity_sequence.c.value)
-        )
+        result = await conn.execute(_RESERVE, {"count": count})
         return int(result.scalar_one()) - count
 
     async def _finish(self, conn: AsyncConnection, audit: AuditRecord | None) -> None:
@@ -409,6 +404,14 @@ async def _persist(
             [{**row, "b_id": key} for key, row in updates.items()],
         )
 
+
+_RESERVE = (
+    entity_sequence.update()
+    .where(entity_sequence.c.id == SEQUENCE_ROW)
+    .values(value=entity_sequence.c.value + sa.bindparam("count", type_=sa.BigInteger))
+    .returning(entity_sequence.c.value)
+)
+"""Built once: SQLAlchemy keeps a statement object's cache key, so a group commit does not build it again."""
 
 _LOOKUP_SQL = {
     "sqlite": (
