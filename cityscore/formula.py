@@ -63,9 +63,9 @@ def _from_timestamp(seconds: float) -> Instant:
     return moment, epoch_ms(moment)
 
 
-def received(change: Change) -> Instant:
+def received(change: Change) -> datetime:
     # Through a datetime (microseconds), exactly as a reader of the public feed's receivedAt sees it.
-    return _from_timestamp(change.received_at)
+    return _from_timestamp(change.received_at)[0]
 
 
 @functools.lru_cache(maxsize=8192)
@@ -90,7 +90,8 @@ ReadMoment = Callable[[Payload, Change], Instant | None]
 
 
 def _feed_field(name: str) -> Callable[[Change], Any] | None:
-    """How to read one of the feed's own fields from a change; None for a payload field."""
+    """How to read one of the feed's own fields from a change (``$received`` as a datetime, as a condition or a
+    key sees it; as a moment it is read by :func:`_moment_reader`); None for a payload field."""
     if name == "$received":
         return received
     if name == "$feed":
