@@ -286,6 +286,9 @@ def pinning() -> tuple[int | None, int | None]:
     cpus = sorted(os.sched_getaffinity(0))
     if shutil.which("taskset") is None or len(cpus) < 2:
         return None, None
+    for cpu in (cpus[0], cpus[-1]):  # a container may forbid it
+        if subprocess.run(["taskset", "-c", str(cpu), "true"], capture_output=True, check=False).returncode != 0:
+            return None, None
     return cpus[0], cpus[-1]
 
 
