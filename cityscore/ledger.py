@@ -56,7 +56,7 @@ class _Bucket:
     """Items of one rule, city, local day and group that have not reached the accumulators yet, flat: ``added``
     and ``removed`` are ``[value, hit, key, value, hit, key, ...]`` (see :class:`Delta`)."""
 
-    __slots__ = ("added", "city", "group", "keys", "number", "ordinal", "removed", "rule", "states")
+    __slots__ = ("added", "city", "figures", "group", "number", "ordinal", "removed", "rule", "states")
 
     def __init__(self, number: int, rule: int, city: str, ordinal: int, group: str | None) -> None:
         self.number = number
@@ -67,14 +67,16 @@ class _Bucket:
         self.added: list[Any] = []
         self.removed: list[Any] = []
         self.states: tuple[Accumulator, ...] = ()
-        self.keys: tuple[AccKey, ...] = ()
+        """The accumulators it folds into (day, week, month; whole city and group), set when first folded."""
+        self.figures: tuple[AccKey, ...] = ()
+        """The figures those accumulators answer, marked dirty when it is folded."""
 
 
 _Entries = tuple[Any, ...]
 """What an entity gave the rules, flat: ``(bucket number, value, hit, key) * rules it counts for``.
 
-A backfill keeps one per stored entity, so it is kept small: one tuple, not a tuple of (bucket, item) pairs (a
-third of the time the ledger spent per change went to allocating what it kept), and bucket numbers rather than
+A backfill keeps one per stored entity, so it is kept small (keeping them is about a quarter of what
+:meth:`Ledger.apply` costs): one tuple, not a tuple of (bucket, item) pairs, and bucket numbers rather than
 buckets (a tuple of numbers, strings and tuples of them is one the garbage collector stops tracking; holding
 the buckets made every full collection walk every entity's entries)."""
 
@@ -164,13 +166,13 @@ class Ledger:
                 self._place(bucket)
             for state in bucket.states:
                 state.fold(delta)
-            self._dirty.update(bucket.keys)
+            self._dirty.update(bucket.figures)
         self._waiting.clear()
 
     def _place(self, bucket: _Bucket) -> None:
         rule = self._rules[bucket.rule]
         states: list[Accumulator] = []
-        keys: list[AccKey] = []
+        figures: list[AccKey] = []
         for kind, start in _starts(rule.cadence, bucket.ordinal):
             for scope in (None, bucket.group) if bucket.group is not None else (None,):
                 place = (rule.index, bucket.city, kind, start, scope)
@@ -178,8 +180,8 @@ class Ledger:
                 if state is None:
                     state = self._states[place] = Accumulator(*rule.aggregates)
                 states.append(state)
-                keys += [(kpi.code, bucket.city, kind, start, scope) for _, kpi in rule.kpis if kind in kpi.cadence]
-        bucket.states, bucket.keys = tuple(states), tuple(keys)
+                figures += [(kpi.code, bucket.city, kind, start, scope) for _, kpi in rule.kpis if kind in kpi.cadence]
+        bucket.states, bucket.figures = tuple(states), tuple(figures)
 
     def figure(self, key: AccKey) -> Figure:
         """The current result for ``key`` (an empty one when nothing counts there)."""
