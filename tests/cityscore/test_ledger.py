@@ -3,6 +3,7 @@ figures equal a recomputation from the latest state of every entity."""
 
 from __future__ import annotations
 
+import gc
 from fractions import Fraction
 from typing import Any
 
@@ -129,3 +130,23 @@ def test_changes_of_other_types_and_unknown_cities_count_for_nothing() -> None:
     entity = payment("p1", 60, city="gotham")
     ledger.apply(Change(1, entity["id"], "PaymentTransaction", "payment-transactions", "gotham", entity, 0.0))
     assert ledger.all_keys() == []
+
+
+def test_what_the_ledger_keeps_per_entity_is_nothing_the_garbage_collector_walks() -> None:
+    """A backfill keeps every stored entity's contributions; if they were objects the collector tracks, every full
+    collection would walk all of them and a million-entity backfill would slow down as it grows."""
+    ledger = Ledger(BOOK, CITIES)
+
+    def apply(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            entity = payment(f"p{n}", n % (3 * 24 * 60))  # three days of payments
+            ledger.apply(Change(n, entity["id"], entity["type"], "payment-transactions", "astana", entity, 1.8e9))
+
+    apply(0, 500)
+    ledger.take_dirty()  # the buckets, accumulators and figures of those three days now exist
+    gc.collect()
+    before = len(gc.get_objects())
+    apply(500, 5000)
+    ledger.take_dirty()
+    gc.collect()
+    assert len(gc.get_objects()) - before < 500  # 5,000 more entities, not one tracked object each
