@@ -31,7 +31,7 @@ JSON_TYPES = ("application/json", "application/merge-patch+json")
 class EntityResponse(JSONResponse):
     """A JSON response rendered by orjson: the document ``JSONResponse`` sends (compact, UTF-8, keys in their
     order), at a fraction of the cost. On a list page of 100 entities the standard library's encoder was the
-    largest single cost of the request (``bench/http.py``).
+    largest single cost of the request (``bench/http_load.py``).
 
     Numbers keep their value but a float may be spelt differently (``1e-05`` becomes ``0.00001``), and an integer
     beyond 64 bits cannot be rendered; entities never hold one, because every way in parses them with orjson.

@@ -55,7 +55,7 @@ class CollectionRouter(APIRouter):
 
     FastAPI looks for a request's route by trying the routes of every router in turn, and the routes of the router
     that has it twice; with the hub's 180 routes that search took a request longer than a bare endpoint's whole
-    answer (``bench/http.py``). A collection router turns away a path outside its collections with one look at
+    answer (``bench/http_load.py``). A collection router turns away a path outside its collections with one look at
     the path, before FastAPI tries its routes. :func:`build_router` nests one per collection inside one for all,
     so a request tries the 6 routes of its own collection, and any other request passes them all by one test.
 

@@ -49,7 +49,7 @@ def _gate(engine: AsyncEngine) -> asyncio.Semaphore | None:
     The pool keeps ``pool_size`` connections and closes every extra one when it comes back, and 16 concurrent
     requests each holding one for its read made it open and close connections all the time: a new connection (a
     thread, the connect, five PRAGMAs) cost more than the read itself, about half the CPU of a GET at that load
-    (``bench/http.py``). SQLite reads in one process gain nothing from more connections than that, so they queue
+    (``bench/http_load.py``). SQLite reads in one process gain nothing from more connections than that, so they queue
     for one the pool keeps. PostgreSQL reads run in the server's own processes and are not held back."""
     if engine.dialect.name != "sqlite":
         return None

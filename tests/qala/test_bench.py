@@ -24,7 +24,7 @@ TINY = {
     "audit_tree": [],
     "delivery": ["--subscriptions", "1"],
     "mutation": ["--every", "60"],
-    "http": ["--rounds", "1", "--seconds", "1", "--warmup", "0", "--entities", "300"],
+    "http_load": ["--rounds", "1", "--seconds", "1", "--warmup", "0", "--entities", "300"],
     "exchange": [
         *("--rounds", "1", "--seconds", "0.3", "--warmup", "0.1", "--batch", "200", "--batch-rounds", "1"),
         *("--entities", "1000", "--requests", "5", "--no-postgres"),

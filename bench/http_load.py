@@ -29,9 +29,9 @@ process and its work is in the hub's figure; PostgreSQL's own processes are not 
 
 Usage::
 
-    .venv/bin/python bench/http.py             # the full run (~4-5 minutes)
-    .venv/bin/python bench/http.py --quick     # ~1-2 minutes
-    .venv/bin/python bench/http.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python bench/http_load.py             # the full run (~4-5 minutes)
+    .venv/bin/python bench/http_load.py --quick     # ~1-2 minutes
+    .venv/bin/python bench/http_load.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
         # the hub on a throwaway qala_bench_* database on that server, dropped at the end
 """
 
@@ -40,7 +40,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as `python bench/http.py`, this folder comes first on the import path, where this very file would stand in
+# Run as `python bench/http_load.py`, this folder comes first on the import path, where this very file would stand in
 # for the standard library's `http` (and bench/catalogue.py, bench/adapters.py for those packages): keep it off the
 # path before anything imports them, and put the clone on it (at the end) for `bench.exchange`.
 HERE = Path(__file__).resolve().parent
@@ -469,7 +469,9 @@ def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) ->
     started = time.perf_counter()
     seed(hub, headers, args.entities)
     print(f"hub on {database}: {args.entities:,} ServiceRequests seeded in {time.perf_counter() - started:.1f} s")
-    bare = Server("bench.http:bare_app", {**hub_env(database_url), SEED_ENV: str(args.entities)}, app_dir=str(ROOT))
+    bare = Server(
+        "bench.http_load:bare_app", {**hub_env(database_url), SEED_ENV: str(args.entities)}, app_dir=str(ROOT)
+    )
     stack.callback(bare.stop)
     bare.start("/docs")
     loadgen.pin(bare)
