@@ -40,9 +40,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as `python bench/http_load.py`, this folder comes first on the import path, where this very file would stand in
-# for the standard library's `http` (and bench/catalogue.py, bench/adapters.py for those packages): keep it off the
-# path before anything imports them, and put the clone on it (at the end) for `bench.exchange`.
+# Run as `python bench/http_load.py`, this folder comes first on the import path, where bench/catalogue.py and
+# bench/adapters.py would stand in for the packages of those names: keep it off the path before anything imports
+# them, and put the clone on it (at the end) for `bench.exchange`.
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
