@@ -42,7 +42,7 @@ from pathlib import Path
 
 # Run as `python bench/http_load.py`, this folder comes first on the import path, where bench/catalogue.py and
 # bench/adapters.py would stand in for the packages of those names: keep it off the path before anything imports
-# them, and put the clone on it (at the end) for `bench.exchange`.
+# them, and put the clone on it (at the end) for `bench.harness`.
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
@@ -51,34 +51,43 @@ if str(ROOT) not in sys.path:
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
-import resource  # noqa: E402
 import secrets  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
-import psycopg  # noqa: E402
 from fastapi import FastAPI, Request, Response  # noqa: E402
 
-from bench.exchange import EXAMPLE, Server, bearer, hub_env, post_batch, register, start_hub  # noqa: E402
+from bench.harness.servers import (  # noqa: E402
+    EXAMPLE,
+    Server,
+    bearer,
+    hub_env,
+    post_batch,
+    register,
+    start_bare,
+    start_hub,
+    throwaway_database,
+)
+from bench.harness.wrk import (  # noqa: E402
+    Result,
+    Scenario,
+    fixed_script,
+    measure,
+    open_loadgen,
+    post_script,
+    summary,
+)
 from schemas.registry import SchemaRegistry  # noqa: E402
 
 COLLECTION = "/api/v1/service-requests"
 LIST_PATH = f"{COLLECTION}?city=astana&limit=100"
 SEED_ENV = "QALA_BENCH_SEEDED"
-TICKS = os.sysconf("SC_CLK_TCK")
 TARGETS = {"get": 0.5, "post": 0.4, "list": 0.25}
 
 
@@ -125,201 +134,32 @@ def bare_app() -> FastAPI:
     return app
 
 
-# -- wrk --------------------------------------------------------------------------------------------------------
-
-
-def find_wrk() -> tuple[str, str]:
-    """The wrk executable and its version line; exit 2 with the command that installs it when there is none."""
-    path = shutil.which("wrk")
-    if path is None:
-        print("wrk not found: this bench drives the servers with wrk. Install it with: apt-get install -y wrk")
-        raise SystemExit(2)
-    # `wrk --version` prints its banner and usage and exits 1; the first line names the version.
-    banner = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
-    return path, (banner.stdout or banner.stderr).splitlines()[0].strip()
-
-
-def lua_string(data: str | bytes) -> str:
-    """A Lua string literal of ``data`` (bytes kept exactly: everything but plain printable ASCII escaped)."""
-    raw = data.encode() if isinstance(data, str) else data
-    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in b'"\\' else f"\\{b:03d}" for b in raw) + '"'
-
-
-DONE = """
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "@@wrk {\\"requests\\":%d,\\"duration_us\\":%d,\\"status\\":%d,\\"socket\\":%d,\\"p50_us\\":%d,\\"p99_us\\":%d}\\n",
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
-"""Every script reports in one parseable line: requests, duration, non-2xx/3xx answers, socket errors, latency."""
-
-
-def get_script(headers: dict[str, str]) -> str:
-    """A fixed request: wrk builds it once and sends it again and again."""
-    lines = [f"wrk.headers[{lua_string(name)}] = {lua_string(value)}" for name, value in headers.items()]
-    return "\n".join(lines) + DONE
-
-
-def post_script(path: str, headers: dict[str, str], head: bytes, tail: bytes, tag: str) -> str:
-    """A POST per request whose body is ``head + id + tail``, the id unique per run, thread and request."""
-    table = ", ".join(f"[{lua_string(name)}] = {lua_string(value)}" for name, value in headers.items())
-    return (
-        f"""
-local head, tail, tag = {lua_string(head)}, {lua_string(tail)}, {lua_string(tag)}
-local headers = {{{table}}}
-local counter, number = 0, 0
-local threads = 0
-
-function setup(thread)
-  threads = threads + 1
-  thread:set("number", threads)
-end
-
-function request()
-  counter = counter + 1
-  return wrk.format("POST", {lua_string(path)}, headers, head .. tag .. "-" .. number .. "-" .. counter .. tail)
-end
-"""
-        + DONE
-    )
-
-
-@dataclass
-class Run:
-    """One wrk run against one server."""
-
-    requests: int
-    seconds: float
-    failed: int
-    server_cpu: float
-    """CPU-seconds the server used during the run."""
-    wrk_cpu: float
-    """CPU-seconds wrk used."""
-    p50_ms: float
-    p99_ms: float
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-    @property
-    def cpu_ms(self) -> float:
-        """Server CPU milliseconds per request: its cost, whatever else competed for the core."""
-        return self.server_cpu / self.requests * 1000 if self.requests else float("nan")
-
-    @property
-    def server_share(self) -> float:
-        return self.server_cpu / self.seconds
-
-    @property
-    def wrk_share(self) -> float:
-        return self.wrk_cpu / self.seconds
-
-
-def process_cpu(pid: int) -> float:
-    """utime + stime, in seconds, of process ``pid`` (all its threads) and of its live child processes."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    total = (int(stat[11]) + int(stat[12])) / TICKS
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(FileNotFoundError):
-            total += sum(process_cpu(int(child)) for child in task.read_text().split())
-    return total
-
-
-@dataclass
-class Loadgen:
-    """wrk, its settings, and the CPUs it and the servers are pinned to (None: not pinned)."""
-
-    wrk: str
-    version: str
-    connections: int
-    scratch: Path
-    wrk_cpu: int | None
-    server_cpu: int | None
-
-    def pin(self, server: Server) -> None:
-        """Pin every thread of ``server`` (threads started later inherit it) to the servers' CPU."""
-        if self.server_cpu is not None and server.process is not None:
-            command = ["taskset", "-a", "-p", "-c", str(self.server_cpu), str(server.process.pid)]
-            subprocess.run(command, check=True, capture_output=True)
-
-    def run(self, server: Server, script: str, path: str, seconds: int) -> Run:
-        """wrk against ``server`` for ``seconds`` with the Lua ``script``; the server's CPU measured around it."""
-        if server.process is None:
-            raise SystemExit("the server is not running")
-        lua = self.scratch / f"wrk-{secrets.token_hex(4)}.lua"
-        lua.write_text(script)
-        command = [self.wrk, "-t1", f"-c{self.connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(lua)]
-        if self.wrk_cpu is not None:
-            command = ["taskset", "-c", str(self.wrk_cpu), *command]
-        pid = server.process.pid
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        before = process_cpu(pid)
-        done = subprocess.run([*command, server.base + path], capture_output=True, text=True, check=False)
-        after = process_cpu(pid)
-        used = resource.getrusage(resource.RUSAGE_CHILDREN)
-        lua.unlink()
-        report = re.search(r"^@@wrk (\{.*\})$", done.stdout, re.MULTILINE)
-        if done.returncode != 0 or report is None:
-            raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout[-1500:]} {done.stderr[-1500:]}")
-        figures = json.loads(report.group(1))
-        wrk_cpu = (used.ru_utime - children.ru_utime) + (used.ru_stime - children.ru_stime)
-        return Run(
-            requests=figures["requests"],
-            seconds=figures["duration_us"] / 1e6,
-            failed=figures["status"] + figures["socket"],
-            server_cpu=after - before,
-            wrk_cpu=wrk_cpu,
-            p50_ms=figures["p50_us"] / 1000,
-            p99_ms=figures["p99_us"] / 1000,
-        )
-
-
-def pinning() -> tuple[int | None, int | None]:
-    """(wrk's CPU, the servers' CPU): the first and last this process may use, when taskset and two CPUs exist."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if shutil.which("taskset") is None or len(cpus) < 2:
-        return None, None
-    for cpu in (cpus[0], cpus[-1]):  # a container may forbid it
-        if subprocess.run(["taskset", "-c", str(cpu), "true"], capture_output=True, check=False).returncode != 0:
-            return None, None
-    return cpus[0], cpus[-1]
-
-
 # -- scenarios ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Scenario:
-    """One request shape, sent alike to the bare server (which ignores the token) and to the hub."""
-
-    name: str
-    label: str
-    path: str
-    status: int
-    script: Callable[[], str]
-    """The wrk script of one run: called per run, so each POST run has ids of its own."""
-
-
-def scenarios(headers: dict[str, str], seeded: int) -> list[Scenario]:
-    token = {"Authorization": headers["Authorization"]}
-    item = f"{COLLECTION}/{quote(seed_entity(seeded // 2)['id'], safe='')}"
-    posted = {**token, "Content-Type": "application/json"}
+def post_scenario(headers: dict[str, str]) -> Scenario:
+    """The POST of the schema's example ServiceRequest, a new id per request; ``bench/exchange.py`` runs it too."""
+    posted = {"Authorization": headers["Authorization"], "Content-Type": "application/json"}
     head, tail = orjson.dumps({**EXAMPLE, "id": "urn:ngsi-ld:ServiceRequest:astana:@@ID@@"}).split(b"@@ID@@")
 
     def posting() -> str:
         return post_script(COLLECTION, posted, head, tail, f"W{secrets.token_hex(4)}")
 
+    label = "authenticated, validated, stored and audited POST"
+    return Scenario("post", label, COLLECTION, 201, posting, TARGETS["post"])
+
+
+def scenarios(headers: dict[str, str], seeded: int) -> list[Scenario]:
+    token = {"Authorization": headers["Authorization"]}
+    item = f"{COLLECTION}/{quote(seed_entity(seeded // 2)['id'], safe='')}"
+
+    def reading() -> str:
+        return fixed_script(token)
+
     return [
-        Scenario("get", "authenticated GET of one entity", item, 200, lambda: get_script(token)),
-        Scenario("post", "authenticated, validated, stored and audited POST", COLLECTION, 201, posting),
-        Scenario("list", "list page of 100, city=astana&limit=100", LIST_PATH, 200, lambda: get_script(token)),
+        Scenario("get", "authenticated GET of one entity", item, 200, reading, TARGETS["get"]),
+        post_scenario(headers),
+        Scenario("list", f"list page of 100, {LIST_PATH.split('?')[1]}", LIST_PATH, 200, reading, TARGETS["list"]),
     ]
 
 
@@ -343,103 +183,7 @@ def preflight(bare: Server, hub: Server, headers: dict[str, str], scenario: Scen
         raise SystemExit(f"{scenario.name}: the bare server and the hub answer with different entities")
 
 
-@dataclass
-class Round:
-    bare: Run
-    hub: Run
-
-    @property
-    def rate_ratio(self) -> float:
-        return self.hub.rate / self.bare.rate
-
-    @property
-    def cost_ratio(self) -> float:
-        return self.bare.cpu_ms / self.hub.cpu_ms
-
-
-def describe(run: Run) -> str:
-    return (
-        f"{run.rate:6.0f}/s {run.cpu_ms:6.3f} ms/req (server {run.server_share:4.0%}, wrk {run.wrk_share:4.0%}, "
-        f"p99 {run.p99_ms:5.1f} ms)"
-    )
-
-
-def measure(loadgen: Loadgen, bare: Server, hub: Server, scenario: Scenario, args: argparse.Namespace) -> list[Round]:
-    if args.warmup:
-        for server in (bare, hub):
-            loadgen.run(server, scenario.script(), scenario.path, args.warmup)
-    rounds = []
-    for number in range(1, args.rounds + 1):
-        measured = Round(
-            *(loadgen.run(server, scenario.script(), scenario.path, args.seconds) for server in (bare, hub))
-        )
-        rounds.append(measured)
-        failed = measured.bare.failed + measured.hub.failed
-        print(
-            f"  round {number}  bare {describe(measured.bare)}  hub {describe(measured.hub)}  "
-            f"req/s hub/bare {measured.rate_ratio:.2f}  cost bare/hub {measured.cost_ratio:.2f}"
-            + (f"  [{failed} FAILED: non-2xx/3xx or socket errors]" if failed else "")
-        )
-    return rounds
-
-
-@dataclass
-class Result:
-    scenario: Scenario
-    rounds: list[Round]
-
-    def median(self, value: Callable[[Round], float]) -> float:
-        return statistics.median(value(r) for r in self.rounds)
-
-    @property
-    def failed(self) -> int:
-        return sum(r.bare.failed + r.hub.failed for r in self.rounds)
-
-
-def saturation(result: Result) -> str:
-    """Whether the server (not wrk) was the limit, from the median CPU shares of both during the bare runs."""
-    server = result.median(lambda r: r.bare.server_share)
-    wrk = result.median(lambda r: r.bare.wrk_share)
-    if wrk >= 0.8:
-        verdict = "wrk near a full core: it may be the limit; the CPU-cost ratio still holds"
-    elif server < 0.85:
-        verdict = "the server below a full core: other jobs took CPU; the CPU-cost ratio still holds"
-    else:
-        verdict = "the server was the limit"
-    return f"bare run: server {server:.0%} of a core, wrk {wrk:.0%}: {verdict}"
-
-
-def summary(results: list[Result], database: str) -> None:
-    print(f"\nSummary (medians over interleaved rounds; hub on {database})")
-    print(
-        f"  {'scenario':<8} {'bare req/s':>10} {'hub req/s':>10} {'hub/bare':>8} {'bare ms/req':>11} "
-        f"{'hub ms/req':>10} {'CPU cost ratio bare/hub':>23} {'target':>7}  met"
-    )
-    for result in results:
-        name = result.scenario.name
-        cost = result.median(lambda r: r.cost_ratio)
-        print(
-            f"  {name:<8} {result.median(lambda r: r.bare.rate):>10.0f} {result.median(lambda r: r.hub.rate):>10.0f} "
-            f"{result.median(lambda r: r.rate_ratio):>8.2f} {result.median(lambda r: r.bare.cpu_ms):>11.3f} "
-            f"{result.median(lambda r: r.hub.cpu_ms):>10.3f} {cost:>23.2f} {'>= ' + str(TARGETS[name]):>7}  "
-            f"{'yes' if cost >= TARGETS[name] else 'NO'}"
-        )
-
-
 # -- the run ------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    """A fresh ``qala_bench_<random>`` database on the PostgreSQL server of ``admin_url``; dropped on exit."""
-    name = f"qala_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def seed(hub: Server, headers: dict[str, str], count: int) -> None:
@@ -449,14 +193,7 @@ def seed(hub: Server, headers: dict[str, str], count: int) -> None:
 
 
 def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) -> list[Result]:
-    wrk, version = find_wrk()
-    wrk_cpu, server_cpu = pinning()
-    loadgen = Loadgen(wrk, version, args.connections, scratch, wrk_cpu, server_cpu)
-    print(f"load generator: {wrk} ({version}), 1 thread, {args.connections} connections")
-    if server_cpu is None:
-        print("not pinned: taskset or a second CPU is missing; wrk and the servers share the CPUs")
-    else:
-        print(f"pinned with taskset: every server thread to CPU {server_cpu}, wrk to CPU {wrk_cpu}")
+    loadgen = open_loadgen(args.connections, scratch)
     if args.database_url:
         database_url = stack.enter_context(throwaway_database(args.database_url))
         database = f"PostgreSQL, throwaway database {database_url.rsplit('/', 1)[1]}"
@@ -469,29 +206,18 @@ def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) ->
     started = time.perf_counter()
     seed(hub, headers, args.entities)
     print(f"hub on {database}: {args.entities:,} ServiceRequests seeded in {time.perf_counter() - started:.1f} s")
-    bare = Server(
-        "bench.http_load:bare_app", {**hub_env(database_url), SEED_ENV: str(args.entities)}, app_dir=str(ROOT)
-    )
-    stack.callback(bare.stop)
-    bare.start("/docs")
+    env = {**hub_env(database_url), SEED_ENV: str(args.entities)}
+    bare = start_bare(stack, "bench.http_load:bare_app", "/docs", env)
     loadgen.pin(bare)
-    pids = [server.process.pid if server.process else "?" for server in (bare, hub)]
-    print(f"servers: bare pid {pids[0]}, hub pid {pids[1]}")
+    print(f"servers: bare pid {bare.pid}, hub pid {hub.pid}")
     print(f"{args.rounds} interleaved rounds of {args.seconds} s per server, {args.warmup} s warm-up each")
     results = []
     for scenario in scenarios(headers, args.entities):
         if scenario.name not in args.scenarios.split(","):
             continue
         preflight(bare, hub, headers, scenario)
-        print(f"\n[{scenario.name}] {scenario.label}: {scenario.path[:90]}")
-        result = Result(scenario, measure(loadgen, bare, hub, scenario, args))
-        print(f"  {saturation(result)}")
-        print(
-            f"  median req/s hub/bare {result.median(lambda r: r.rate_ratio):.2f}, "
-            f"CPU cost ratio bare/hub {result.median(lambda r: r.cost_ratio):.2f} (target >= {TARGETS[scenario.name]})"
-        )
-        results.append(result)
-    summary(results, database)
+        results.append(measure(loadgen, bare, hub, scenario, args.rounds, args.seconds, args.warmup))
+    summary(results, f"hub on {database}")
     return results
 
 
