@@ -1,179 +1,209 @@
-"""Benchmark the gateway's security path against a bare FastAPI endpoint, in the same run, on loopback.
+"""Benchmark the gateway's security path against bare FastAPI endpoints, driven by wrk, in one run.
 
-Starts one uvicorn process for the gateway (same settings as production code paths: SQLite by default, audit log
-on, rate limiter on with a limit too high to bite) and one for a bare FastAPI app, then measures for a few seconds
-each:
+Two uvicorn processes on loopback (``bench/harness/servers.py``): the hub (SQLite in a temp dir by default, audit
+log on, rate limiter on with a limit too high to bite) and a bare FastAPI app. The load generator is wrk
+(``bench/harness/wrk.py``): a Python client saturates near 640 requests/s, before a bare endpoint does, and would
+measure itself. Three scenarios, each the same request sent to the bare app and to the hub:
 
-- tokens issued per second (client_credentials + client_secret_basic; each one is an audit append),
-- protected requests per second (GET /api/v1/whoami with a bearer token: verify, rate limit, audit append),
-- bare requests per second (GET /ping on a FastAPI app with no middleware),
+token      ``POST /oauth/token`` (client_credentials, client_secret_basic): the hub authenticates the client
+           against its hashed secret, signs an RFC 9068 JWT and appends an audit record; the bare endpoint parses
+           the form and answers a constant token response.
+protected  ``GET /api/v1/whoami`` with a bearer token: the hub verifies the token, applies the rate limit and
+           answers the caller; the bare endpoint answers the same JSON, with no check.
+jwks       ``GET /oauth/jwks``, public: the hub's middleware (telemetry, input guard, ...) around a cached
+           document; the bare endpoint answers the same bytes. The floor of any request through the hub.
 
-and prints the ratios against the bare endpoint. Usage::
+Before measuring, one request of each scenario goes to both servers and the answers are compared (the same JSON
+for protected and jwks; a bearer token of the same shape for token). Per scenario, rounds interleave bare and hub;
+each prints requests/s at saturation and the server's CPU-seconds per request (from ``/proc`` of the uvicorn
+process), and the ratios hub/bare of requests/s and bare/hub of CPU per request. The headline is the CPU-cost
+ratio: it holds when other jobs take CPU from the server, as they do on a shared two-core machine. wrk's own CPU
+share is printed beside the server's, to show which one was the limit.
 
-    .venv/bin/python bench/auth.py [--seconds 3] [--concurrency 32] [--database-url URL]
+Usage::
+
+    .venv/bin/python bench/auth.py              # the full run (~2 minutes)
+    .venv/bin/python bench/auth.py --quick      # ~30 s
+    .venv/bin/python bench/auth.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+        # the hub on a throwaway qala_bench_* database on that server, dropped at the end
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-# Run as `python bench/<name>.py`, this folder comes first on the import path, where bench/catalogue.py and
-# bench/adapters.py would stand in for the packages of those names: keep it off the path.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+# Run as `python bench/auth.py`, this folder comes first on the import path, where bench/catalogue.py and
+# bench/adapters.py would stand in for the packages of those names: keep it off the path before anything imports
+# them, and put the clone on it (at the end) for `bench.harness`.
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+import argparse  # noqa: E402
+import base64  # noqa: E402
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+from urllib.parse import parse_qsl  # noqa: E402
 
 import httpx  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
+import orjson  # noqa: E402
+from fastapi import FastAPI, Request, Response  # noqa: E402
 
-from gateway.services import open_services  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
-from schemas.identifiers import with_check_digit  # noqa: E402
+from bench.harness.servers import (  # noqa: E402
+    Server,
+    bearer,
+    hub_env,
+    register,
+    start_bare,
+    start_hub,
+    throwaway_database,
+)
+from bench.harness.wrk import Result, Scenario, fixed_script, measure, open_loadgen, summary  # noqa: E402
+
+ANSWERS_ENV = "QALA_BENCH_ANSWERS"
+"""The bare app's answers (JSON: the hub's whoami and JWKS bodies, and a token response), set by the bench."""
+FORM = b"grant_type=client_credentials"
 
 
 def bare_app() -> FastAPI:
-    """The ceiling: FastAPI with one JSON endpoint and nothing else."""
+    """The ceiling: FastAPI answering the three paths with the hub's own answers, and doing nothing else."""
+    answers = orjson.loads(os.environ.get(ANSWERS_ENV, "{}"))
+    token, whoami, jwks = (orjson.dumps(answers.get(name)) for name in ("token", "whoami", "jwks"))
     app = FastAPI()
 
-    @app.get("/ping")
-    async def ping() -> dict[str, str]:
-        return {"status": "ok"}
+    def json_response(body: bytes) -> Response:
+        return Response(body, media_type="application/json")
+
+    @app.post("/oauth/token")
+    async def issue(request: Request) -> Response:
+        parse_qsl((await request.body()).decode())
+        return json_response(token)
+
+    @app.get("/api/v1/whoami")
+    async def caller() -> Response:
+        return json_response(whoami)
+
+    @app.get("/oauth/jwks")
+    async def keys() -> Response:
+        return json_response(jwks)
 
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def scenarios(client: tuple[str, str], headers: dict[str, str]) -> list[Scenario]:
+    basic = "Basic " + base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
+    form = {"Authorization": basic, "Content-Type": "application/x-www-form-urlencoded"}
+    return [
+        Scenario(
+            "token",
+            "client_credentials with client_secret_basic: authenticate, sign, audit",
+            "/oauth/token",
+            200,
+            lambda: fixed_script(form, "POST", FORM),
+        ),
+        Scenario(
+            "protected", "bearer token verified, rate limit", "/api/v1/whoami", 200, lambda: fixed_script(headers)
+        ),
+        Scenario("jwks", "public GET through the hub's middleware", "/oauth/jwks", 200, lambda: fixed_script({})),
+    ]
 
 
-def start(target: str, port: int, env: dict[str, str], app_dir: str | None = None) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", target, "--factory", "--port", str(port), "--log-level", "warning"]
-    command += ["--no-access-log"]
-    if app_dir:
-        command += ["--app-dir", app_dir]
-    return subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent)  # `-m` puts cwd first
+def hub_answers(hub: Server, client: tuple[str, str], headers: dict[str, str]) -> dict[str, Any]:
+    """What the hub answers on the three paths, for the bare app to answer the same."""
+    token = httpx.post(f"{hub.base}/oauth/token", content=FORM, auth=client, headers=_form_type(), timeout=10)
+    whoami = httpx.get(f"{hub.base}/api/v1/whoami", headers=headers, timeout=10)
+    jwks = httpx.get(f"{hub.base}/oauth/jwks", timeout=10)
+    for response in (token, whoami, jwks):
+        if response.status_code != 200:
+            raise SystemExit(f"{response.url} answered {response.status_code}: {response.text[:300]}")
+    return {"token": token.json(), "whoami": whoami.json(), "jwks": jwks.json()}
 
 
-def wait_ready(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"server at {url} did not start")
+def _form_type() -> dict[str, str]:
+    return {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-Send = Callable[[httpx.AsyncClient], Awaitable[int]]
+def preflight(bare: Server, hub: Server, client: tuple[str, str], headers: dict[str, str]) -> None:
+    """One request of each scenario to both servers: 200 everywhere and the same answers (tokens differ in value,
+    so for them the same keys and token type)."""
+    for path in ("/api/v1/whoami", "/oauth/jwks"):
+        answers = [httpx.get(server.base + path, headers=headers, timeout=10) for server in (bare, hub)]
+        if any(a.status_code != 200 for a in answers) or answers[0].json() != answers[1].json():
+            raise SystemExit(f"{path}: the bare server and the hub answer differently")
+    tokens = [
+        httpx.post(server.base + "/oauth/token", content=FORM, auth=client, headers=_form_type(), timeout=10)
+        for server in (bare, hub)
+    ]
+    if any(t.status_code != 200 for t in tokens) or tokens[0].json().keys() != tokens[1].json().keys():
+        raise SystemExit("/oauth/token: the bare server and the hub answer differently")
 
 
-async def measure(label: str, send: Send, seconds: float, concurrency: int) -> float:
-    """Requests per second of ``send`` from ``concurrency`` keep-alive connections, after a short warm-up.
-
-    Each loop owns its client (one connection): a shared httpx pool serialises on its lock and would measure
-    the load generator rather than the server.
-    """
-    clients = [httpx.AsyncClient(timeout=10) for _ in range(concurrency)]
-    counts = {"ok": 0, "failed": 0}
-
-    async def loop(http: httpx.AsyncClient, until: float, record: bool) -> None:
-        while time.perf_counter() < until:
-            status = await send(http)
-            if record:
-                counts["ok" if status == 200 else "failed"] += 1
-
-    try:
-        warm = time.perf_counter() + 0.5
-        await asyncio.gather(*(loop(http, warm, record=False) for http in clients))
-        started = time.perf_counter()
-        await asyncio.gather(*(loop(http, started + seconds, record=True) for http in clients))
-        rate = counts["ok"] / (time.perf_counter() - started)
-    finally:
-        for http in clients:
-            await http.aclose()
-    note = f" ({counts['failed']} failed)" if counts["failed"] else ""
-    print(f"{label:<36} {rate:>8.0f} /s{note}")
-    return rate
+def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) -> list[Result]:
+    loadgen = open_loadgen(args.connections, scratch)
+    if args.database_url:
+        database_url = stack.enter_context(throwaway_database(args.database_url))
+        database = f"PostgreSQL, throwaway database {database_url.rsplit('/', 1)[1]}"
+    else:
+        database_url, database = f"sqlite:///{scratch}/hub.db", "SQLite in a temp dir"
+    client = register(database_url, ["service-requests:read"])
+    hub = start_hub(stack, database_url)
+    loadgen.pin(hub)
+    headers = bearer(hub, client)
+    env = {**hub_env(database_url), ANSWERS_ENV: orjson.dumps(hub_answers(hub, client, headers)).decode()}
+    bare = start_bare(stack, "bench.auth:bare_app", "/oauth/jwks", env)
+    loadgen.pin(bare)
+    preflight(bare, hub, client, headers)
+    print(f"servers: bare pid {bare.pid}, hub pid {hub.pid} on {database}")
+    print(f"{args.rounds} interleaved rounds of {args.seconds} s per server, {args.warmup} s warm-up each")
+    results = []
+    for scenario in scenarios(client, headers):
+        if scenario.name in args.scenarios.split(","):
+            results.append(measure(loadgen, bare, hub, scenario, args.rounds, args.seconds, args.warmup))
+    summary(results, f"hub on {database}")
+    return results
 
 
-async def register(database_url: str) -> tuple[str, str]:
-    member_bin = with_check_digit("97024000122")
-    async with open_services(Settings(env="demo", database_url=database_url)) as services:
-        await services.directory.create_member(name="Bench Akimat", bin=member_bin, home_city="astana")
-        client, secret = await services.directory.create_client(
-            member=member_bin, name="bench", scopes=["service-requests:read"], cities=["astana"]
-        )
-    assert secret is not None
-    return client.client_id, secret
-
-
-async def run(args: argparse.Namespace, gateway: str, bare: str, client_id: str, secret: str) -> None:
-    form = {"grant_type": "client_credentials"}
-    response = httpx.post(f"{gateway}/oauth/token", data=form, auth=(client_id, secret))
-    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-    async def token(http: httpx.AsyncClient) -> int:
-        return (await http.post(f"{gateway}/oauth/token", data=form, auth=(client_id, secret))).status_code
-
-    async def protected(http: httpx.AsyncClient) -> int:
-        return (await http.get(f"{gateway}/api/v1/whoami", headers=headers)).status_code
-
-    async def ping(http: httpx.AsyncClient) -> int:
-        return (await http.get(f"{bare}/ping")).status_code
-
-    print(f"{args.seconds:.0f} s per measurement, {args.concurrency} connections, one uvicorn worker each, loopback")
-    bare_rate = await measure("bare FastAPI GET /ping", ping, args.seconds, args.concurrency)
-    token_rate = await measure("tokens issued POST /oauth/token", token, args.seconds, args.concurrency)
-    protected_rate = await measure("protected GET /api/v1/whoami", protected, args.seconds, args.concurrency)
-    print(f"ratio tokens/bare     {token_rate / bare_rate:.2f}")
-    print(f"ratio protected/bare  {protected_rate / bare_rate:.2f}")
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--database-url", default=None)
-    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, its figures mean little")
-    if "--quick" in sys.argv:
-        parser.set_defaults(seconds=1.0)
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter rounds (~30 s)")
+    parser.add_argument("--scenarios", default="token,protected,jwks", help="comma-separated: token, protected, jwks")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per scenario (default 5)")
+    parser.add_argument("--seconds", type=int, default=None, help="whole seconds per wrk run (default 4)")
+    parser.add_argument("--warmup", type=int, default=None, help="seconds of warm-up per server and scenario")
+    parser.add_argument("--connections", type=int, default=16, help="wrk's keep-alive connections")
+    parser.add_argument(
+        "--database-url", default=None, help="a PostgreSQL server's URL: the hub runs on a throwaway database there"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        database_url = args.database_url or f"sqlite:///{scratch}/bench.db"
-        client_id, secret = asyncio.run(register(database_url))
-        env = {
-            **os.environ,
-            "QALA_ENV": "demo",
-            "QALA_DATABASE_URL": database_url,
-            "QALA_RATE_LIMIT_REQUESTS": "1000000000",
-            "QALA_TOKEN_RATE_LIMIT_REQUESTS": "1000000000",
-        }
-        gateway_port, bare_port = free_port(), free_port()
-        servers = [
-            start("gateway.app:app_from_environment", gateway_port, env),
-            start("auth:bare_app", bare_port, env, app_dir=str(Path(__file__).parent)),
-        ]
-        try:
-            gateway, bare = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{bare_port}"
-            wait_ready(f"{gateway}/oauth/jwks")
-            wait_ready(f"{bare}/ping")
-            asyncio.run(run(args, gateway, bare, client_id, secret))
-        finally:
-            for server in servers:
-                server.terminate()
-            for server in servers:
-                server.wait(timeout=20)
+    defaults = {"rounds": 2, "seconds": 2, "warmup": 1} if args.quick else {"rounds": 5, "seconds": 4, "warmup": 2}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    signal.signal(signal.SIGTERM, _interrupt)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures appear as rounds finish
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="qala-bench-auth-") as scratch, contextlib.ExitStack() as stack:
+            results = run(args, Path(scratch), stack)
+    except KeyboardInterrupt:
+        print("\ninterrupted: servers stopped, temp files and any PostgreSQL database removed", file=sys.stderr)
+        raise SystemExit(130) from None
+    print(f"\ntotal {time.monotonic() - started:.0f} s")
+    failed = sum(result.failed for result in results)
+    if failed:
+        print(f"{failed} requests FAILED (non-2xx/3xx or socket errors): the figures above are not valid")
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

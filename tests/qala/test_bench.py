@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "validate": ["--entities", "200", "--rounds", "1"],
-    "auth": ["--seconds", "0.3", "--concurrency", "2"],
+    "auth": ["--rounds", "1", "--seconds", "1", "--warmup", "0", "--scenarios", "token,protected"],
     "adapters": ["--rows", "500", "--rounds", "1", "--workers", "2"],
     "catalogue": ["--datasets", "20", "--requests", "10", "--concurrency", "2"],
     "kpi": [],  # --quick is 20,000 entities, a few seconds
