@@ -165,7 +165,7 @@ def scenarios(headers: dict[str, str], seeded: int) -> list[Scenario]:
 
 def preflight(bare: Server, hub: Server, headers: dict[str, str], scenario: Scenario) -> None:
     """One request of ``scenario`` to each server: the expected status, and the same entities in both answers."""
-    answers = []
+    answers: list[Any] = []
     for server in (bare, hub):
         if scenario.name == "post":
             local = f"P{secrets.token_hex(4)}"

@@ -26,8 +26,8 @@ TINY = {
     "mutation": ["--every", "60"],
     "http_load": ["--rounds", "1", "--seconds", "1", "--warmup", "0", "--entities", "300"],
     "exchange": [
-        *("--rounds", "1", "--seconds", "0.3", "--warmup", "0.1", "--batch", "200", "--batch-rounds", "1"),
-        *("--entities", "1000", "--requests", "5", "--no-postgres"),
+        *("--rounds", "1", "--seconds", "1", "--warmup", "0", "--sizes", "1000,3000", "--batch", "200"),
+        *("--batch-rounds", "1", "--list-seconds", "1", "--no-postgres"),
     ],
 }
 
