@@ -1,9 +1,9 @@
 """Benchmark the hub's hottest HTTP paths against bare FastAPI endpoints, driven by wrk, in one run.
 
 Every server is ``python -m uvicorn <app> --factory`` with the hub's settings (one process, 127.0.0.1, warning
-log level, no access log), started as ``bench/exchange.py`` starts them. The load generator is wrk (a C program,
-Debian's ``wrk`` package), not Python: a Python client saturates long before a bare uvicorn endpoint does, and
-then measures itself. Three scenarios, each the same request sent to a bare endpoint and to the hub:
+log level, no access log; ``bench/harness/servers.py``). The load generator is wrk (a C program, Debian's
+``wrk`` package; ``bench/harness/wrk.py``), not Python: a Python client saturates long before a bare uvicorn
+endpoint does, and then measures itself. Three scenarios, each the same request sent to a bare endpoint and to the hub:
 
 get     ``GET /api/v1/service-requests/<id>`` with a bearer token. The hub verifies the token, applies the rate
         limit (too high to bite), reads the entity and redacts its personal fields; the bare endpoint looks the
