@@ -121,7 +121,9 @@ def run(
     """Stream every record of ``adapter`` through mapping and validation; constant memory.
 
     With ``workers`` > 1, records are still read here, in order, but mapped and validated in chunks by that many
-    worker processes (:mod:`adapters.parallel`); the output, quarantine and summary are the same.
+    worker processes (:mod:`adapters.parallel`); the output, quarantine and summary are the same. A source
+    that can be cut into blocks of whole records (CSV) is read, mapped and validated block by block, in one
+    process as in workers (:func:`adapters.parallel.run_blocks`), unless a sink takes the entities.
     """
     if workers > 1:
         from adapters.parallel import run_parallel  # noqa: PLC0415 - multiprocessing only when asked for
@@ -129,10 +131,19 @@ def run(
         summary = run_parallel(
             adapter, registry, out=out, quarantine=quarantine, sink=sink, progress=progress, workers=workers
         )
+    elif sink is None and _splittable(adapter):
+        from adapters.parallel import run_blocks  # noqa: PLC0415 - it imports this module
+
+        summary = run_blocks(adapter, registry, out=out, quarantine=quarantine, progress=progress, workers=1)
     else:
         summary = _run_serial(adapter, registry, out, quarantine, sink, progress, every)
     summary.notes = list(getattr(adapter, "notes", []))
     return summary
+
+
+def _splittable(adapter: Adapter) -> bool:
+    splittable = getattr(adapter, "splittable", None)
+    return bool(splittable is not None and splittable())
 
 
 def _run_serial(  # noqa: PLR0917 - the arguments of run()
