@@ -1,7 +1,7 @@
 """Map and validate in several processes: ``run(..., workers=N)`` and ``qala adapt run --workers N``.
 
 Two ways, one result. For a source that can be cut into blocks of whole records (CSV with an ASCII delimiter
-and quote: ``splittable``, ``blocks``, ``block_rows`` and ``map_values`` on the adapter) and no sink, the
+and quote: ``splittable``, ``cuts``, ``block_rows`` and ``map_values`` on the adapter) and no sink, the
 parent only cuts the file; the workers read, map and validate their blocks, leave their NDJSON in memory they
 share with the parent, and the parent writes it to the output in order (:func:`run_blocks`). Otherwise the
 parent reads records in order, as in a single process, and hands them out in chunks; each worker maps and
@@ -287,9 +287,9 @@ def run_blocks(
     :func:`adapters.pipeline.run` does in one process for such a source, at less cost per row than reading
     records one by one (see :class:`adapters.sources.csv.BlockRows`).
 
-    The adapter provides ``splittable()`` (true when its source can be cut), ``blocks(size, start, guess=)``
-    (byte blocks with the line and offset they start at and whether their end is a guess; reading the header
-    binds the mapping before the first), ``block_rows(block, line, offset)`` (see
+    The adapter provides ``splittable()`` (true when its source can be cut), ``cuts(size, start, guess=)``
+    (the length of each byte block, the line and offset it starts at and whether its end is a guess; reading
+    the header binds the mapping before the first), ``block_rows(block, line, offset)`` (see
     :class:`adapters.sources.csv.BlockRows`) and ``map_values(cells)``. When a guessed end was
     wrong, the block's last record runs out of input, with the problem ``adapter.RAN_OUT``: the blocks sent
     after it are dropped, and the file is cut again from that record on, without guessing from then on (a
@@ -297,7 +297,7 @@ def run_blocks(
     """
     summary = Summary(adapter.name)
     ran_out = getattr(adapter, "RAN_OUT", None)
-    blocks = adapter.blocks  # type: ignore[attr-defined]
+    cuts = adapter.cuts  # type: ignore[attr-defined]
 
     slots = 2 * workers  # one for each block in flight
     slot_bytes = _slot_bytes(block_bytes)
@@ -313,7 +313,7 @@ def run_blocks(
         if guessed and rejected and rejected[-1][1][:1] == [ran_out]:  # the guess was wrong
             _, _, position, _ = rejected.pop()
             read -= 1
-            again = pieces(blocks(block_bytes, (position[1], position[4]), guess=False))
+            again = pieces(cuts(block_bytes, (position[1], position[4]), guess=False))
         if out is not None and shared is not None and slot is not None:
             with memoryview(shared) as view:
                 out.write(view[slot[0] : slot[0] + used])
@@ -333,15 +333,15 @@ def run_blocks(
         return again
 
     def pieces(
-        cut: Iterator[tuple[bytes, int, int, bool]],
+        cut: Iterator[tuple[int, int, int, bool]],
     ) -> Iterator[tuple[tuple[int, bool, tuple[int, int] | None], Block]]:
-        for block, line, offset, guessed in cut:
+        for length, line, offset, guessed in cut:
             # Blocks take the slots in turn: the one sent 2 * workers blocks earlier has been settled, and the
             # blocks dropped after a wrong guess have finished (see _farm_out).
             slot = None if shared is None else (next(sequence) % slots * slot_bytes, slot_bytes)
-            yield (offset + len(block), guessed, slot), (offset, len(block), line, slot, scratch)
+            yield (offset + length, guessed, slot), (offset, length, line, slot, scratch)
 
-    first = blocks(block_bytes)
+    first = cuts(block_bytes)
     head = next(first, None)  # cutting the first block has read the header and bound the mapping
     if head is not None:
         shared = None if out is None else mmap.mmap(-1, slots * slot_bytes)  # shared with forked children
