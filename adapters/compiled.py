@@ -116,6 +116,9 @@ class CompiledMapping:
         exec(compile(self.source, f"<mapping {mapping.origin}>", "exec"), self._names)  # noqa: S102 - see module doc
         self.apply: Callable[[Sequence[Any]], Entity | Rejection] = self._names["apply"]
         """Map one row; every failing field becomes a reason, so one pass reports all of them."""
+        fixed = "type" not in constants and all(rule.target != "type" for rule in mapping.rules)
+        self.type: str | None = mapping.type if fixed else None
+        """The ``type`` of every entity this mapping makes, when no rule or constant can change it."""
 
     def _bind(self, name: str, n: int, value: Any) -> str:
         """Put ``value`` in the generated function's namespace; the name to use for it there."""

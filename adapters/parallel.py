@@ -125,7 +125,8 @@ def _work_block(piece: Block) -> tuple[int, str | None, int, dict[str, int], lis
         source.seek(offset)
         block = source.read(length)
     output = None if slot is None or shared is None else _SlotWriter(shared, slot, scratch)
-    map_values, is_valid, dumps = adapter.map_values, registry.is_valid, orjson.dumps  # type: ignore[attr-defined]
+    map_values, dumps, newline = adapter.map_values, orjson.dumps, orjson.OPT_APPEND_NEWLINE  # type: ignore[attr-defined]
+    is_valid = _validity(adapter, registry)
     lines: list[bytes] = []
     accepted: dict[str, int] = {}
     rejected: list[Rejected] = []
@@ -151,7 +152,7 @@ def _work_block(piece: Block) -> tuple[int, str | None, int, dict[str, int], lis
             kind = result["type"]
             accepted[kind] = accepted.get(kind, 0) + 1
             if output is not None:
-                lines.append(dumps(result, option=orjson.OPT_APPEND_NEWLINE))
+                lines.append(dumps(result, None, newline))
                 if len(lines) >= LINES:
                     output.write(b"".join(lines))
                     lines.clear()
@@ -164,6 +165,15 @@ def _work_block(piece: Block) -> tuple[int, str | None, int, dict[str, int], lis
     output.write(b"".join(lines))
     output.close()
     return output.used, output.path, read, accepted, rejected
+
+
+def _validity(adapter: Adapter, registry: SchemaRegistry) -> Callable[[Any], bool]:
+    """:meth:`SchemaRegistry.is_valid`, or when the adapter's compiled mapping makes entities of one known type
+    only, the check it would pick for that type, taken once instead of per entity."""
+    kind = getattr(getattr(adapter, "compiled", None), "type", None)
+    if isinstance(kind, str) and kind in registry.types():
+        return registry.get(kind).fast.is_valid
+    return registry.is_valid
 
 
 class _SlotWriter:
