@@ -148,6 +148,31 @@ async def authenticate(
     token: Annotated[str, Depends(bearer)],
 ) -> Caller:
     """Verify the bearer token and apply the per-client rate limit."""
+    caller, limits = await _verified(request, services, token)
+    response.headers.update(limits)
+    return caller
+
+
+async def authorize(request: Request, scope: str) -> tuple[Caller, dict[str, str]]:
+    """What a route declaring ``Depends(require_scope(scope))`` gets, for a hot route that declares no dependency:
+    the verified caller, and the rate-limit headers its response carries (FastAPI adds a dependency's headers to
+    the returned response only, so they go on a successful answer, never on an error). Raises the same problems
+    in the same order: a missing or bad token (401), the rate limit (429), the scope (403).
+
+        caller, limits = await authorize(request, "service-requests:read")
+        response.headers.raw.extend(Headers(limits).raw)
+
+    FastAPI's dependency resolution cost such a route about as much as the rest of its request together
+    (``bench/http_load.py``); the collection routes (:mod:`gateway.routes.collections`) call this instead."""
+    services: Services = request.app.state.services
+    caller, limits = await _verified(request, services, bearer_token(request))
+    if not caller.has_scope(scope):
+        raise InsufficientScope(scope)
+    return caller, limits
+
+
+async def _verified(request: Request, services: Services, token: str) -> tuple[Caller, dict[str, str]]:
+    """The caller behind ``token`` once its rate limit admitted it, and the rate-limit headers to answer with."""
     try:
         access = await services.verifier.verify(token)
     except Unauthorized as exc:
@@ -166,15 +191,15 @@ async def authenticate(
     )
     request.state.caller = caller
     settings = services.settings
-    if settings.rate_limit_enabled:
-        # Keyed by the stable client identity (issuer-qualified for external issuers), never by IP or worker.
-        identity = caller.client_id if caller.issuer == settings.issuer else f"{caller.issuer}|{caller.client_id}"
-        decision = await services.limiter.hit(
-            f"{identity}:api", capacity=settings.rate_limit_requests, window=settings.rate_limit_window_seconds
-        )
-        decision.enforce()
-        response.headers.update(decision.headers())
-    return caller
+    if not settings.rate_limit_enabled:
+        return caller, {}
+    # Keyed by the stable client identity (issuer-qualified for external issuers), never by IP or worker.
+    identity = caller.client_id if caller.issuer == settings.issuer else f"{caller.issuer}|{caller.client_id}"
+    decision = await services.limiter.hit(
+        f"{identity}:api", capacity=settings.rate_limit_requests, window=settings.rate_limit_window_seconds
+    )
+    decision.enforce()
+    return caller, decision.headers()
 
 
 def _read_cities(claims: dict[str, Any]) -> tuple[str, ...] | None:

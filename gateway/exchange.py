@@ -9,6 +9,7 @@ return EntityResponse(body, headers={"ETag": stored.etag})      # the JSON docum
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -64,6 +65,13 @@ class Exchange:
 
 
 async def get_exchange(request: Request, services: Annotated[Services, Depends(get_services)]) -> Exchange:
+    return await exchange_of(request, services)
+
+
+async def exchange_of(request: Request, services: Services | None = None) -> Exchange:
+    """The app's :class:`Exchange`, made ready on first use: :data:`ExchangeDep` without a dependency."""
+    if services is None:
+        services = request.app.state.services
     exchange: Exchange | None = getattr(request.app.state, "exchange", None)
     if exchange is None or exchange.services is not services:
         exchange = Exchange(services, request.app.state.registry)
@@ -113,6 +121,34 @@ def public_view(schema: SchemaVersion, entity: JsonObject, caller: Caller) -> Js
     view = dict(entity)
     for name in personal.intersection(entity):
         del view[name]
+    return view
+
+
+def public_viewer(schema: SchemaVersion, caller: Caller) -> Callable[[JsonObject], JsonObject]:
+    """:func:`public_view` for many entities of ``schema`` seen by one ``caller`` (a page): the same views, with the
+    caller's right to each city's personal fields decided once per city rather than once per entity.
+
+        view = public_viewer(schema, caller)
+        items = [view(entity) for entity in page]
+    """
+    personal = schema.personal_fields
+    collection = schema.collection
+    decided: dict[str, bool] = {}
+
+    def view(entity: JsonObject) -> JsonObject:
+        if personal.isdisjoint(entity):
+            return entity
+        city = str(entity.get("city"))
+        allowed = decided.get(city)
+        if allowed is None:
+            allowed = decided[city] = caller.may_read_personal(collection, city)
+        if allowed:
+            return entity
+        shown = dict(entity)
+        for name in personal.intersection(entity):
+            del shown[name]
+        return shown
+
     return view
 
 

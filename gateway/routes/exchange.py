@@ -19,5 +19,5 @@ def exchange_routers(schemas: SchemaRegistry) -> list[APIRouter]:
         quarantine.router,
         registry.router,
         documents.router,
-        collections.build_router(schemas),
+        *collections.build_routers(schemas),
     ]

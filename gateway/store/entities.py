@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.audit import AuditLog, AuditRecord
 from gateway.db import writer
 from gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed
-from gateway.store.reads import GET_SQL, Select, fetch
+from gateway.store.reads import GET_SQL, PAYLOAD_COLUMNS, Select, fetch
 from gateway.store.records import (
     JsonObject,
     Outcome,
@@ -118,6 +118,22 @@ class EntityStore:
 
     async def list_page(self, collection: str, query: ListQuery) -> tuple[list[StoredEntity], str | None]:
         """One page in id order, and the id to continue after (None on the last page)."""
+        rows = await fetch(self.engine, *self._select(collection, query).page(query.limit + 1))
+        page = [_row_to_entity(r) for r in rows[: query.limit]]
+        more = len(rows) > query.limit
+        return page, (page[-1].id if more and page else None)
+
+    async def list_payloads(self, collection: str, query: ListQuery) -> tuple[list[JsonObject], str | None]:
+        """The payloads of :meth:`list_page`'s page, and the same id to continue after: the same rows, without the
+        hub's metadata, which a page of the collections API does not show (building a :class:`StoredEntity` per
+        row cost about a fifth of what parsing its payload does)."""
+        rows = await fetch(self.engine, *self._select(collection, query).page(query.limit + 1, PAYLOAD_COLUMNS))
+        page = rows[: query.limit]
+        more = len(rows) > query.limit
+        payloads = [orjson.loads(payload) for _, payload in page if payload is not None]
+        return payloads, (page[-1][0] if more and page else None)
+
+    def _select(self, collection: str, query: ListQuery) -> Select:
         select = Select(self.engine.dialect.name, collection)
         if query.city is not None:
             select.where_equal("city", query.city)
@@ -135,10 +151,7 @@ class EntityStore:
             select.where("max_lat", ">=", min_lat)
         for name, value in sorted(query.equals.items()):
             select.where_payload_equal(name, value)
-        rows = await fetch(self.engine, *select.page(query.limit + 1))
-        page = [_row_to_entity(r) for r in rows[: query.limit]]
-        more = len(rows) > query.limit
-        return page, (page[-1].id if more and page else None)
+        return select
 
     async def changes(self, since: int, collections: Sequence[str], limit: int) -> list[StoredEntity]:
         """The latest change of each entity after position ``since``, in commit order; tombstones included."""
