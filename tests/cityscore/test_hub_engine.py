@@ -3,6 +3,7 @@ lineage, audited, in the change feed; late data revises a closed day and the rev
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 from gateway.audit import AuditLog
@@ -12,7 +13,7 @@ from gateway.settings import Settings
 from gateway.store.entities import EntityStore
 from gateway.store.records import Publisher
 from schemas import SchemaRegistry
-from tests.cityscore.factories import KZ, payment
+from tests.cityscore.factories import KZ, air, case, payment, vehicle
 
 REGISTRY = SchemaRegistry.load()
 CITY_SYSTEM = Publisher("qc_payments", None)
@@ -89,3 +90,43 @@ async def test_the_open_day_is_provisional(database_url: str) -> None:
         assert all(p["final"] is False and "revision" not in p for p in today)
         latency = next(p for p in today if p["kpiCode"] == "data.latency-median" and "groupKey" not in p)
         assert 0 < latency["value"] < 3600  # seconds, not days
+
+
+async def test_the_engine_reads_the_feed_as_the_store_gives_it(database_url: str) -> None:
+    """The engine's feed goes to the driver with SQL of its own; it must give, page by page, what the store's own
+    change feed gives: every collection, updates at their new position, deletions as tombstones."""
+    rng = random.Random(7)
+    async with open_services(Settings(database_url=database_url)) as services:
+        store = EntityStore(services.engine, AuditLog(services.engine))
+        await store.ensure()
+        makers = [
+            lambda n: payment(f"p{n}", rng.randrange(5000), f"{rng.randrange(1, 9999) / 100:.2f}"),
+            lambda n: case(
+                f"c{n}", rng.randrange(5000), closed_after=rng.choice([None, 90]), fcr=rng.choice([None, True])
+            ),
+            lambda n: air(f"a{n}", rng.choice(["s1", "s2"]), rng.randrange(5000), rng.uniform(2, 90)),
+            lambda n: vehicle(f"v{n}", str(rng.randrange(9)), rng.randrange(5000)),
+        ]
+        written: list[str] = []
+        for _ in range(6):
+            batch = [rng.choice(makers)(rng.randrange(40)) for _ in range(25)]
+            await _write(store, *{e["id"]: e for e in batch}.values())
+            written += [e["id"] for e in batch]
+            for entity_id in rng.sample(sorted(set(written)), 3):
+                if await store.get(entity_id) is not None:
+                    await store.delete(entity_id, CITY_SYSTEM, None)
+        feed = hub_engine(services.engine, REGISTRY).feed
+        collections = sorted({s.collection for s in REGISTRY.latest()})
+        since, pages = 0, 0
+        while True:
+            page = list(await feed.changes(since, 17))
+            expected = [
+                (row.seq, row.id, row.type, row.collection, row.city, row.payload, row.received_at)
+                for row in await store.changes(since, collections, 17)
+            ]
+            assert [tuple(change) for change in page] == expected
+            if not page:
+                break
+            since, pages = page[-1].seq, pages + 1
+        assert pages > 3
+        assert any(change.payload is None for change in await feed.changes(0, 1000))  # tombstones were read
