@@ -275,13 +275,14 @@ def bench_size(folder: Path, rows: int, configs: list[int], rounds: int) -> dict
     )
     figures: dict[str, Any] = {"rows": rows, "ceiling": statistics.median(rates)}
     for w in configs:
-        figures[w] = report(w, runs[w], out_mib)
+        figures[w] = report(w, runs[w], out_mib, ceiling_cpu)
     return figures
 
 
-def report(workers: int, runs: list[dict[str, float]], out_mib: float) -> dict[str, float]:
+def report(workers: int, runs: list[dict[str, float]], out_mib: float, ceiling_cpu: float) -> dict[str, float]:
     """One pipeline's figures at one size: median rate and ratio over the rounds (each run's ratio is to the
-    ceiling measured just before and just after it), peak memory, and CPU per row; returns them."""
+    ceiling measured just before and just after it), peak memory, and CPU per row against the ceiling's, which
+    other work on the machine changes much less than rows/s; returns them."""
     rates = sorted(run["rows"] / run["seconds"] for run in runs)
     ratios = sorted(run["ratio"] for run in runs)
     ratio = statistics.median(ratios)
@@ -302,6 +303,8 @@ def report(workers: int, runs: list[dict[str, float]], out_mib: float) -> dict[s
     used = statistics.median((run["cpu"] + run["worker_cpu"]) / run["seconds"] for run in runs)
     split = f" (parent {parent * 1e6:.2f}, workers {cpu * 1e6 - parent * 1e6:.2f})" if workers > 1 else ""
     print(f"    CPU:                  {cpu * 1e6:.2f} us/row{split}, {used:.2f} CPUs used")
+    bound = f"; on {workers} CPUs of its own at most {workers * ceiling_cpu / cpu:.3f}" if workers > 1 else ""
+    print(f"    in CPU time:          {ceiling_cpu / cpu:.3f} of csv.reader's CPU per row{bound}")
     return {
         "rate": statistics.median(rates),
         "ratio": ratio,
