@@ -243,3 +243,18 @@ def test_verify_as_a_real_process(database_url: str) -> None:
     assert (
         result.stderr == "qala: error: audit log NOT intact: record 4 altered: its content no longer matches its hash\n"
     )
+
+
+async def test_a_failed_group_commit_leaves_the_chain_as_it_was(services: Services) -> None:
+    """A record that cannot be written fails its whole group commit (each waiting caller learns), which rolls back
+    the head it had already moved; the next append continues the chain."""
+    before = await services.audit.head()
+    good = services.audit.append(AuditRecord(action="load", outcome="ok"))
+    bad = services.audit.append(AuditRecord(action="load", outcome="ok", detail={"not json": {1, 2}}))
+    results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert all(isinstance(result, TypeError) for result in results), results
+    assert await services.audit.head() == before
+    seq, _ = await services.audit.append(AuditRecord(action="load", outcome="ok"))
+    assert seq == before[0] + 1
+    report = await services.audit.verify()
+    assert report.intact, report.problem
