@@ -29,7 +29,8 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -169,9 +170,37 @@ class TelemetryMiddleware:
     def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
         self.app = app
         self.tracer = telemetry.tracer
+        self.tracer_provider = telemetry.tracer_provider
         self.duration = telemetry.duration_histogram()
         self.exports_spans = telemetry.exports_spans
         self.exports_metrics = telemetry.exports_metrics
+
+    def _context_only(self, name: str, parent: otel_context.Context) -> trace.Span:
+        """A span that records nothing, with the span context the SDK's tracer would give the server span: the
+        parent's trace id or a new one, a new span id, the flags and trace state the provider's sampler decides.
+
+        Without a span exporter the SDK's span was made for its trace id alone (the audit records and the
+        ``traceparent`` sent on carry it), and making it, its attributes and its end cost ~22 us a request, a
+        tenth of an authenticated GET; this span costs ~2."""
+        provider = self.tracer_provider
+        parent_context = trace.get_current_span(parent).get_span_context()
+        inherited = parent_context is not None and parent_context.is_valid
+        trace_id = parent_context.trace_id if inherited else provider.id_generator.generate_trace_id()
+        sampled = provider.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, None, ())
+        flags = TraceFlags.SAMPLED if sampled.decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
+        random_id = (
+            parent_context.trace_flags.random_trace_id if inherited else provider.id_generator.is_trace_id_random()
+        )
+        if random_id:
+            flags |= TraceFlags.RANDOM_TRACE_ID
+        span_context = SpanContext(
+            trace_id,
+            provider.id_generator.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(flags),
+            trace_state=sampled.trace_state,
+        )
+        return NonRecordingSpan(span_context)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -195,7 +224,7 @@ class TelemetryMiddleware:
             span_attributes: dict[str, str | int] = {"http.request.method": method, **request_attributes}
             span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=span_attributes)
         else:  # the span exists for its trace id alone: its attributes would reach no one
-            span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+            span = self._context_only(method, parent)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         error: BaseException | None = None
         try:

@@ -115,3 +115,32 @@ async def test_unknown_paths_do_not_name_spans_after_the_raw_path(
     assert span.name == "GET"
     await http.request("BREW", "/oauth/jwks")
     assert exporter.get_finished_spans()[-1].name.startswith("_OTHER")
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [None, f"00-{TRACE_ID}-{PARENT_ID}-01", f"00-{TRACE_ID}-{PARENT_ID}-00", f"00-{TRACE_ID}-{PARENT_ID}-03"],
+)
+def test_without_an_exporter_the_span_context_is_the_sdks(settings: Settings, traceparent: str | None) -> None:
+    """With nothing exported the middleware makes a span for its context alone; that context (trace id kept or
+    new, sampled and random flags, trace state, never remote) is the one the SDK's tracer gives the server span."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator  # noqa: PLC0415
+
+    from gateway.telemetry import TelemetryMiddleware  # noqa: PLC0415
+
+    telemetry = Telemetry.from_settings(settings)
+    assert not telemetry.exports_spans
+    middleware = TelemetryMiddleware(FastAPI(), telemetry)
+    carrier = {"traceparent": traceparent, "tracestate": "qala=1"} if traceparent else {}
+    parent = TraceContextTextMapPropagator().extract(carrier)
+    ours = middleware._context_only("GET", parent)
+    sdks = telemetry.tracer.start_span("GET", context=parent, kind=SpanKind.SERVER)
+    assert not ours.is_recording()
+    mine, theirs = ours.get_span_context(), sdks.get_span_context()
+    assert (mine.trace_flags, mine.trace_state, mine.is_remote) == (theirs.trace_flags, theirs.trace_state, False)
+    assert mine.is_valid
+    assert mine.span_id != theirs.span_id
+    if traceparent:
+        assert format(mine.trace_id, "032x") == TRACE_ID
+    else:
+        assert mine.trace_id != theirs.trace_id, "a new trace each"
