@@ -10,15 +10,14 @@ are integers in a base unit (milliseconds, tiyn), so adding and later removing t
     >>> when.isoformat(), group, item
     ('2026-12-04T10:00:00+05:00', None, (150050, True, None))
 
-A formula is compiled once into a :class:`Contribution` (a chain of small closures, one per field it reads):
-the engine evaluates every formula on every change of a backfill, so the book's ``if op == ...`` dispatch is
-done when the book is read, not per change.
+A formula is compiled once into a :class:`Contribution`, a Python function written from the formula
+(:class:`Source`): the engine evaluates every formula on every change of a backfill, so the book's
+``if op == ...`` dispatch is done when the book is read, not per change.
 """
 
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -79,221 +78,239 @@ def _parse(value: str) -> Instant | None:
 
 
 # -- compiling a formula ---------------------------------------------------------------------------------
-# Every function below is built once per formula and called with (payload, change): the payload is the live
-# entity (never None there), the change carries the feed's own fields (``$received``, ``$feed``). A payload field
-# is read with ``payload.get`` in place (``_feed_field`` is None for it) rather than through one more function:
-# these run for every KPI of every change of a backfill, and a Python call costs more than the read. A moment the
-# formula's ``time`` already read is not read again: ``when`` is handed to whatever needs the same one.
+# A formula becomes Python source, compiled once when the book is read: the engine evaluates every formula on
+# every change of a backfill, and a chain of small closures (one per field, test and key part) cost a Python call
+# for each of them. The ledger goes one step further and writes one function per entity type that evaluates every
+# formula reading that type (see cityscore.ledger): a field is read once for all of them, a moment parsed once.
+# Every value of the book reaches the source as a name bound in the function's namespace, never as text.
 
-Payload = dict[str, Any]
-ReadMoment = Callable[[Payload, Change], Instant | None]
-
-
-def _feed_field(name: str) -> Callable[[Change], Any] | None:
-    """How to read one of the feed's own fields from a change (``$received`` as a datetime, as a condition or a
-    key sees it; as a moment it is read by :func:`_moment_reader`); None for a payload field."""
-    if name == "$received":
-        return received
-    if name == "$feed":
-        return operator.attrgetter("collection")
-    return None
+_NUMBER = (int, float)
+_SCALAR = (str, int, float, bool)
+_GROUP = (str, int)
+_UNREAD = object()
+"""What a moment's local holds before the moment is first needed."""
 
 
-def _moment_reader(name: str) -> ReadMoment:
-    if name == "$received":
-        return lambda payload, change: _from_timestamp(change.received_at)
-    feed = _feed_field(name)
-
-    def moment(payload: Payload, change: Change) -> Instant | None:
-        value = payload.get(name) if feed is None else feed(change)
-        return _parse(value) if isinstance(value, str) else None
-
-    return moment
-
-
-def _first_moment(names: tuple[str, ...]) -> ReadMoment:
-    if len(names) == 1:
-        return _moment_reader(names[0])
-    if any(_feed_field(name) for name in names):
-        readers = tuple(_moment_reader(name) for name in names)
-
-        def first_of(payload: Payload, change: Change) -> Instant | None:
-            for read in readers:
-                moment = read(payload, change)
-                if moment is not None:
-                    return moment
-            return None
-
-        return first_of
-
-    def first_field(payload: Payload, change: Change) -> Instant | None:
-        for name in names:
-            value = payload.get(name)
-            if isinstance(value, str):
-                moment = _parse(value)
-                if moment is not None:
-                    return moment
+def _decimal_units(raw: Any) -> int | None:
+    """A decimal amount (a string or number) in hundredths, when it is a whole number of them."""
+    try:
+        amount = Decimal(str(raw)) * 100
+    except InvalidOperation:
         return None
-
-    return first_field
-
-
-_ORDER: dict[str, Callable[[Any, Any], Any]] = {
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "lt": operator.lt,
-    "le": operator.le,
-}
+    return int(amount) if amount == amount.to_integral_value() else None
 
 
-def _within(actual: Any, expected: Any) -> bool:
-    return actual in expected
+class Counted(NamedTuple):
+    """Where a change counts for a formula, as expressions in the generated source."""
+
+    when: str
+    """The instant."""
+    group: str
+    item: str
+    """The item, ``(value, hit, key)``."""
 
 
-def _test(condition: Condition) -> Callable[[Payload, Change], bool]:
-    """A condition as a predicate; an absent field (None) fails every operator but ``exists``' negation."""
-    name, op, expected = condition.field, condition.op, condition.value
-    feed = _feed_field(name)
-    if op == "exists":
-        return lambda payload, change: (payload.get(name) if feed is None else feed(change)) is not None
-    if op in ("eq", "ne", "in"):
-        test = {"eq": operator.eq, "ne": operator.ne, "in": _within}[op]
-
-        def compare(payload: Payload, change: Change) -> bool:
-            actual = payload.get(name) if feed is None else feed(change)
-            return actual is not None and bool(test(actual, expected))
-
-        return compare
-    order = _ORDER[op]
-
-    def numeric(payload: Payload, change: Change) -> bool:
-        actual = payload.get(name) if feed is None else feed(change)
-        if actual is None or isinstance(actual, bool) or not isinstance(actual, (int, float)):
-            return False
-        return bool(order(actual, expected))
-
-    return numeric
+Placement = Callable[["Source", Counted], None]
+"""Writes what to do where a formula counts."""
 
 
-def _value_reader(spec: dict[str, Any], time: tuple[str, ...]) -> Callable[[Payload, Change, Instant], int | None]:
-    if "received_minus" in spec:
-        if tuple(spec["received_minus"]) == time:
-            return lambda payload, change, when: _from_timestamp(change.received_at)[1] - when[1]
-        observed_of = _first_moment(tuple(spec["received_minus"]))
+class Source:
+    """The source of one generated function: its lines, the constants it names, the payload fields and moments it
+    reads. Payload fields are read at the top (:meth:`read`), once; a moment is parsed where it is first needed
+    and kept for every formula after it (``_UNREAD`` until then).
 
-        def latency(payload: Payload, change: Change, when: Instant) -> int | None:
-            observed = observed_of(payload, change)
-            return None if observed is None else _from_timestamp(change.received_at)[1] - observed[1]
+    >>> source = Source("booked(change)")
+    >>> source.emit("payload = change[5]")
+    >>> source.read({"dateBooked"})
+    >>> source.emit(f"return {source.moment('dateBooked')}")
+    >>> booked = source.compile("booked")
+    >>> booked(Change(1, "", "", "", "", {"dateBooked": "2026-12-04T10:00:00+05:00"}, 0))[1]
+    1796360400000
+    """
 
-        return latency
-    if "difference" in spec:
-        later_name, earlier_name = spec["difference"]
-        earlier_of = _moment_reader(earlier_name)
-        if (later_name,) == time:
+    def __init__(self, signature: str) -> None:
+        self.lines = [f"def {signature}:"]
+        self.names: dict[str, Any] = {
+            "_parse": _parse,
+            "_from_timestamp": _from_timestamp,
+            "received": received,
+            "_decimal_units": _decimal_units,
+            "_NUMBER": _NUMBER,
+            "_SCALAR": _SCALAR,
+            "_GROUP": _GROUP,
+            "_UNREAD": _UNREAD,
+            "HOUR_MS": HOUR_MS,
+        }
+        self.indent = 1
+        self.inits: list[str] = []
+        """The moments' locals, set up after the field reads (at ``self.mark``)."""
+        self.mark = 1
+        self.fields: dict[str, str] = {}
+        self.moments: dict[str, str] = {}
+        self._count = 0
 
-            def since(payload: Payload, change: Change, when: Instant) -> int | None:
-                earlier = earlier_of(payload, change)
-                return None if earlier is None else when[1] - earlier[1]
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.indent + line)
 
-            return since
-        later_of = _moment_reader(later_name)
+    def const(self, value: Any) -> str:
+        """A name for ``value`` in the function's namespace."""
+        name = f"c{len(self.names)}"
+        self.names[name] = value
+        return name
 
-        def difference(payload: Payload, change: Change, when: Instant) -> int | None:
-            later, earlier = later_of(payload, change), earlier_of(payload, change)
-            return None if later is None or earlier is None else later[1] - earlier[1]
+    def local(self, prefix: str = "v") -> str:
+        self._count += 1
+        return f"{prefix}{self._count}"
 
-        return difference
-    name = spec["decimal"]
-    feed = _feed_field(name)
+    def read(self, names: set[str]) -> None:
+        """Read the payload fields among ``names`` into locals (at the top, before any formula's branches)."""
+        for name in sorted(names - FEED_FIELDS - set(self.fields)):
+            var = self.fields[name] = self.local("f")
+            self.emit(f"{var} = payload.get({self.const(name)})")
+        self.mark = len(self.lines)
 
-    def decimal(payload: Payload, change: Change, when: Instant) -> int | None:
-        raw = payload.get(name) if feed is None else feed(change)
-        try:
-            amount = Decimal(str(raw)) * 100
-        except InvalidOperation:
-            return None
-        return int(amount) if amount == amount.to_integral_value() else None
+    def field(self, name: str) -> str:
+        """An expression for the raw value of ``name``: a payload field read by :meth:`read`, or a feed field."""
+        if name == "$received":
+            return "received(change)"
+        if name == "$feed":
+            return "change[3]"
+        return self.fields[name]
 
-    return decimal
+    def moment(self, name: str) -> str:
+        """An expression for the instant ``name`` holds, or None (parsed here if no formula before needed it)."""
+        if name == "$received":
+            return "_from_timestamp(change[6])"
+        raw = self.field(name)
+        parse = f"(_parse({raw}) if isinstance({raw}, str) else None)"
+        if name == "$feed":
+            return parse
+        var = self.moments.get(name)
+        if var is None:
+            var = self.moments[name] = self.local("m")
+            self.inits.append(f"    {var} = _UNREAD")
+        self.emit(f"if {var} is _UNREAD:")
+        self.emit(f"    {var} = {parse}")
+        return var
+
+    def first_moment(self, names: tuple[str, ...]) -> str:
+        """A local holding the first of ``names`` that holds an instant (None when none does)."""
+        var = self.local()
+        self.emit(f"{var} = {self.moment(names[0])}")
+        for name in names[1:]:
+            self.emit(f"if {var} is None:")
+            self.indent += 1
+            self.emit(f"{var} = {self.moment(name)}")
+            self.indent -= 1
+        return var
+
+    def test(self, condition: Condition) -> str:
+        """A condition as an expression; an absent field (None) fails every operator but ``exists``' negation."""
+        raw = self.field(condition.field)
+        if condition.op == "exists":
+            return f"{raw} is not None"
+        expected = self.const(condition.value)
+        if condition.op in ("eq", "ne", "in"):
+            compare = {"eq": "==", "ne": "!=", "in": "in"}[condition.op]
+            return f"({raw} is not None and bool({raw} {compare} {expected}))"
+        order = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[condition.op]
+        return (
+            f"({raw} is not None and not isinstance({raw}, bool) and isinstance({raw}, _NUMBER)"
+            f" and bool({raw} {order} {expected}))"
+        )
+
+    def open(self, condition: str) -> None:
+        """Go on only where ``condition`` holds (closed by :meth:`formula`)."""
+        self.emit(f"if {condition}:")
+        self.indent += 1
+
+    def formula(self, formula: Formula, place: Placement) -> None:
+        """Evaluate ``formula`` on the change (of a type it reads, live) and call ``place`` where it counts.
+        The payload fields it reads must have been read (:meth:`read` with :func:`fields`)."""
+        base = self.indent
+        when = self.first_moment(formula.time)
+        self.open(f"{when} is not None")
+        for condition in formula.where:
+            self.open(self.test(condition))
+        value = "None" if formula.value is None else self._value(formula.value, formula.time, when)
+        key = "None" if not formula.key else self._key(formula.key, formula.time, when)
+        hit = "True"
+        if formula.numerator_where:
+            tests = [self.test(condition) for condition in formula.numerator_where]
+            hit = tests[0] if len(tests) == 1 else f"bool({' and '.join(tests)})"
+        group = "None"
+        if formula.group_by is not None:
+            raw = self.field(formula.group_by)
+            group = f"(str({raw}) if isinstance({raw}, _GROUP) and not isinstance({raw}, bool) else None)"
+        place(self, Counted(when, group, f"({value}, {hit}, {key})"))
+        self.indent = base
+
+    def _value(self, spec: dict[str, Any], time: tuple[str, ...], when: str) -> str:
+        """A local holding the value (code that goes on only where there is one)."""
+        value = self.local()
+        if "received_minus" in spec:
+            observed = when
+            if tuple(spec["received_minus"]) != time:
+                observed = self.first_moment(tuple(spec["received_minus"]))
+                self.open(f"{observed} is not None")
+            self.emit(f"{value} = _from_timestamp(change[6])[1] - {observed}[1]")
+        elif "difference" in spec:
+            later_name, earlier_name = spec["difference"]
+            earlier = self.local()
+            self.emit(f"{earlier} = {self.moment(earlier_name)}")
+            later = when
+            if (later_name,) != time:
+                later = self.local()
+                self.emit(f"{later} = {self.moment(later_name)}")
+            self.open(f"{later} is not None and {earlier} is not None")
+            self.emit(f"{value} = {later}[1] - {earlier}[1]")
+        else:
+            self.emit(f"{value} = _decimal_units({self.field(spec['decimal'])})")
+            self.open(f"{value} is not None")
+        return value
+
+    def _key(self, parts: tuple[str, ...], time: tuple[str, ...], when: str) -> str:
+        """The key as a tuple expression (code that goes on only where no part is missing)."""
+        names = []
+        for part in parts:
+            var = self.local()
+            if part.startswith("hour:") and (part[5:],) == time:
+                self.emit(f"{var} = {when}[1] // HOUR_MS")
+            elif part.startswith("hour:"):
+                moment = self.moment(part[5:])
+                self.open(f"{moment} is not None")
+                self.emit(f"{var} = {moment}[1] // HOUR_MS")
+            else:
+                self.emit(f"{var} = {self.field(part)}")
+                self.open(f"isinstance({var}, _SCALAR)")
+            names.append(var)
+        return "(" + ", ".join(names) + ",)"
+
+    def compile(self, name: str) -> Any:
+        """The function, compiled; its source is its ``__doc__``, for a reader in a debugger."""
+        text = "\n".join([*self.lines[: self.mark], *self.inits, *self.lines[self.mark :]]) + "\n"
+        exec(compile(text, f"<cityscore {name}>", "exec"), self.names)  # noqa: S102 -- values are bound names
+        function = self.names[name]
+        function.__doc__ = text
+        return function
 
 
-def _part_reader(part: str, time: tuple[str, ...]) -> Callable[[Payload, Change, Instant], Any]:
-    if part.startswith("hour:"):
-        if (part[5:],) == time:
-            return lambda payload, change, when: when[1] // HOUR_MS
-        moment_of = _moment_reader(part[5:])
-
-        def hour(payload: Payload, change: Change, when: Instant) -> Any:
-            moment = moment_of(payload, change)
-            return None if moment is None else moment[1] // HOUR_MS
-
-        return hour
-    feed = _feed_field(part)
-
-    def plain(payload: Payload, change: Change, when: Instant) -> Any:
-        value = payload.get(part) if feed is None else feed(change)
-        return value if isinstance(value, (str, int, float, bool)) else None
-
-    return plain
-
-
-def _key_reader(parts: tuple[str, ...], time: tuple[str, ...]) -> Callable[[Payload, Change, Instant], Any]:
-    readers = tuple(_part_reader(part, time) for part in parts)
-    if len(readers) == 2:
-        first, second = readers
-        return lambda payload, change, when: (first(payload, change, when), second(payload, change, when))
-    return lambda payload, change, when: tuple(read(payload, change, when) for read in readers)
-
-
-def _group_reader(name: str) -> Callable[[Payload, Change], str | None]:
-    feed = _feed_field(name)
-
-    def group(payload: Payload, change: Change) -> str | None:
-        raw = payload.get(name) if feed is None else feed(change)
-        return str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
-
-    return group
+def _found(source: Source, counted: Counted) -> None:
+    source.emit(f"return {counted.when}, {counted.group}, {counted.item}")
 
 
 def compile_formula(formula: Formula) -> Contribution:
     """``formula`` as one function of a change: its instant, group and item, or None when the formula's
     filters leave the change out or a field it needs is missing (a deletion and other types count for nothing)."""
-    reads = frozenset(formula.reads)
-    when_of = _first_moment(formula.time)
-    where = tuple(_test(c) for c in formula.where)
-    numerator = tuple(_test(c) for c in formula.numerator_where)
-    value_of = None if formula.value is None else _value_reader(formula.value, formula.time)
-    key_of = _key_reader(formula.key, formula.time) if formula.key else None
-    group_of = None if formula.group_by is None else _group_reader(formula.group_by)
-
-    def contribution(change: Change) -> Found | None:
-        payload = change.payload
-        if payload is None or change.type not in reads:
-            return None
-        when = when_of(payload, change)
-        if when is None:
-            return None
-        for test in where:
-            if not test(payload, change):
-                return None
-        value: int | None = None
-        if value_of is not None:
-            value = value_of(payload, change, when)
-            if value is None:
-                return None
-        key: tuple[Any, ...] | None = None
-        if key_of is not None:
-            key = key_of(payload, change, when)
-            if None in key:
-                return None
-        hit = True
-        for test in numerator:
-            if not test(payload, change):
-                hit = False
-                break
-        return when, None if group_of is None else group_of(payload, change), (value, hit, key)
-
-    if not _fields(formula) <= FEED_FIELDS:
+    source = Source("contribution(change)")
+    source.emit("payload = change[5]")
+    source.emit(f"if payload is None or change[2] not in {source.const(frozenset(formula.reads))}:")
+    source.emit("    return None")
+    source.read(fields(formula))
+    source.formula(formula, _found)
+    source.emit("return None")
+    contribution: Contribution = source.compile("contribution")
+    if not fields(formula) <= FEED_FIELDS:
         return contribution
 
     # A formula of the feed's own fields alone (open-data.freshness) gives every live change of one type and
@@ -312,7 +329,7 @@ FEED_FIELDS = frozenset({"$received", "$feed"})
 """The fields a formula reads from the change feed rather than from the entity."""
 
 
-def _fields(formula: Formula) -> set[str]:
+def fields(formula: Formula) -> set[str]:
     """Every field ``formula`` reads."""
     names = {*formula.time, *(c.field for c in (*formula.where, *formula.numerator_where))}
     spec = formula.value or {}
