@@ -17,7 +17,7 @@ each size.
 
 Usage::
 
-    .venv/bin/python bench/catalogue.py                       # sizes 1k / 10k / 100k (~8 minutes)
+    .venv/bin/python bench/catalogue.py                       # sizes 1k / 10k / 100k (~12 minutes: 6 build 100k)
     .venv/bin/python bench/catalogue.py --quick               # sizes 50 / 500 / 5k (~1.5 minutes)
     .venv/bin/python bench/catalogue.py --sizes 10000 --rounds 5
 """
