@@ -83,11 +83,12 @@ class CompiledMapping:
         self._parents = {
             rule.target.split(".")[0]: f"parent_{i}"
             for i, rule in enumerate(mapping.rules)
-            if rule.target.count(".") == 1 and not rule.target.startswith("_")
+            if rule.target.count(".") == 1
+            and not rule.target.startswith("_")
+            and rule.target.split(".")[0] not in targets
         }
-        for name in targets:  # a rule that sets the whole parent could replace the dict a local holds
-            self._parents.pop(name, None)
-        """The local variable holding each parent dict of two-level targets, once the entity has it."""
+        """The local variable holding each parent dict of two-level targets, once the entity has it; not for a
+        parent that a rule sets as a whole, which could replace the dict the variable holds."""
         self._names: dict[str, Any] = {
             "Reason": Reason,
             "Rejection": Rejection,
@@ -302,7 +303,8 @@ class CompiledMapping:
         return ["pass"]
 
     def _store(self, n: int, rule: Rule, *, keep: bool) -> list[str]:
-        """Put ``v`` where the target names (``address.district`` one level down), and in ``done`` if read."""
+        """Put ``v`` where the target names (``address.district`` one level down), and in its local variable if
+        a template or first_of reads it."""
         target = rule.target
         lines = [f"{self._fields[target]} = v"] if keep else []
         path = tuple(target.split("."))

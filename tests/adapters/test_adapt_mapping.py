@@ -108,6 +108,41 @@ def test_template_keeps_literal_braces_and_reports_what_it_lacks() -> None:
     assert rejected.reasons[0].message == "template needs 'serviceRequestId', which this record lacks"
 
 
+def test_template_reads_fields_and_constants_as_they_stand_when_it_runs() -> None:
+    """A constant that a rule sets again is the constant until that rule has run, and its value after; of several
+    fields a record lacks, the leftmost is named; scratch and nested fields are read."""
+    doc = {
+        "type": "ServiceRequest",
+        "constants": {"city": "almaty", "kind": "k"},
+        "fields": {
+            "early": {"template": "{city}|{kind}"},
+            "city": {"column": ["Город"]},
+            "_a": {"column": ["А"]},
+            "address.district": {"column": ["Район"]},
+            "address.streetAddress": {"template": "{_a}/{kind}/{address.district}/{city}"},
+            "late": {"template": "{city}"},
+            "dateModified": {"first_of": ["_a", "kind"]},
+        },
+    }
+    compiled = Mapping.from_dict(doc).compile(["Город", "А", "Район"])
+    entity = compiled.apply(["astana", "1", "Есиль"])
+    assert entity == {
+        "type": "ServiceRequest",
+        "city": "astana",
+        "kind": "k",
+        "early": "almaty|k",
+        "address": {"district": "Есиль", "streetAddress": "1/k/Есиль/astana"},
+        "late": "astana",
+        "dateModified": "1",
+    }
+    assert list(entity) == ["type", "city", "kind", "early", "address", "late", "dateModified"]  # type: ignore[arg-type]
+    rejected = compiled.apply(["", " ", ""])
+    assert isinstance(rejected, Rejection)
+    assert [(r.message, r.field) for r in rejected.reasons] == [
+        ("template needs '_a', which this record lacks", "address.streetAddress")
+    ]
+
+
 def test_const_that_cannot_convert_rejects_every_record() -> None:
     doc = {"type": "ServiceRequest", "fields": {"contactPhone": {"const": "нет", "convert": "phone_kz"}}}
     compiled = Mapping.from_dict(doc).compile([])
