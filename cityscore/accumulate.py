@@ -49,18 +49,29 @@ class Delta:
     """What a batch of items changes, reduced once for every period it reaches.
 
     ``added`` and ``removed`` are flat: ``[value, hit, key, value, hit, key, ...]``, so a batch is a list the
-    ledger extends, not a list of tuples it keeps (see :mod:`cityscore.ledger`)."""
+    ledger extends, not a list of tuples it keeps (see :mod:`cityscore.ledger`). A batch reaches up to six
+    accumulators (day, week and month; whole city and group), so what each of them would do per item is done here
+    once: the added keys are counted, and for ``ordered`` aggregates the added values sorted, so that each
+    accumulator merges sorted runs instead of sorting every value again (bench/kpi.py, 1,000,000 entities: the
+    figures of a backfill cost ~4 s of CPU, ~2.8 s of it sorting, ~1 s counting keys)."""
 
     __slots__ = ("added_keys", "added_values", "entities", "hits", "removed_keys", "removed_values", "total")
 
-    def __init__(self, added: Sequence[Any], removed: Sequence[Any]) -> None:
+    def __init__(self, added: Sequence[Any], removed: Sequence[Any], *, ordered: bool = False) -> None:
         self.entities = (len(added) - len(removed)) // 3
         self.hits = sum(added[1::3]) - sum(removed[1::3])
         self.added_values = [value for value in added[0::3] if value is not None]
         self.removed_values = [value for value in removed[0::3] if value is not None]
         self.total = sum(self.added_values) - sum(self.removed_values)
-        self.added_keys = [key for key in added[2::3] if key is not None]
+        if ordered:
+            self.added_values.sort()
+        keys = [key for key in added[2::3] if key is not None]
+        self.added_keys: Counter[tuple[Any, ...]] = Counter(keys) if keys else _NO_KEYS
         self.removed_keys = [key for key in removed[2::3] if key is not None]
+
+
+_NO_KEYS: Counter[tuple[Any, ...]] = Counter()
+"""Shared by every batch without keys: never changed."""
 
 
 class Accumulator:

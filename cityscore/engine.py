@@ -107,8 +107,7 @@ class Engine:
             if payload is not None and str(payload.get("source", "")).startswith(BOOK_NAME):
                 self._remember(payload)
             return
-        if self.ledger.reads(change.type):
-            self.ledger.apply(change)
+        self.ledger.apply(change)  # which passes over the types no KPI reads
 
     def _remember(self, payload: JsonObject) -> None:
         key: AccKey = (

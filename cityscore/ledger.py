@@ -28,11 +28,14 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cityscore.accumulate import Accumulator, Delta, Figure
+from cityscore.accumulate import ORDERED, Accumulator, Delta, Figure
 from cityscore.book import Kpi, KpiBook
 from cityscore.formula import FEED_FIELDS, Change, Contribution, Counted, Item, Source, compile_formula, fields
 from cityscore.periods import HOUR_MS, epoch_ms, period_start, window
 from schemas.cities import CityRegistry
+
+_UNKNOWN: Any = object()
+"""A city the ledger has not asked the registry about yet."""
 
 AccKey = tuple[str, str, str, date, str | None]
 """(KPI code, city, period kind, period start, group or None for the whole city)."""
@@ -52,6 +55,7 @@ class _Rule:
         self.feed_only = fields(self.formula) <= FEED_FIELDS
         self.cadence = tuple(dict.fromkeys(kind for _, kpi in kpis for kind in kpi.cadence))
         self.aggregates = tuple(kpi.formula.aggregate for _, kpi in kpis)
+        self.ordered = not ORDERED.isdisjoint(self.aggregates)
         self.last_day: list[Any] = [None, None, 0]
         """The last instant this rule placed, its zone and its local day (a batch of writes shares its receipt
         time)."""
@@ -134,7 +138,9 @@ class Ledger:
                     self._waiting.append(before)
                 before.removed += previous[at + 1]
         city = change.city
-        zone = self._zone(city)
+        zone = self._zones.get(city, _UNKNOWN)
+        if zone is _UNKNOWN:
+            zone = self._zone(city)
         payload = change.payload
         if payload is None or zone is None:
             return
@@ -189,7 +195,7 @@ class Ledger:
     def _settle(self) -> None:
         """Fold every waiting bucket into its day, week and month accumulators (whole city and its group)."""
         for bucket in self._waiting:
-            delta = Delta(bucket.added, bucket.removed)
+            delta = Delta(bucket.added, bucket.removed, ordered=self._rules[bucket.rule].ordered)
             bucket.added, bucket.removed = [], []
             if not bucket.states:
                 self._place(bucket)

@@ -94,15 +94,14 @@ class _Page(Sequence[Change]):
 
 def _change(row: Any) -> Change:
     seq, id_, type_, collection, city, text, received = row
-    return Change(seq, id_, type_, collection, city, _payload(text), received)
+    payload = None if text is None else _loads(text)  # the JSON text (FEED_SQL casts it); null for a tombstone
+    # tuple.__new__ is what Change(...) calls, through a Python-level __new__ that costs more than the tuple
+    change: Change = _new(Change, (seq, id_, type_, collection, city, payload, received))
+    return change
 
 
-def _payload(raw: Any) -> dict[str, Any] | None:
-    """SQLite hands back the JSON text; asyncpg may already have decoded JSONB."""
-    if raw is None or isinstance(raw, dict):
-        return raw
-    decoded: dict[str, Any] = orjson.loads(raw)
-    return decoded
+_loads = orjson.loads
+_new = tuple.__new__
 
 
 class StoreSink:
