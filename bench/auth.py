@@ -46,9 +46,6 @@ import argparse  # noqa: E402
 import base64  # noqa: E402
 import contextlib  # noqa: E402
 import os  # noqa: E402
-import signal  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import parse_qsl  # noqa: E402
 
@@ -56,14 +53,15 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 from fastapi import FastAPI, Request, Response  # noqa: E402
 
+from bench.harness.runner import exit_if_failed, fill_defaults, run_bench  # noqa: E402
 from bench.harness.servers import (  # noqa: E402
     Server,
     bearer,
+    hub_database,
     hub_env,
     register,
     start_bare,
     start_hub,
-    throwaway_database,
 )
 from bench.harness.wrk import Result, Scenario, fixed_script, measure, open_loadgen, summary  # noqa: E402
 
@@ -147,11 +145,7 @@ def preflight(bare: Server, hub: Server, client: tuple[str, str], headers: dict[
 
 def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) -> list[Result]:
     loadgen = open_loadgen(args.connections, scratch)
-    if args.database_url:
-        database_url = stack.enter_context(throwaway_database(args.database_url))
-        database = f"PostgreSQL, throwaway database {database_url.rsplit('/', 1)[1]}"
-    else:
-        database_url, database = f"sqlite:///{scratch}/hub.db", "SQLite in a temp dir"
+    database_url, database = hub_database(stack, scratch, args.database_url)
     client = register(database_url, ["service-requests:read"])
     hub = start_hub(stack, database_url)
     loadgen.pin(hub)
@@ -170,10 +164,6 @@ def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) ->
     return results
 
 
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer and shorter rounds (~30 s)")
@@ -187,23 +177,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     defaults = {"rounds": 2, "seconds": 2, "warmup": 1} if args.quick else {"rounds": 5, "seconds": 4, "warmup": 2}
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    signal.signal(signal.SIGTERM, _interrupt)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures appear as rounds finish
-    started = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="qala-bench-auth-") as scratch, contextlib.ExitStack() as stack:
-            results = run(args, Path(scratch), stack)
-    except KeyboardInterrupt:
-        print("\ninterrupted: servers stopped, temp files and any PostgreSQL database removed", file=sys.stderr)
-        raise SystemExit(130) from None
-    print(f"\ntotal {time.monotonic() - started:.0f} s")
-    failed = sum(result.failed for result in results)
-    if failed:
-        print(f"{failed} requests FAILED (non-2xx/3xx or socket errors): the figures above are not valid")
-        raise SystemExit(1)
+    fill_defaults(args, defaults)
+    results = run_bench("auth", lambda scratch, stack: run(args, scratch, stack))
+    exit_if_failed(sum(result.failed for result in results))
 
 
 if __name__ == "__main__":

@@ -40,16 +40,14 @@ import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
-import signal  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
 from urllib.parse import urlencode  # noqa: E402
 
 import httpx  # noqa: E402
 from fastapi import FastAPI, Response  # noqa: E402
 
+from bench.harness.runner import exit_if_failed, fill_defaults, run_bench  # noqa: E402
 from bench.harness.servers import Server, hub_env, start_bare  # noqa: E402
 from bench.harness.wrk import DONE, Loadgen, Result, Run, Scenario, lua_string, measure, open_loadgen  # noqa: E402
 from catalogue.app import create_app  # noqa: E402
@@ -439,10 +437,6 @@ def run(args: argparse.Namespace, scratch: Path) -> list[Step]:
     return steps
 
 
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="sizes 50 / 500 / 5k, short runs (~1.5 minutes)")
@@ -454,24 +448,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="wrk's keep-alive connections")
     args = parser.parse_args()
     defaults = {"sizes": "50,500,5000", "rounds": 1, "seconds": 2} if args.quick else {}
-    for name, value in {"sizes": "1000,10000,100000", "rounds": 3, "seconds": 4, **defaults}.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_defaults(args, {"sizes": "1000,10000,100000", "rounds": 3, "seconds": 4, **defaults})
     args.sizes = sorted(int(size) for size in str(args.sizes).split(","))
-    signal.signal(signal.SIGTERM, _interrupt)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures appear as sizes finish
-    started = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="qala-bench-catalogue-") as scratch:
-            steps = run(args, Path(scratch))
-    except KeyboardInterrupt:
-        print("\ninterrupted: servers stopped, temp files removed", file=sys.stderr)
-        raise SystemExit(130) from None
+    steps = run_bench("catalogue", lambda scratch, _stack: run(args, scratch))
     growth_table(steps)
-    print(f"\ntotal {time.monotonic() - started:.0f} s")
-    if any(r.failed for step in steps for r in (step.cached, step.uncached)):
-        print("some requests FAILED (non-2xx/3xx or socket errors): the figures above are not valid")
-        raise SystemExit(1)
+    exit_if_failed(sum(r.failed for step in steps for r in (step.cached, step.uncached)))
 
 
 if __name__ == "__main__":

@@ -52,10 +52,8 @@ if str(ROOT) not in sys.path:
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import secrets  # noqa: E402
-import signal  # noqa: E402
 import sqlite3  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterable, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -65,6 +63,7 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
 
+from bench.harness.runner import exit_if_failed, fill_defaults, run_bench  # noqa: E402
 from bench.harness.servers import (  # noqa: E402
     EXAMPLE,
     Server,
@@ -477,10 +476,6 @@ def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) ->
     return figures, failed
 
 
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="sizes 1k/10k/100k, short runs (~2 minutes)")
@@ -502,26 +497,13 @@ def main() -> None:
         else {"rounds": 5, "seconds": 5, "warmup": 2, "sizes": "10000,100000,1000000", "batch": 10_000}
     )
     defaults = {"batch_rounds": 2, "list_seconds": 2 if args.quick else 5, **defaults}
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_defaults(args, defaults)
     args.sizes = sorted(int(size) for size in str(args.sizes).split(","))
     if args.sizes[0] < 1000 and "list" in args.phases:
         parser.error("--sizes: the list phase needs at least 1000 entities (a page 2 of city=astana&status=open)")
-    signal.signal(signal.SIGTERM, _interrupt)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures appear as phases finish
-    started = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="qala-bench-") as scratch, contextlib.ExitStack() as stack:
-            figures, failed = run(args, Path(scratch), stack)
-    except KeyboardInterrupt:
-        print("\ninterrupted: servers stopped, temp files and the PostgreSQL database removed", file=sys.stderr)
-        raise SystemExit(130) from None
+    figures, failed = run_bench("exchange", lambda scratch, stack: run(args, scratch, stack))
     summary_table(figures)
-    print(f"\ntotal {time.monotonic() - started:.0f} s")
-    if failed:
-        print(f"{failed} list requests FAILED (non-2xx/3xx or socket errors): the figures above are not valid")
-        raise SystemExit(1)
+    exit_if_failed(failed, "list requests")
 
 
 if __name__ == "__main__":

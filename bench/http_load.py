@@ -53,8 +53,6 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
-import signal  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import quote  # noqa: E402
@@ -63,16 +61,17 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 from fastapi import FastAPI, Request, Response  # noqa: E402
 
+from bench.harness.runner import exit_if_failed, fill_defaults, run_bench  # noqa: E402
 from bench.harness.servers import (  # noqa: E402
     EXAMPLE,
     Server,
     bearer,
+    hub_database,
     hub_env,
     post_batch,
     register,
     start_bare,
     start_hub,
-    throwaway_database,
 )
 from bench.harness.wrk import (  # noqa: E402
     Result,
@@ -194,11 +193,7 @@ def seed(hub: Server, headers: dict[str, str], count: int) -> None:
 
 def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) -> list[Result]:
     loadgen = open_loadgen(args.connections, scratch)
-    if args.database_url:
-        database_url = stack.enter_context(throwaway_database(args.database_url))
-        database = f"PostgreSQL, throwaway database {database_url.rsplit('/', 1)[1]}"
-    else:
-        database_url, database = f"sqlite:///{scratch}/hub.db", "SQLite in a temp dir"
+    database_url, database = hub_database(stack, scratch, args.database_url)
     client = register(database_url)
     hub = start_hub(stack, database_url)
     headers = bearer(hub, client)
@@ -221,10 +216,6 @@ def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) ->
     return results
 
 
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer and shorter rounds (~1-2 minutes)")
@@ -243,23 +234,9 @@ def main() -> None:
         if args.quick
         else {"rounds": 5, "seconds": 5, "warmup": 2, "entities": 5000}
     )
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    signal.signal(signal.SIGTERM, _interrupt)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures appear as rounds finish
-    started = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="qala-bench-http-") as scratch, contextlib.ExitStack() as stack:
-            results = run(args, Path(scratch), stack)
-    except KeyboardInterrupt:
-        print("\ninterrupted: servers stopped, temp files and any PostgreSQL database removed", file=sys.stderr)
-        raise SystemExit(130) from None
-    print(f"\ntotal {time.monotonic() - started:.0f} s")
-    failed = sum(result.failed for result in results)
-    if failed:
-        print(f"{failed} requests FAILED (non-2xx/3xx or socket errors): the figures above are not valid")
-        raise SystemExit(1)
+    fill_defaults(args, defaults)
+    results = run_bench("http", lambda scratch, stack: run(args, scratch, stack))
+    exit_if_failed(sum(result.failed for result in results))
 
 
 if __name__ == "__main__":

@@ -46,14 +46,11 @@ if str(ROOT) not in sys.path:
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import os  # noqa: E402
-import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
 import httpx  # noqa: E402
@@ -61,13 +58,15 @@ import orjson  # noqa: E402
 import psycopg  # noqa: E402
 import redis  # noqa: E402
 
+from bench.harness.runner import exit_if_failed, fill_defaults, run_bench  # noqa: E402
 from bench.harness.servers import (  # noqa: E402
     EXAMPLE,
     PG_ADMIN_URL,
-    TICKS,
     Server,
     bearer,
+    child_pids,
     hub_env,
+    own_cpu,
     post_batch,
     register,
     throwaway_database,
@@ -100,7 +99,7 @@ class ServedHub(Server):
             if self.process.poll() is not None:
                 raise SystemExit(f"qala serve --workers {self.workers} exited with {self.process.returncode}")
             # Every worker up: uvicorn runs one worker in its own process, more as child processes.
-            if self.workers == 1 or len(children(self.pid)) >= self.workers:
+            if self.workers == 1 or len(child_pids(self.pid)) >= self.workers:
                 with contextlib.suppress(httpx.TransportError):
                     if httpx.get(self.base + ready_path, timeout=1).status_code == 200:
                         return
@@ -108,22 +107,9 @@ class ServedHub(Server):
         raise SystemExit(f"qala serve --workers {self.workers} did not start within {timeout:.0f} s")
 
 
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(FileNotFoundError):
-            found += [int(child) for child in task.read_text().split()]
-    return found
-
-
 def cpu_of(pids: set[int]) -> dict[int, float]:
     """utime + stime, in seconds, of each process of ``pids`` that runs (not its children)."""
-    found = {}
-    for pid in pids:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            found[pid] = (int(stat[11]) + int(stat[12])) / TICKS
-    return found
+    return {pid: seconds for pid in pids if (seconds := own_cpu(pid)) is not None}
 
 
 def used(before: dict[int, float], after: dict[int, float]) -> float:
@@ -249,7 +235,8 @@ def measure(
 # -- the run ------------------------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) -> bool:
+def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) -> int:
+    """Measure and print; the number of requests that failed."""
     wrk, version = find_wrk()
     # Unpinned: with two workers the hub needs every CPU, and there is none to set wrk apart on.
     loadgen = Loadgen(wrk, version, args.connections, scratch, wrk_cpu=None, server_cpu=None)
@@ -305,13 +292,7 @@ def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) ->
     print(
         "  ceiling: CPUs x hub CPU / (hub + PostgreSQL + Redis + wrk CPU) per request of the 2-worker runs, at most 2"
     )
-    if failed:
-        print(f"{failed} requests FAILED (non-2xx/3xx or socket errors): the figures above are not valid")
-    return failed == 0
-
-
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    return failed
 
 
 def main() -> None:
@@ -327,21 +308,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=REDIS_URL, help="the Redis of the hubs' rate limits")
     args = parser.parse_args()
     defaults = {"rounds": 2, "seconds": 3, "warmup": 1} if args.quick else {"rounds": 3, "seconds": 8, "warmup": 3}
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    signal.signal(signal.SIGTERM, _interrupt)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures appear as rounds finish
-    started = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="qala-bench-scaleout-") as scratch, contextlib.ExitStack() as stack:
-            valid = run(args, Path(scratch), stack)
-    except KeyboardInterrupt:
-        print("\ninterrupted: hubs stopped, the PostgreSQL database removed", file=sys.stderr)
-        raise SystemExit(130) from None
-    print(f"\ntotal {time.monotonic() - started:.0f} s")
-    if not valid:
-        raise SystemExit(1)
+    fill_defaults(args, defaults)
+    failed = run_bench("scaleout", lambda scratch, stack: run(args, scratch, stack))
+    exit_if_failed(failed)
 
 
 if __name__ == "__main__":

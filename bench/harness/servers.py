@@ -48,17 +48,28 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def process_cpu(pid: int) -> float:
-    """utime + stime, in seconds, of process ``pid`` (all its threads) and of its live child processes."""
+def own_cpu(pid: int) -> float | None:
+    """utime + stime, in seconds, of process ``pid`` (all its threads, not its children); None once it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    total = (int(stat[11]) + int(stat[12])) / TICKS
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(stat[11]) + int(stat[12])) / TICKS
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (of any of its threads)."""
+    found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         with contextlib.suppress(FileNotFoundError):
-            total += sum(process_cpu(int(child)) for child in task.read_text().split())
-    return total
+            found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def process_cpu(pid: int) -> float:
+    """utime + stime, in seconds, of process ``pid`` (all its threads) and of its live child processes."""
+    own = own_cpu(pid)
+    return 0.0 if own is None else own + sum(process_cpu(child) for child in child_pids(pid))
 
 
 @dataclass
@@ -179,6 +190,15 @@ def throwaway_database(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def hub_database(stack: contextlib.ExitStack, scratch: Path, admin_url: str | None) -> tuple[str, str]:
+    """The hub's database URL and a line describing it: a throwaway database on the PostgreSQL server of
+    ``admin_url`` (dropped when ``stack`` closes), or without one a SQLite file in ``scratch``."""
+    if admin_url is None:
+        return f"sqlite:///{scratch}/hub.db", "SQLite in a temp dir"
+    database_url = stack.enter_context(throwaway_database(admin_url))
+    return database_url, f"PostgreSQL, throwaway database {database_url.rsplit('/', 1)[1]}"
 
 
 def post_batch(hub: Server, headers: dict[str, str], rows: list[tuple[str, bytes]]) -> float:
