@@ -116,8 +116,12 @@ def public_view(schema: SchemaVersion, entity: JsonObject, caller: Caller) -> Js
     personal = schema.personal_fields
     if personal.isdisjoint(entity) or caller.may_read_personal(schema.collection, str(entity.get("city"))):
         return entity
-    # What ``schema.redact`` returns, built by copying the entity and deleting its few personal fields rather than
-    # testing each of its fields: this runs for every entity of every page.
+    return _without(entity, personal)
+
+
+def _without(entity: JsonObject, personal: frozenset[str]) -> JsonObject:
+    """What ``schema.redact`` returns, built by copying the entity and deleting its few personal fields rather than
+    testing each of its fields: this runs for every entity of every page."""
     view = dict(entity)
     for name in personal.intersection(entity):
         del view[name]
@@ -142,12 +146,7 @@ def public_viewer(schema: SchemaVersion, caller: Caller) -> Callable[[JsonObject
         allowed = decided.get(city)
         if allowed is None:
             allowed = decided[city] = caller.may_read_personal(collection, city)
-        if allowed:
-            return entity
-        shown = dict(entity)
-        for name in personal.intersection(entity):
-            del shown[name]
-        return shown
+        return entity if allowed else _without(entity, personal)
 
     return view
 

@@ -133,24 +133,18 @@ def _entity_response(
     )
 
 
+Handler = Callable[[Request, Caller, Exchange], Awaitable[Response]]
+"""An operation's work once its caller is authorised: what it answers."""
+
+
 def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
     collection = schema.collection
     filters = frozenset(schema.filterable_fields) - _RESERVED
-    read, write = f"{collection}:read", f"{collection}:write"
 
-    # The endpoints take the request alone and declare no dependency, because FastAPI's resolution of the ones they
-    # had (services, bearer token, caller, scope, exchange) cost a GET of one entity about a sixth of its CPU
-    # (bench/http_load.py). Nothing is lost to the hub's OpenAPI document, which leaves them out either way: the
-    # mandate (openapi/<collection>.yaml) documents them. ``authorize`` raises what the dependency raised.
+    async def list_entities(request: Request, caller: Caller, exchange: Exchange) -> Response:
+        return await _list(schema, filters, request, caller, exchange)
 
-    async def list_entities(request: Request) -> Response:
-        caller, limits = await authorize(request, read)
-        response = await _list(schema, filters, request, caller, await exchange_of(request))
-        return _limited(response, limits)
-
-    async def create_entity(request: Request) -> Response:
-        caller, limits = await authorize(request, write)
-        exchange = await exchange_of(request)
+    async def create_entity(request: Request, caller: Caller, exchange: Exchange) -> Response:
         entity = parse_entity(await request.body(), request.headers.get("content-type"))
         validated(schema, entity)
         caller.check_city(entity["city"])
@@ -158,35 +152,19 @@ def _add_collection(router: APIRouter, schema: SchemaVersion) -> None:
         stored = await exchange.store.create(entity, schema, publisher_of(caller), record)
         mark_audited(request)
         location = request_link(request, path=f"{PREFIX}/{collection}/{quote(entity['id'], safe='')}")
-        return _limited(_entity_response(schema, stored, caller, 201, {"Location": location}), limits)
+        return _entity_response(schema, stored, caller, 201, {"Location": location})
 
-    base = f"/{collection}"
-    _add_plain_route(router, base, list_entities, "GET", f"list-{collection}")
-    _add_plain_route(router, base, create_entity, "POST", f"create-{collection}")
-    _add_item_routes(router, schema)
-    add_patch_route(router, schema, PREFIX)
-
-
-def _add_item_routes(router: APIRouter, schema: SchemaVersion) -> None:
-    """``GET``, ``PUT`` and ``DELETE`` of ``/<collection>/{entity_id}``."""
-    collection = schema.collection
-    read, write = f"{collection}:read", f"{collection}:write"
-
-    async def get_entity(request: Request) -> Response:
-        caller, limits = await authorize(request, read)
-        exchange = await exchange_of(request)
+    async def get_entity(request: Request, caller: Caller, exchange: Exchange) -> Response:
         entity_id: str = request.path_params["entity_id"]
         stored = await exchange.store.get(entity_id)
         if stored is None or stored.collection != collection:
             raise NotFound(f"no {schema.type_name} {entity_id}")
         caller.check_read(stored.city)
         if stored.etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-            return _limited(Response(status_code=304, headers={"ETag": stored.etag}), limits)
-        return _limited(_entity_response(schema, stored, caller), limits)
+            return Response(status_code=304, headers={"ETag": stored.etag})
+        return _entity_response(schema, stored, caller)
 
-    async def put_entity(request: Request) -> Response:
-        caller, limits = await authorize(request, write)
-        exchange = await exchange_of(request)
+    async def put_entity(request: Request, caller: Caller, exchange: Exchange) -> Response:
         entity_id: str = request.path_params["entity_id"]
         entity = parse_entity(await request.body(), request.headers.get("content-type"))
         if entity.get("id") != entity_id:
@@ -201,11 +179,9 @@ def _add_item_routes(router: APIRouter, schema: SchemaVersion) -> None:
         mark_audited(request)
         status = 201 if outcome.value == "created" else 200
         headers = {"Location": request_link(request)} if status == 201 else {}
-        return _limited(_entity_response(schema, stored, caller, status, headers), limits)
+        return _entity_response(schema, stored, caller, status, headers)
 
-    async def delete_entity(request: Request) -> Response:
-        caller, limits = await authorize(request, write)
-        exchange = await exchange_of(request)
+    async def delete_entity(request: Request, caller: Caller, exchange: Exchange) -> Response:
         entity_id: str = request.path_params["entity_id"]
         current = await exchange.store.get(entity_id)
         if current is None or current.collection != collection:
@@ -214,25 +190,39 @@ def _add_item_routes(router: APIRouter, schema: SchemaVersion) -> None:
         record = audit_record(request, caller, "entity.deleted", resource=entity_id, status=204)
         await exchange.store.delete(entity_id, publisher_of(caller), request.headers.get("if-match"), record)
         mark_audited(request)
-        return _limited(Response(status_code=204), limits)
+        return Response(status_code=204)
 
-    item = f"/{collection}/{{entity_id:path}}"
-    _add_plain_route(router, item, get_entity, "GET", f"get-{collection}")
-    _add_plain_route(router, item, put_entity, "PUT", f"put-{collection}")
-    _add_plain_route(router, item, delete_entity, "DELETE", f"delete-{collection}")
+    base, item = f"/{collection}", f"/{collection}/{{entity_id:path}}"
+    read, write = f"{collection}:read", f"{collection}:write"
+    for path, method, name, scope, handler in (
+        (base, "GET", "list", read, list_entities),
+        (base, "POST", "create", write, create_entity),
+        (item, "GET", "get", read, get_entity),
+        (item, "PUT", "put", write, put_entity),
+        (item, "DELETE", "delete", write, delete_entity),
+    ):
+        router.add_api_route(
+            path, _authorised(scope, handler), methods=[method], name=f"{name}-{collection}", include_in_schema=False
+        )
+    add_patch_route(router, schema, PREFIX)
 
 
-def _add_plain_route(
-    router: APIRouter, path: str, endpoint: Callable[[Request], Awaitable[Response]], method: str, name: str
-) -> None:
-    """An operation whose endpoint takes the request alone, so FastAPI has no dependency to resolve for it."""
-    router.add_api_route(path, endpoint, methods=[method], name=name, include_in_schema=False)
+def _authorised(scope: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint that takes the request alone: it authorises the caller for ``scope``, runs ``handler`` and adds
+    the rate-limit headers after the answer's own, where FastAPI put a dependency's headers.
 
+    No dependency is declared, because FastAPI's resolution of the ones these routes had (services, bearer token,
+    caller, scope, exchange) cost a GET of one entity about a sixth of its CPU (bench/http_load.py). Nothing is
+    lost to the hub's OpenAPI document, which leaves them out either way: the mandate (openapi/<collection>.yaml)
+    documents them. :func:`gateway.auth.authorize` raises what the dependency raised, in the same order."""
 
-def _limited(response: Response, limits: dict[str, str]) -> Response:
-    """``response`` with the rate-limit headers after its own, where FastAPI put a dependency's headers."""
-    response.headers.raw.extend(Headers(limits).raw)
-    return response
+    async def endpoint(request: Request) -> Response:
+        caller, limits = await authorize(request, scope)
+        response = await handler(request, caller, await exchange_of(request))
+        response.headers.raw.extend(Headers(limits).raw)
+        return response
+
+    return endpoint
 
 
 async def _kept(schema: SchemaVersion, caller: Caller, exchange: Exchange, entity: JsonObject) -> JsonObject:

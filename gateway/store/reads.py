@@ -27,6 +27,8 @@ import orjson
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.db import SQLITE_CACHE_PRAGMA
+
 COLUMNS = (
     "id, type, collection, city, CAST(payload AS TEXT) AS payload, version, seq, received_at, client_id, member, "
     "schema_version"
@@ -111,7 +113,7 @@ def _reader(engine: AsyncEngine) -> sqlite3.Connection | None:
         reader = sqlite3.connect(str(database), isolation_level=None, check_same_thread=False)
         reader.execute("PRAGMA busy_timeout=0")
         reader.execute("PRAGMA query_only=ON")
-        reader.execute("PRAGMA cache_size=-32768")  # as the pool's connections (gateway.db)
+        reader.execute(SQLITE_CACHE_PRAGMA)
         weakref.finalize(key, reader.close)
     _READERS[key] = reader
     return reader
