@@ -1,6 +1,7 @@
 """The formula evaluation as it was before formulas were compiled to Python source (commit 55ad474): a chain of
-closures, one per field, test and key part. Kept, unchanged but for its imports, as the reference the compiled
-functions must agree with (tests/cityscore/test_formula.py)."""
+closures, one per field, test and key part. Kept unchanged, but for its imports (which fields a formula reads, and
+which of them the feed gives, now come from cityscore.formula), as the reference the compiled functions must agree
+with (tests/cityscore/test_formula.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cityscore.book import Condition, Formula
-from cityscore.formula import Change
+from cityscore.formula import FEED_FIELDS, Change, fields
 from cityscore.periods import HOUR_MS, epoch_ms
 
 Instant = tuple[datetime, int]
@@ -255,7 +256,7 @@ def compile_formula(formula: Formula) -> Contribution:
                 break
         return when, None if group_of is None else group_of(payload, change), (value, hit, key)
 
-    if not _fields(formula) <= FEED_FIELDS:
+    if not fields(formula) <= FEED_FIELDS:
         return contribution
 
     # A formula of the feed's own fields alone (open-data.freshness) gives every live change of one type and
@@ -268,22 +269,3 @@ def compile_formula(formula: Formula) -> Contribution:
         return None if change.payload is None else per_write(change.type, change.collection, change.received_at)
 
     return feed_only
-
-
-FEED_FIELDS = frozenset({"$received", "$feed"})
-"""The fields a formula reads from the change feed rather than from the entity."""
-
-
-def _fields(formula: Formula) -> set[str]:
-    """Every field ``formula`` reads."""
-    names = {*formula.time, *(c.field for c in (*formula.where, *formula.numerator_where))}
-    spec = formula.value or {}
-    names.update(spec.get("received_minus", ()), spec.get("difference", ()))
-    if "decimal" in spec:
-        names.add(spec["decimal"])
-    if "received_minus" in spec:
-        names.add("$received")
-    names.update(part.removeprefix("hour:") for part in formula.key)
-    if formula.group_by is not None:
-        names.add(formula.group_by)
-    return names
