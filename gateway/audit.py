@@ -24,7 +24,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -169,6 +169,17 @@ _SQLITE_BUMP_HEAD = "UPDATE audit_head SET seq = seq + ? WHERE id = ? RETURNING 
 _SQLITE_SET_HEAD_HASH = "UPDATE audit_head SET hash = ? WHERE id = ?"
 
 
+def append_in_sqlite(database: sqlite3.Connection, records: list[AuditRecord], now: float) -> list[tuple[int, str]]:
+    """The statements of :meth:`AuditLog._append_many` on a ``sqlite3`` connection, in the transaction it has open
+    (called in the connection's own thread, inside a transaction that a caller begins and commits: the store's
+    group commit, :func:`_append_in_sqlite`)."""
+    ((last_seq, prev_hash),) = database.execute(_SQLITE_BUMP_HEAD, (len(records), HEAD_ID)).fetchall()
+    rows, results = _chained(records, last_seq, prev_hash, now)
+    database.executemany(_INSERT_SQL["qmark"], rows)
+    database.execute(_SQLITE_SET_HEAD_HASH, (results[-1][1] if results else prev_hash, HEAD_ID))
+    return results
+
+
 def _append_in_sqlite(database: sqlite3.Connection, records: list[AuditRecord], now: float) -> list[tuple[int, str]]:
     """The statements of :meth:`AuditLog._append_many`, run by ``sqlite3`` in the connection's own thread, and the
     commit; rolled back on any error. The transaction takes SQLite's write lock before it reads anything, as the
@@ -176,15 +187,29 @@ def _append_in_sqlite(database: sqlite3.Connection, records: list[AuditRecord], 
     try:
         if not database.in_transaction:  # whatever the connection's isolation level, these statements are one
             database.execute("BEGIN IMMEDIATE")
-        ((last_seq, prev_hash),) = database.execute(_SQLITE_BUMP_HEAD, (len(records), HEAD_ID)).fetchall()
-        rows, results = _chained(records, last_seq, prev_hash, now)
-        database.executemany(_INSERT_SQL["qmark"], rows)
-        database.execute(_SQLITE_SET_HEAD_HASH, (results[-1][1] if results else prev_hash, HEAD_ID))
+        results = append_in_sqlite(database, records, now)
         database.commit()
     except BaseException:
         database.rollback()
         raise
     return results
+
+
+SqliteCall = Callable[..., Awaitable[Any]]
+"""``aiosqlite``'s own hand-off: ``await run(function, *args)`` calls ``function(*args)`` in the connection's thread."""
+
+
+async def sqlite_thread(conn: AsyncConnection) -> tuple[SqliteCall, sqlite3.Connection] | None:
+    """For a connection of a SQLite engine through ``aiosqlite``: the call that runs a function in the driver's
+    thread, and the ``sqlite3`` connection that function may use there (and only there). None for any other driver
+    (PostgreSQL), which then goes through SQLAlchemy."""
+    if conn.dialect.name != "sqlite":
+        return None
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    run, database = getattr(driver, "_execute", None), getattr(driver, "_conn", None)
+    if run is None or not isinstance(database, sqlite3.Connection):
+        return None
+    return run, database
 
 
 @dataclass(frozen=True)
@@ -257,9 +282,9 @@ class AuditLog:
         fifteen per group commit, which cost an audited GET more than a third of its CPU. PostgreSQL (and any
         driver without that call) goes through SQLAlchemy."""
         async with self.engine.connect() as conn:
-            driver: Any = (await conn.get_raw_connection()).driver_connection
-            run, database = getattr(driver, "_execute", None), getattr(driver, "_conn", None)
-            if self.engine.dialect.name == "sqlite" and run is not None and isinstance(database, sqlite3.Connection):
+            thread = await sqlite_thread(conn)
+            if thread is not None:
+                run, database = thread
                 results: list[tuple[int, str]] = await run(_append_in_sqlite, database, records, time.time())
                 return results
             async with conn.begin():

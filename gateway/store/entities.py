@@ -13,6 +13,7 @@ describes (or not at all).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.audit import AuditLog, AuditRecord
+from gateway.audit import AuditLog, AuditRecord, append_in_sqlite, sqlite_thread
 from gateway.db import writer
 from gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed
 from gateway.store.reads import GET_SQL, PAYLOAD_COLUMNS, Select, fetch
@@ -213,8 +214,8 @@ class EntityStore:
         while self._pending:
             ops, self._pending = self._pending[:GROUP_LIMIT], self._pending[GROUP_LIMIT:]
             try:
-                async with writer(self.engine), self.engine.begin() as conn:
-                    outcomes = await self._apply_ops(conn, ops)
+                async with writer(self.engine):
+                    outcomes = await self._commit_group(ops)
             except Exception as exc:  # the transaction failed: every write in it learns so
                 for op in ops:
                     if not op.future.done():
@@ -228,84 +229,31 @@ class EntityStore:
                 else:
                     op.future.set_result(outcome)
 
-    async def _apply_ops(self, conn: AsyncConnection, ops: list[_Op]) -> list[tuple[StoredEntity, Outcome] | Exception]:
+    async def _commit_group(self, ops: list[_Op]) -> list[_Result]:
+        """Apply ``ops`` in one transaction and commit it; each op's outcome or error, in order.
+
+        On SQLite the whole transaction is one call in ``aiosqlite``'s thread (:func:`_group_in_sqlite`), as the
+        audit log's own group commit is: through SQLAlchemy each statement, cursor and the commit was a hand-off to
+        that thread and back, about 27 per group commit, which cost a POST more than its validation. PostgreSQL (and
+        any driver without that call) goes through SQLAlchemy."""
+        async with self.engine.connect() as conn:
+            thread = await sqlite_thread(conn)
+            if thread is not None:
+                run, database = thread
+                outcomes: list[_Result] = await run(_group_in_sqlite, database, ops, self.audit is not None)
+                return outcomes
+            async with conn.begin():
+                return await self._apply_ops(conn, ops)
+
+    async def _apply_ops(self, conn: AsyncConnection, ops: list[_Op]) -> list[_Result]:
         base = await self._reserve(conn, len(ops))
         existing = await self._current(conn, [op.entity_id for op in ops])
-        state = {key: _State.of(row) for key, row in existing.items()}
-        inserts: dict[str, dict[str, Any]] = {}
-        updates: dict[str, dict[str, Any]] = {}
-        outcomes: list[tuple[StoredEntity, Outcome] | Exception] = []
-        audits: list[AuditRecord] = []
-        now = time.time()
-        for index, op in enumerate(ops, start=1):
-            current = state.get(op.entity_id)
-            live = current is not None and current.live
-            try:
-                if op.kind == "create" and live:
-                    raise Conflict(f"{op.entity_id} exists already; use PUT to replace it")
-                if op.kind == "delete" and not live:
-                    raise NotFound(f"no entity {op.entity_id}")
-                _check_precondition(
-                    op.if_match, current.version if current is not None and live else None, op.entity_id
-                )
-            except GatewayError as error:
-                outcomes.append(error)
-                continue
-            seq = base + index
-            if op.kind == "delete":
-                assert current is not None
-                row = current.tombstone(
-                    op.entity_id, version=current.version + 1, seq=seq, now=now, publisher=op.publisher
-                )
-                state[op.entity_id] = replace(current, digest=None, version=current.version + 1, live=False)
-                outcomes.append((_stored_tombstone(op.entity_id, current, row), Outcome.DELETED))
-            else:
-                assert op.entity is not None
-                assert op.schema is not None
-                digest = content_hash(op.entity)
-                if current is not None and current.digest == digest:
-                    stored = _stored(
-                        op.entity, op.schema, version=current.version, seq=0, now=now, publisher=op.publisher
-                    )
-                    outcomes.append((stored, Outcome.UNCHANGED))
-                    if op.audit is not None:
-                        audits.append(op.audit)
-                    continue
-                version = current.version + 1 if current is not None else 1
-                created_at = current.created_at if current is not None else now
-                row = _columns(
-                    _values(
-                        op.entity,
-                        op.schema,
-                        digest=digest,
-                        version=version,
-                        seq=seq,
-                        now=now,
-                        created_at=created_at,
-                        publisher=op.publisher,
-                    )
-                )
-                state[op.entity_id] = _State(
-                    digest,
-                    version,
-                    created_at,
-                    True,
-                    row["type"],
-                    row["collection"],
-                    row["city"],
-                    row["schema_version"],
-                )
-                outcome = Outcome.UPDATED if live else Outcome.CREATED
-                stored = _stored(op.entity, op.schema, version=version, seq=seq, now=now, publisher=op.publisher)
-                outcomes.append((stored, outcome))
-            (updates if op.entity_id in existing else inserts)[op.entity_id] = row
-            if op.audit is not None:
-                audits.append(op.audit)
-        driver_rows = {key: _for_driver(tuple(row[name] for name in _NAMES)) for key, row in inserts.items()}
-        await _persist(conn, driver_rows, updates)
-        if audits and self.audit is not None:
-            await self.audit.append_many(audits, conn)
-        return outcomes
+        group = _plan(ops, base, existing, time.time())
+        inserts = {key: _for_driver(row) for key, row in group.inserts.items()}
+        await _persist(conn, inserts, {key: _columns(row) for key, row in group.updates.items()})
+        if group.audits and self.audit is not None:
+            await self.audit.append_many(group.audits, conn)
+        return group.outcomes
 
     async def write_many(
         self,
@@ -400,6 +348,117 @@ class EntityStore:
         return results
 
 
+_Result = tuple[StoredEntity, Outcome] | Exception
+"""What one single write of a group commit comes to: the stored entity and the outcome, or its own error."""
+
+
+@dataclass
+class _Group:
+    """What a group commit writes: new rows and changed ones (``_NAMES`` order, the payload as the entity; the last
+    write of an id wins), the audit records, and each op's outcome."""
+
+    outcomes: list[_Result] = field(default_factory=list)
+    inserts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    updates: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    audits: list[AuditRecord] = field(default_factory=list)
+
+
+def _plan(ops: list[_Op], base: int, existing: dict[str, Any], now: float) -> _Group:
+    """The rows, audit records and outcomes of ``ops``, in order, given the sequence number before the group's
+    (``base``) and the current rows of their ids (``_LOOKUP_SQL``'s columns, keyed by id). Pure: it runs in
+    ``aiosqlite``'s thread on SQLite and in the event loop on PostgreSQL."""
+    state = {key: _State.of(row) for key, row in existing.items()}
+    group = _Group()
+    for index, op in enumerate(ops, start=1):
+        current = state.get(op.entity_id)
+        live = current is not None and current.live
+        try:
+            if op.kind == "create" and live:
+                raise Conflict(f"{op.entity_id} exists already; use PUT to replace it")
+            if op.kind == "delete" and not live:
+                raise NotFound(f"no entity {op.entity_id}")
+            _check_precondition(op.if_match, current.version if current is not None and live else None, op.entity_id)
+        except GatewayError as error:
+            group.outcomes.append(error)
+            continue
+        seq = base + index
+        if op.kind == "delete":
+            assert current is not None
+            row = current.tombstone(op.entity_id, version=current.version + 1, seq=seq, now=now, publisher=op.publisher)
+            state[op.entity_id] = replace(current, digest=None, version=current.version + 1, live=False)
+            group.outcomes.append((_stored_tombstone(op.entity_id, current, row), Outcome.DELETED))
+        else:
+            assert op.entity is not None
+            assert op.schema is not None
+            digest = content_hash(op.entity)
+            if current is not None and current.digest == digest:
+                stored = _stored(op.entity, op.schema, version=current.version, seq=0, now=now, publisher=op.publisher)
+                group.outcomes.append((stored, Outcome.UNCHANGED))
+                if op.audit is not None:
+                    group.audits.append(op.audit)
+                continue
+            version = current.version + 1 if current is not None else 1
+            created_at = current.created_at if current is not None else now
+            row = _values(
+                op.entity,
+                op.schema,
+                digest=digest,
+                version=version,
+                seq=seq,
+                now=now,
+                created_at=created_at,
+                publisher=op.publisher,
+            )
+            state[op.entity_id] = _State(
+                digest,
+                version,
+                created_at,
+                True,
+                op.entity["type"],
+                op.schema.collection,
+                op.entity["city"],
+                op.schema.version,
+            )
+            outcome = Outcome.UPDATED if live else Outcome.CREATED
+            stored = _stored(op.entity, op.schema, version=version, seq=seq, now=now, publisher=op.publisher)
+            group.outcomes.append((stored, outcome))
+        (group.updates if op.entity_id in existing else group.inserts)[op.entity_id] = row
+        if op.audit is not None:
+            group.audits.append(op.audit)
+    return group
+
+
+def _group_in_sqlite(database: sqlite3.Connection, ops: list[_Op], audited: bool) -> list[_Result]:
+    """The statements of :meth:`EntityStore._apply_ops` and the audit append, run by ``sqlite3`` in the connection's
+    own thread, and the commit; rolled back on any error, so an entity never commits without its audit record or
+    the other way round. The sequence row's update comes first and takes SQLite's write lock before any read, as
+    :meth:`EntityStore._reserve` does."""
+    try:
+        if not database.in_transaction:  # whatever the connection's isolation level, these statements are one
+            database.execute("BEGIN IMMEDIATE")
+        ((value,),) = database.execute(_SQLITE_RESERVE, (len(ops), SEQUENCE_ROW)).fetchall()
+        ids = _id_list("sqlite", sorted({op.entity_id for op in ops}))
+        existing = {row[0]: row for row in database.execute(_LOOKUP_SQL["sqlite"], (ids,)).fetchall()}
+        group = _plan(ops, int(value) - len(ops), existing, time.time())
+        if group.inserts:
+            database.executemany(_INSERT_SQL["qmark"], [_for_driver(row) for row in group.inserts.values()])
+        if group.updates:
+            database.executemany(_SQLITE_UPDATE, [_update_parameters(row) for row in group.updates.values()])
+        if audited and group.audits:
+            append_in_sqlite(database, group.audits, time.time())
+        database.commit()
+    except BaseException:
+        database.rollback()
+        raise
+    return group.outcomes
+
+
+def _update_parameters(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``_SQLITE_UPDATE``'s parameters for a row: the payload as the JSON column writes it (``null`` for none, as a
+    tombstone's update through SQLAlchemy wrote it), the id last."""
+    return (*row[1:_PAYLOAD], orjson.dumps(row[_PAYLOAD]).decode(), *row[_PAYLOAD + 1 :], row[0])
+
+
 async def _persist(
     conn: AsyncConnection, inserts: dict[str, tuple[Any, ...]], updates: dict[str, dict[str, Any]]
 ) -> None:
@@ -453,6 +512,10 @@ _INSERT_SQL = {
     )
 }
 """The insert in each driver's own parameter style (sqlite3: ``?``; asyncpg: ``$1``)."""
+
+_SQLITE_RESERVE = "UPDATE entity_sequence SET value = value + ? WHERE id = ? RETURNING value"
+_SQLITE_UPDATE = f"UPDATE entities SET {', '.join(f'{name} = ?' for name in _NAMES[1:])} WHERE id = ?"  # noqa: S608 -- names
+"""What ``entities.update().where(entities.c.id == ...)`` of every column renders on SQLite (but the id's own)."""
 
 
 def _for_driver(values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -565,19 +628,14 @@ class _State:
 
     @classmethod
     def of(cls, row: Any) -> _State:
-        return cls(
-            row.content_hash,
-            row.version,
-            row.created_at,
-            bool(row.live),
-            row.type,
-            row.collection,
-            row.city,
-            row.schema_version,
-        )
+        """From a row of ``_LOOKUP_SQL`` (id, content_hash, version, created_at, type, collection, city,
+        schema_version, live): a SQLAlchemy row or the driver's tuple."""
+        _, digest, version, created_at, type_name, collection, city, schema_version, live = row
+        return cls(digest, version, created_at, bool(live), type_name, collection, city, schema_version)
 
-    def tombstone(self, entity_id: str, *, version: int, seq: int, now: float, publisher: Publisher) -> dict[str, Any]:
-        return {
+    def tombstone(self, entity_id: str, *, version: int, seq: int, now: float, publisher: Publisher) -> tuple[Any, ...]:
+        """The row (``_NAMES`` order) that replaces the entity's when it is deleted."""
+        named = {
             "id": entity_id,
             "type": self.type,
             "collection": self.collection,
@@ -598,19 +656,21 @@ class _State:
             "member": publisher.member,
             "schema_version": self.schema_version,
         }
+        return tuple(named[name] for name in _NAMES)
 
 
-def _stored_tombstone(entity_id: str, state: _State, row: dict[str, Any]) -> StoredEntity:
+def _stored_tombstone(entity_id: str, state: _State, row: tuple[Any, ...]) -> StoredEntity:
+    named = dict(zip(_NAMES, row, strict=True))
     return StoredEntity(
         entity_id,
         state.type,
         state.collection,
         state.city,
         None,
-        row["version"],
-        row["seq"],
-        row["received_at"],
-        row["client_id"],
-        row["member"],
+        named["version"],
+        named["seq"],
+        named["received_at"],
+        named["client_id"],
+        named["member"],
         state.schema_version,
     )
