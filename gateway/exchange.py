@@ -151,6 +151,21 @@ def public_viewer(schema: SchemaVersion, caller: Caller) -> Callable[[JsonObject
     return view
 
 
+def hidden_fields(schema: SchemaVersion, caller: Caller, city: str | None) -> frozenset[str] | None:
+    """The members :func:`public_viewer` removes from every entity of a page that holds only ``city``'s entities (any
+    city's when None), where it removes the same ones from each (those of them the entity has); None where that
+    depends on each entity's city (a client with ``read-personal``, listing more than one city).
+
+        hidden = hidden_fields(schema, caller, query.city)   # frozenset(): every entity as stored
+    """
+    personal = schema.personal_fields
+    if not personal or not caller.has_scope(f"{schema.collection}:read-personal"):
+        return personal  # nothing to hide, or hidden in every city (may_read_personal needs the scope)
+    if city is None:
+        return None
+    return frozenset() if caller.may_read_personal(schema.collection, city) else personal
+
+
 def publisher_of(caller: Caller) -> Publisher:
     return Publisher(client_id=caller.client_id, member=caller.member)
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import Headers, QueryParams
 from starlette.routing import BaseRoute, Match, Mount
@@ -27,6 +28,7 @@ from gateway.exchange import (
     Exchange,
     audit_record,
     exchange_of,
+    hidden_fields,
     mark_audited,
     parse_entity,
     public_view,
@@ -261,23 +263,32 @@ def _parse_list_query(
 
 async def _list(
     schema: SchemaVersion, filters: frozenset[str], request: Request, caller: Caller, exchange: Exchange
-) -> EntityResponse:
+) -> Response:
     codec = CursorCodec(exchange.services.settings.secret)
     query, query_key = _parse_list_query(request.query_params, filters, codec, schema)
     if query.city is not None:
         caller.check_read(query.city)
     if caller.read_cities is not None and "*" not in caller.read_cities:
         query = replace(query, cities=caller.read_cities)
-    payloads, last = await exchange.store.list_payloads(schema.collection, query)
-    view = public_viewer(schema, caller)
-    items = [view(payload) for payload in payloads]
+    hidden = hidden_fields(schema, caller, query.city)
+    texts = None if hidden is None else await exchange.store.list_json(schema.collection, query, hidden)
+    if texts is not None:
+        items, last = texts
+    else:
+        payloads, last = await exchange.store.list_payloads(schema.collection, query)
+        view = public_viewer(schema, caller)
+        page = [view(payload) for payload in payloads]
     next_url = None
     headers = {}
     if last is not None:
         next_params = {**query_key, "limit": str(query.limit), "cursor": codec.encode(last, query_key)}
         next_url = request_link(request, next_params)
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return EntityResponse({"items": items, "next": next_url}, headers=headers)
+    if texts is None:
+        return EntityResponse({"items": page, "next": next_url}, headers=headers)
+    # The document EntityResponse renders for the same page, put together from the entities' own JSON text.
+    body = b'{"items":[' + b",".join(items) + b'],"next":' + orjson.dumps(next_url) + b"}"
+    return Response(body, headers=headers, media_type="application/json")
 
 
 def _typed(schema: SchemaVersion, name: str, raw: str) -> str | int | float | bool:

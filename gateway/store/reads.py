@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
@@ -37,6 +38,31 @@ COLUMNS = (
 
 PAYLOAD_COLUMNS = "id, CAST(payload AS TEXT) AS payload"
 """The id and the payload as JSON text: what a page of the collections API shows."""
+
+_MEMBER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+HEAD_CHARS = 64
+"""How much of a stored payload :func:`sqlite_json_columns` returns beside a payload it changed, for
+:func:`gateway.store.entities.is_orjson_text` to tell how it was written."""
+
+
+def sqlite_json_columns(remove: Collection[str]) -> str:
+    """SQLite columns: the id, the payload's JSON text as bytes (``bytes``, ready for a response body) without its
+    top-level members ``remove``, and, when ``remove`` is not empty, the first :data:`HEAD_CHARS` characters of the
+    payload as stored.
+
+    ``json_remove`` copies the rest of the text as it is (SQLite keeps each string's and number's spelling) and
+    writes no whitespace, so the payload orjson wrote comes back as orjson would write it without those members.
+    ``remove`` are schema property names (``x-personal``), never a client's text; a name that is not a plain
+    identifier is refused rather than spliced in."""
+    if not remove:
+        return "id, CAST(payload AS BLOB) AS payload"
+    for name in remove:
+        if not _MEMBER.match(name):
+            raise ValueError(f"cannot remove member {name!r} in SQL")
+    paths = ", ".join(f"'$.{name}'" for name in sorted(remove))
+    return f"id, CAST(json_remove(payload, {paths}) AS BLOB) AS payload, CAST(substr(payload, 1, {HEAD_CHARS}) AS BLOB)"
+
 
 GET_SQL = {
     "sqlite": f"SELECT {COLUMNS} FROM entities WHERE id = ?",  # noqa: S608 -- no value is ever spliced in
@@ -159,6 +185,7 @@ class Select:
 
     def page(self, limit: int, columns: str = COLUMNS) -> tuple[str, list[Any]]:
         """The statement for ``limit`` rows in id order, and its parameters; ``columns`` is one of this module's
-        column lists (:data:`COLUMNS`, :data:`PAYLOAD_COLUMNS`), never a client's text."""
+        column lists (:data:`COLUMNS`, :data:`PAYLOAD_COLUMNS`, :func:`sqlite_json_columns`), never a client's
+        text."""
         order = f"ORDER BY id LIMIT {self._mark(limit)}"
         return f"SELECT {columns} FROM entities WHERE {' AND '.join(self.clauses)} {order}", self.params  # noqa: S608

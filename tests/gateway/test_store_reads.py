@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -12,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db import make_engine
 from gateway.migrate import upgrade
+from gateway.store import entities as store_module
 from gateway.store import reads
-from gateway.store.entities import EntityStore, ListQuery
+from gateway.store.entities import EntityStore, ListQuery, is_orjson_text
 from gateway.store.records import Publisher
 from gateway.store.tables import entities
 from schemas import SchemaRegistry
@@ -138,3 +142,105 @@ async def test_sqlite_reads_see_what_was_just_committed(store: EntityStore) -> N
         assert stored is not None
         assert stored.payload == changed
         changed = {**changed, "status": "open" if changed["status"] == "closed" else "closed"}
+
+
+ODD_VALUES: list[Any] = [
+    1.0,
+    1e20,
+    1e-05,
+    -0.0,
+    0.1 + 0.2,
+    2**63 - 1,
+    -(2**63),
+    2**64 - 1,
+    'ünïcödé Қазақстан 🚧 \u2028\u2029 \x01\x1f\t\n "quoted" back\\slash </script>',
+    {"nested": [{"deep": [[], {}, None, True, False, "x"]}], "": "empty key", "ключ": "значение"},
+    [],
+    {},
+    "",
+]
+
+
+def odd_entity(number: int) -> dict[str, Any]:
+    """An entity whose members spell JSON in ways a re-rendering could change: odd numbers, escapes, nesting."""
+    odd = ODD_VALUES[number % len(ODD_VALUES)]
+    base = entity(number)
+    extra = {"x-odd": odd, "description": f'{odd!r} "{number}"', "note": {"value": odd, "list": [odd, odd]}}
+    if number % 3 == 0:
+        base = {key: value for key, value in base.items() if key not in ("contactName", "contactPhone")}
+    if number % 5 == 0:  # a personal member first
+        return {"contactEmail": f"r{number}@example.kz", **base, **extra}
+    return {**base, **extra}
+
+
+class NoParsing:
+    """Stands in for orjson in the store's module: a payload the store parses fails the test."""
+
+    dumps = staticmethod(orjson.dumps)
+
+    @staticmethod
+    def loads(_: Any) -> Any:
+        raise AssertionError("the store parsed a payload it should have sent as stored")
+
+
+@pytest.mark.parametrize("hidden", [(), ("contactName",), ("contactName", "contactPhone", "contactEmail")])
+async def test_a_pages_json_text_is_what_orjson_renders_for_its_payloads(
+    database_url: str, hidden: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """list_json's text, read as stored (SQLite), is byte for byte what rendering list_payloads' payloads without
+    the hidden members gives, for every query and over payloads whose spelling a re-rendering could change."""
+    engine = make_engine(database_url)
+    try:
+        await upgrade(engine)
+        store = EntityStore(engine)
+        await store.ensure()
+        schema = SchemaRegistry.load().get("service-requests")
+        await store.write_many([(odd_entity(n), schema) for n in range(40)], Publisher("qc_reads", None))
+        await store.delete(odd_entity(7)["id"], Publisher("qc_reads", None), None)
+        remove = frozenset(hidden)
+        for query in [*QUERIES, ListQuery(limit=7), ListQuery(limit=100, city="almaty")]:
+            payloads, last = await store.list_payloads("service-requests", query)
+            with monkeypatch.context() as patched:
+                patched.setattr(store_module, "orjson", NoParsing)
+                texts = await store.list_json("service-requests", query, remove)
+            if engine.dialect.name == "postgresql":
+                assert texts is None  # JSONB's text is not orjson's: PostgreSQL pages are parsed and rendered
+                continue
+            assert texts is not None
+            expected = [orjson.dumps({k: v for k, v in p.items() if k not in remove}) for p in payloads]
+            assert texts[0] == expected, query
+            assert texts[1] == last, query
+    finally:
+        await engine.dispose()
+
+
+async def test_payloads_the_standard_library_wrote_are_rendered_as_orjson_would(tmp_path: Path) -> None:
+    """A payload stored before the store used orjson (``{"id": "..."``, non-ASCII as \\u escapes) is not sent as
+    stored: it is parsed and rendered, as every payload was before."""
+    engine = make_engine(f"sqlite:///{tmp_path}/legacy.db")
+    try:
+        await upgrade(engine)
+        store = EntityStore(engine)
+        await store.ensure()
+        schema = SchemaRegistry.load().get("service-requests")
+        await store.write_many([(odd_entity(n), schema) for n in range(6)], Publisher("qc_reads", None))
+        async with engine.begin() as conn:
+            for n in (1, 4):
+                legacy = json.dumps(odd_entity(n))
+                assert '": ' in legacy
+                assert "\\u" in legacy
+                await conn.execute(
+                    sa.text("UPDATE entities SET payload = :text WHERE id = :id"),
+                    {"text": legacy, "id": odd_entity(n)["id"]},
+                )
+        for remove in (frozenset(), frozenset({"contactName", "contactEmail"})):
+            texts = await store.list_json("service-requests", ListQuery(limit=50), remove)
+            payloads, _ = await store.list_payloads("service-requests", ListQuery(limit=50))
+            assert texts is not None
+            assert texts[0] == [orjson.dumps({k: v for k, v in p.items() if k not in remove}) for p in payloads]
+        assert [is_orjson_text(orjson.dumps(odd_entity(n))) for n in range(3)] == [True] * 3
+        assert not is_orjson_text(json.dumps(odd_entity(1)).encode())
+        assert not is_orjson_text(b'{"a\\"b":1}')  # a first name with an escape: parsed, never guessed
+        assert not is_orjson_text(b'{"' + b"k" * 70)  # the head ends before the first name does
+    finally:
+        await engine.dispose()
