@@ -29,7 +29,7 @@ from gateway.errors import install_error_handlers
 from gateway.inputs import InputGuardMiddleware
 from gateway.kpi_feed import running_engine
 from gateway.routes import ROUTERS, apidocs, documents
-from gateway.routes.collections import CollectionRouter
+from gateway.routes.collections import CollectionDispatch, CollectionRouter
 from gateway.routes.exchange import exchange_routers
 from gateway.routes.modules import ModuleListing
 from gateway.services import open_services
@@ -115,6 +115,8 @@ def create_app(
         collection_router.check_apart(route for other in others for route in other.routes)
     for router in [*collections, *others]:
         app.include_router(router)
+    # The five operations of every collection skip FastAPI's route search and request handler (CollectionDispatch).
+    app.router.middleware_stack = CollectionDispatch(collections, app.router, app.router.middleware_stack)
     documents.install(app, registry, settings.token_endpoint, settings.issuer)
     apidocs.install(app)
     # add_middleware wraps: the last one added runs first.
