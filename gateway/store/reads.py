@@ -70,6 +70,10 @@ GET_SQL = {
 }
 
 
+WALK = 10
+"""A PostgreSQL page with payload filters first looks for its matches among this many times its length of rows in
+id order (:meth:`Select.page`): a filter that every tenth row or more passes never needs the GIN index."""
+
 WRITERS = 2
 """Pooled SQLite connections left to writers (the store's and the audit log's group commits) by the read gate."""
 
@@ -158,6 +162,8 @@ class Select:
         self.postgres = dialect == "postgresql"
         self.params: list[Any] = []
         self.clauses: list[str] = []
+        self.contains: list[str] = []
+        """PostgreSQL: the payload filters (``payload @> ...``), which :meth:`page` applies its own way."""
         self.where_equal("collection", collection)
         self.clauses.append("deleted IS false" if self.postgres else "deleted IS 0")
 
@@ -179,7 +185,7 @@ class Select:
     def where_payload_equal(self, name: str, value: str | int | float | bool) -> None:
         """The payload's top-level member ``name`` equals ``value`` as JSON would compare them."""
         if self.postgres:  # containment uses the GIN index on the JSONB payload
-            self.clauses.append(f"payload @> {self._mark(orjson.dumps({name: value}).decode())}::JSONB")
+            self.contains.append(f"payload @> {self._mark(orjson.dumps({name: value}).decode())}::JSONB")
         else:  # json_extract yields SQL integers, reals and text, so typed values compare as JSON would
             self.clauses.append(f"json_extract(payload, {self._mark(f'$.{name}')}) = {self._mark(value)}")
 
@@ -187,5 +193,34 @@ class Select:
         """The statement for ``limit`` rows in id order, and its parameters; ``columns`` is one of this module's
         column lists (:data:`COLUMNS`, :data:`PAYLOAD_COLUMNS`, :func:`sqlite_json_columns`), never a client's
         text."""
+        where = " AND ".join(self.clauses)
+        if self.contains:
+            return self._walk_first(limit, columns, where, " AND ".join(self.contains)), self.params
         order = f"ORDER BY id LIMIT {self._mark(limit)}"
-        return f"SELECT {columns} FROM entities WHERE {' AND '.join(self.clauses)} {order}", self.params  # noqa: S608
+        return f"SELECT {columns} FROM entities WHERE {where} {order}", self.params  # noqa: S608
+
+    def _walk_first(self, limit: int, columns: str, where: str, contains: str) -> str:
+        """PostgreSQL's page with payload filters: the first ``limit`` matches in id order, looked for first among
+        the first :data:`WALK` x ``limit`` rows of the other filters (``ix_entities_list``, in id order), and only
+        when those hold too few, through the GIN index beyond the last of them.
+
+        Left to itself the planner estimates ``payload @> ...`` at 1 % of the rows whatever the value: ``ANALYZE``
+        keeps no statistics on values wider than 1 kB, and a payload is wider. For a common value (``status=open``,
+        40 % of 100,000 rows) it then took the GIN index, fetched and sorted every match, ~165 ms, where walking the
+        list index finds a page in a few hundred rows. The walk is a subquery with its own ``LIMIT``, so the filter
+        cannot be pushed into it and the index order holds; the GIN part runs only when the walk found fewer than
+        ``limit`` matches and did not run out of rows (its conditions are one-time filters). One statement, so one
+        snapshot; the same rows as the plain query, in the same order."""
+        n, k = self._mark(limit), self._mark(limit * WALK)
+        # Every piece is this module's SQL and its parameters' marks: no value is ever spliced in.
+        walk = f"SELECT entities.* FROM entities WHERE {where} ORDER BY id LIMIT {k}"  # noqa: S608
+        walk_ids = f"SELECT id FROM entities WHERE {where} ORDER BY id LIMIT {k}"  # noqa: S608
+        rest = (
+            f"SELECT entities.* FROM entities WHERE {where} AND {contains} AND (SELECT count(*) FROM found) < {n} "  # noqa: S608
+            f"AND (SELECT walked FROM edge) = {k} AND id > (SELECT last FROM edge) ORDER BY id LIMIT {n}"
+        )
+        return (
+            f"WITH found AS MATERIALIZED (SELECT * FROM ({walk}) walk WHERE {contains} ORDER BY id LIMIT {n}), "  # noqa: S608
+            f"edge AS MATERIALIZED (SELECT count(*) AS walked, max(id) AS last FROM ({walk_ids}) walk) "
+            f"SELECT {columns} FROM (SELECT * FROM found UNION ALL ({rest})) entities ORDER BY id LIMIT {n}"
+        )
