@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.app import create_app
+from gateway.revocation import RevocationList
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.gateway.conftest import ISSUER, get_token
@@ -255,3 +256,34 @@ async def test_refused_bearer_tokens_are_audited_and_a_flood_is_sampled(
     last = (await services.audit.last(1))[0]
     assert last["detail"]["suppressed"] == flood - written, "the next record counts what was held back"
     assert (await services.audit.verify()).intact
+
+
+async def test_requests_that_find_the_revocations_stale_together_share_one_load() -> None:
+    """Concurrent requests share one reload; a request that begins more than poll_seconds after a load still in
+    flight began starts its own (that load may predate a revocation it must see)."""
+    clock = [100.0]
+    revocations = RevocationList(None, poll_seconds=2.0, monotonic=lambda: clock[0])  # type: ignore[arg-type]
+    started: list[float] = []
+    release = asyncio.Event()
+
+    async def load() -> None:
+        started.append(clock[0])
+        await release.wait()
+        revocations._loaded_at = clock[0]
+
+    revocations.load = load  # type: ignore[method-assign]
+    waiting = [asyncio.create_task(revocations.refresh_if_stale()) for _ in range(16)]
+    for _ in range(3):  # the tasks run, then the load they started
+        await asyncio.sleep(0)
+    assert started == [100.0]
+    clock[0] = 103.0  # the shared load began more than poll_seconds ago: a new request does not join it
+    late = asyncio.create_task(revocations.refresh_if_stale())
+    for _ in range(3):  # the tasks run, then the load they started
+        await asyncio.sleep(0)
+    assert started == [100.0, 103.0]
+    waiting[0].cancel()  # a request that goes away leaves the load to the others
+    release.set()
+    await asyncio.gather(*waiting[1:], late)
+    assert revocations._loading is None
+    await revocations.refresh_if_stale()  # fresh now: nothing to load
+    assert started == [100.0, 103.0]
