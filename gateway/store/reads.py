@@ -64,6 +64,11 @@ def sqlite_json_columns(remove: Collection[str]) -> str:
     return f"id, CAST(json_remove(payload, {paths}) AS BLOB) AS payload, CAST(substr(payload, 1, {HEAD_CHARS}) AS BLOB)"
 
 
+def sqlite_get_json_sql(remove: Collection[str]) -> str:
+    """SQLite: one entity's collection, city and version, then :func:`sqlite_json_columns`, by id."""
+    return f"SELECT collection, city, version, {sqlite_json_columns(remove)} FROM entities WHERE id = ?"  # noqa: S608
+
+
 GET_SQL = {
     "sqlite": f"SELECT {COLUMNS} FROM entities WHERE id = ?",  # noqa: S608 -- no value is ever spliced in
     "postgresql": f"SELECT {COLUMNS} FROM entities WHERE id = $1",  # noqa: S608

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from gateway.services import Services
+from gateway.store.entities import EntityStore
 from tests.gateway.conftest import MEMBER_BIN, get_token
 from tests.gateway.exchange_app import writer
 from tests.gateway.exchange_fixtures import bearer, ndjson_results, service_request
@@ -209,3 +210,47 @@ async def test_list_pages_sent_as_stored_text_are_the_pages_rendered_from_parsed
             rendered = await pages(headers)
         assert sent == rendered
         assert any(b"contactPhone" in body for _, _, body in sent) == (headers is not readers[2])
+
+
+async def test_gets_sent_as_stored_text_are_the_gets_rendered_from_parsed_payloads(
+    http: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET of one entity with its stored JSON text as the body (SQLite) answers byte for byte as the parsed,
+    viewed and rendered payload did, headers included, for every kind of reader, 304s, 403s, 404s and tombstones."""
+    everywhere = await make_client(services, http, PERSONAL_READER, ["*"])
+    ids = []
+    for number in range(6):
+        city = ("astana", "almaty", "shymkent")[number % 3]
+        entity = service_request(f"G-{number}", city=city, description=f'«{number}» é 🚧 \u2028 "q" \\ {1e20}')
+        if number % 2:
+            entity.pop("contactName")
+        if number == 4:
+            entity = {k: v for k, v in entity.items() if k not in ("contactName", "contactPhone", "contactEmail")}
+        created = await http.post("/api/v1/service-requests", json=entity, headers=everywhere)
+        assert created.status_code == 201, created.text
+        ids.append(entity["id"])
+    assert (await http.delete(SR + ids[5], headers=everywhere)).status_code == 204
+    readers = [
+        everywhere,
+        await make_client(services, http, PERSONAL_READER, ["astana"]),
+        await make_client(services, http, ["service-requests:read"], ["astana"]),
+        await make_client(services, http, PERSONAL_READER, ["almaty"], read=["almaty", "astana"]),
+    ]
+
+    async def answers(headers: dict[str, str]) -> list[tuple[int, list[tuple[str, str]], bytes]]:
+        found = []
+        for url in [*ids, "urn:ngsi-ld:ServiceRequest:astana:none", "urn:ngsi-ld:Device:astana:G-0"]:
+            for extra in ({}, {"If-None-Match": '"2", "1"'}):
+                response = await http.get(SR + url, headers=headers | extra)
+                counting = ("ratelimit-remaining", "ratelimit-reset")
+                kept = [(name, value) for name, value in response.headers.multi_items() if name not in counting]
+                found.append((response.status_code, kept, response.content))
+        return found
+
+    for headers in readers:
+        sent = await answers(headers)
+        with monkeypatch.context() as patched:  # every payload parsed, viewed and rendered, as before
+            patched.setattr(EntityStore, "keeps_orjson_text", property(lambda _: False))
+            rendered = await answers(headers)
+        assert sent == rendered
+        assert {status for status, _, _ in sent} >= {200, 304, 404}
