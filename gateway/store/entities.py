@@ -81,6 +81,8 @@ def is_orjson_text(text: bytes) -> bool:
     which has no space after the first member's colon, rather than the standard library's (``{"id": "urn:..."``),
     which SQLAlchemy wrote before the store used orjson. Only orjson's text is what a response would render; a first
     member name with a backslash, or beyond the head, counts as not orjson's (it is parsed, which is never wrong)."""
+    if text[:6] == b'{"id":':  # the first member of nearly every payload: one comparison (this runs once a row)
+        return text[6:7] not in (b" ", b"")
     end = text.find(b'"', 2)
     after = text[end + 1 : end + 3]  # orjson: the colon and the value's first character; the standard library: ": "
     plain_name = end > 0 and b"\\" not in text[2:end]

@@ -273,6 +273,9 @@ async def test_payloads_the_standard_library_wrote_are_rendered_as_orjson_would(
         assert [is_orjson_text(orjson.dumps(odd_entity(n))) for n in range(3)] == [True] * 3
         assert not is_orjson_text(json.dumps(odd_entity(1)).encode())
         assert not is_orjson_text(b'{"a\\"b":1}')  # a first name with an escape: parsed, never guessed
+        assert not is_orjson_text(b'{"id": "x"}')
+        assert not is_orjson_text(b'{"id":')  # the head ends at the colon
+        assert is_orjson_text(b'{"idx":1}')
         assert not is_orjson_text(b'{"' + b"k" * 70)  # the head ends before the first name does
     finally:
         await engine.dispose()
