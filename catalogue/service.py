@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -62,6 +63,10 @@ class CatalogueSettings:
     poll_seconds: float = 1.0
     """How often the source's ``version()`` (when it has one) is asked whether data arrived: live datasets are
     re-described as soon as it moves, instead of waiting for ``refresh_seconds``."""
+    refresh_share: float = 0.02
+    """The largest share of the time spent re-describing live datasets: after a refresh that took *d* seconds the
+    next waits at least *d* / ``refresh_share`` (a store's summaries read every entity, so on a large store under
+    steady writes a refresh every ``poll_seconds`` would take most of a core; 0.02: at most ~2 %)."""
     search_cache_size: int = 1024
     """``package_search`` results kept per process, valid until the next write anywhere (0: no cache)."""
 
@@ -147,14 +152,23 @@ class Catalogue:
     async def _refresh_forever(self, seen: int | None) -> None:
         step = min(self.settings.poll_seconds, self.settings.refresh_seconds)
         waited = 0.0
+        pause = 0.0  # the rest of the wait the last refresh's cost imposes (refresh_share)
         while True:
-            await asyncio.sleep(step)
-            waited += step
+            await asyncio.sleep(max(step, pause))
+            waited += max(step, pause)
+            pause = 0.0
             try:
                 now = await self._source_version()
                 if now != seen or waited >= self.settings.refresh_seconds:
                     seen, waited = now, 0.0
-                    await self.refresh()
+                    began = time.perf_counter()
+                    try:
+                        await self.refresh()
+                    finally:
+                        # Wall time, not CPU: under load it overstates the cost, so refreshes only grow rarer.
+                        spent = time.perf_counter() - began
+                        if self.settings.refresh_share > 0:
+                            pause = spent / self.settings.refresh_share - spent
             except Exception:  # the next round retries; a failing store must not stop the loop
                 log.exception("refreshing live datasets failed")
 

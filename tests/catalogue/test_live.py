@@ -9,7 +9,7 @@ import httpx
 
 from catalogue.errors import NotFound
 from catalogue.service import Catalogue, CatalogueSettings
-from catalogue.source import MemorySource
+from catalogue.source import CollectionSummary, MemorySource
 from gateway.db import make_engine
 from schemas.registry import SchemaRegistry
 
@@ -117,5 +117,38 @@ async def test_data_arriving_is_described_without_waiting_for_the_timer(
                     await asyncio.sleep(0.05)
             else:
                 raise AssertionError("the new dataset was not described within 5 s")
+    finally:
+        await engine.dispose()
+
+
+class _SlowMovingSource(MemorySource):
+    """A source that is always written to and whose summaries take 50 ms: a large store under steady writes."""
+
+    calls: int = 0
+
+    async def version(self) -> int:
+        self._version += 1
+        return self._version
+
+    async def summaries(self) -> list[CollectionSummary]:
+        self.calls += 1
+        await asyncio.sleep(0.05)
+        return await super().summaries()
+
+
+async def test_refreshes_take_at_most_their_share_of_the_time(database_url: str) -> None:
+    """With data arriving all the time, a refresh costing d waits d / refresh_share before the next one."""
+    engine = make_engine(database_url)
+    try:
+        counts = []
+        for share in (1.0, 0.1):
+            source = _SlowMovingSource()
+            settings = CatalogueSettings(refresh_seconds=3600, poll_seconds=0.01, refresh_share=share)
+            async with Catalogue(engine, source, SchemaRegistry.load(), settings, create_tables=True):
+                await asyncio.sleep(1.2)
+            counts.append(source.calls)
+        unbounded, bounded = counts
+        assert unbounded >= 10  # one after another, ~60 ms apart
+        assert 2 <= bounded <= 4  # open's, the loop's first, then one every >= 0.5 s (>= 50 ms / 0.1)
     finally:
         await engine.dispose()
