@@ -28,7 +28,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cityscore.accumulate import ORDERED, Accumulator, Delta, Figure
+from cityscore.accumulate import ORDERED, Accumulator, Delta, Figure, Run
 from cityscore.book import Kpi, KpiBook
 from cityscore.formula import FEED_FIELDS, Change, Contribution, Counted, Item, Source, compile_formula, fields
 from cityscore.periods import HOUR_MS, epoch_ms, period_start, window
@@ -65,7 +65,7 @@ class _Bucket:
     """Items of one rule, city, local day and group that have not reached the accumulators yet, flat: ``added``
     and ``removed`` are ``[value, hit, key, value, hit, key, ...]`` (see :class:`Delta`)."""
 
-    __slots__ = ("added", "city", "figures", "group", "number", "ordinal", "removed", "rule", "states")
+    __slots__ = ("added", "city", "figures", "group", "number", "ordinal", "removed", "rule", "run", "states")
 
     def __init__(self, number: int, rule: int, city: str, ordinal: int, group: str | None) -> None:
         self.number = number
@@ -79,6 +79,8 @@ class _Bucket:
         """The accumulators it folds into (day, week, month; whole city and group), set when first folded."""
         self.figures: tuple[AccKey, ...] = ()
         """The figures those accumulators answer, marked dirty when it is folded."""
+        self.run: Run | None = None
+        """Its values, sorted, for a rule with medians or percentiles: kept once for all its accumulators."""
 
 
 _Entries = tuple[Any, ...]
@@ -199,6 +201,8 @@ class Ledger:
             bucket.added, bucket.removed = [], []
             if not bucket.states:
                 self._place(bucket)
+            if bucket.run is not None:
+                bucket.run.fold(delta)
             for state in bucket.states:
                 state.fold(delta)
             self._dirty.update(bucket.figures)
@@ -206,6 +210,7 @@ class Ledger:
 
     def _place(self, bucket: _Bucket) -> None:
         rule = self._rules[bucket.rule]
+        run = bucket.run = Run() if rule.ordered else None
         states: list[Accumulator] = []
         figures: list[AccKey] = []
         for kind, start in _starts(rule.cadence, bucket.ordinal):
@@ -214,6 +219,9 @@ class Ledger:
                 state = self._states.get(place)
                 if state is None:
                     state = self._states[place] = Accumulator(*rule.aggregates)
+                if run is not None:
+                    assert state.runs is not None
+                    state.runs.append(run)
                 states.append(state)
                 figures += [(kpi.code, bucket.city, kind, start, scope) for _, kpi in rule.kpis if kind in kpi.cadence]
         bucket.states, bucket.figures = tuple(states), tuple(figures)
