@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.audit import AuditLog, AuditRecord, append_in_sqlite, sqlite_thread
+from gateway.audit import AuditLog, AuditRecord, append_in_sqlite, sqlite_writer
 from gateway.db import writer
 from gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed
 from gateway.store.reads import GET_SQL, PAYLOAD_COLUMNS, Select, fetch, sqlite_get_json_sql, sqlite_json_columns
@@ -308,14 +308,13 @@ class EntityStore:
         audit log's own group commit is: through SQLAlchemy each statement, cursor and the commit was a hand-off to
         that thread and back, about 27 per group commit, which cost a POST more than its validation. PostgreSQL (and
         any driver without that call) goes through SQLAlchemy."""
-        async with self.engine.connect() as conn:
-            thread = await sqlite_thread(conn)
-            if thread is not None:
-                run, database = thread
-                outcomes: list[_Result] = await run(_group_in_sqlite, database, ops, self.audit is not None)
-                return outcomes
-            async with conn.begin():
-                return await self._apply_ops(conn, ops)
+        thread = await sqlite_writer(self.engine)
+        if thread is not None:
+            run, database = thread
+            outcomes: list[_Result] = await run(_group_in_sqlite, database, ops, self.audit is not None)
+            return outcomes
+        async with self.engine.connect() as conn, conn.begin():
+            return await self._apply_ops(conn, ops)
 
     async def _apply_ops(self, conn: AsyncConnection, ops: list[_Op]) -> list[_Result]:
         base = await self._reserve(conn, len(ops))

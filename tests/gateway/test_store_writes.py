@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,7 +102,7 @@ async def test_sqlite_single_call_writes_what_sqlalchemy_writes(
     stored: dict[str, Any] = {}
     for path in ("sqlite3", "sqlalchemy"):
         if path == "sqlalchemy":
-            monkeypatch.setattr(entities_module, "sqlite_thread", lambda conn: asyncio.sleep(0, None))
+            monkeypatch.setattr(entities_module, "sqlite_writer", lambda engine: asyncio.sleep(0, None))
         engine = make_engine(f"sqlite:///{tmp_path / path}.db")
         await upgrade(engine)
         audit = AuditLog(engine)
@@ -190,3 +192,66 @@ async def test_concurrent_writes_get_distinct_sequence_numbers_and_one_chain(sto
     report = await store.audit.verify()
     assert report.intact
     assert report.records == 50
+
+
+async def test_sqlite_group_commits_share_one_connection_until_dispose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's and the audit log's group commits use one connection the engine keeps; a failed transaction on it
+    is rolled back and the next write works; dispose closes it (and its thread), and a write after that opens
+    another."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'writer.db'}")
+    await upgrade(engine)
+    audit = AuditLog(engine)
+    await audit.ensure()
+    store = EntityStore(engine, audit)
+    await store.ensure()
+    held = await audit_module.sqlite_writer(engine)
+    assert held is not None
+    run, database = held
+    await store.create(entity(1), SCHEMA, PUBLISHER, record("entity.create", entity(1)["id"]))
+    await audit.append(record("token.issue", "qc_writes"))
+    assert await audit_module.sqlite_writer(engine) == (run, database)  # the same connection, still held
+
+    def failing(*args: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(entities_module, "append_in_sqlite", failing)
+        with pytest.raises(sqlite3.OperationalError):
+            await store.create(entity(2), SCHEMA, PUBLISHER, record("entity.create", entity(2)["id"]))
+    assert not await run(lambda: database.in_transaction)
+    await store.create(entity(3), SCHEMA, PUBLISHER, record("entity.create", entity(3)["id"]))
+    assert [row["id"][-4:] for row in await table(store, entities)] == ["W001", "W003"]
+    assert (await audit.verify()).records == 3
+
+    driver = run.__self__  # type: ignore[attr-defined]  # aiosqlite's connection, whose thread runs the writes
+    assert driver._thread.is_alive()
+    await engine.dispose()
+    driver._thread.join(timeout=5)
+    assert not driver._thread.is_alive(), "dispose closed the writer connection and its thread"
+    await store.create(entity(4), SCHEMA, PUBLISHER, record("entity.create", entity(4)["id"]))
+    assert (await audit_module.sqlite_writer(engine)) != (run, database)
+    await engine.dispose()
+
+
+def test_a_process_that_wrote_exits_after_dispose(tmp_path: Path) -> None:
+    """The hub's shutdown path (write, then dispose) ends the process promptly, the writer connection closed."""
+    script = f"""
+import asyncio
+from gateway.audit import AuditLog, AuditRecord
+from gateway.db import make_engine
+from gateway.migrate import upgrade
+
+async def main():
+    engine = make_engine("sqlite:///{tmp_path / "exit.db"}")
+    await upgrade(engine)
+    audit = AuditLog(engine)
+    await audit.ensure()
+    await audit.append(AuditRecord(action="a", outcome="ok", client_id="c", resource="r"))
+    await engine.dispose()
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], check=False, timeout=60, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
