@@ -5,6 +5,7 @@ at once, as the ledger evaluates a type (its contributions per entity, after upd
 from __future__ import annotations
 
 from datetime import date, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cityscore.book import Condition, Formula, Kpi, KpiBook
-from cityscore.formula import Change, compile_formula
+from cityscore.formula import Change, _decimal_units, compile_formula
 from cityscore.ledger import Ledger
 from schemas.cities import CityRegistry
 from tests.cityscore import formula_reference as reference
@@ -211,3 +212,26 @@ def test_the_ledger_counts_each_entity_as_the_closures_would(formulas: list[Form
     for entity_id, change in latest.items():
         expected = _expected(book, change) if change.payload is not None else []
         assert ledger.contributions(entity_id) == expected
+
+
+def _decimal_units_by_decimal(raw: Any) -> int | None:
+    try:
+        amount = Decimal(str(raw)) * 100
+    except InvalidOperation:
+        return None
+    return int(amount) if amount == amount.to_integral_value() else None
+
+
+amounts = st.one_of(
+    st.from_regex(r"\A-?[0-9]{0,22}\.[0-9]{0,3}\Z"),
+    st.builds(lambda units: f"{units / 100:.2f}", st.integers(0, 10**12)),
+    st.sampled_from([".50", "0.05", "00012.30", "1_000.00", " 12.30", "12.30 ", "\u0661\u0662.30", "1e3", "12.3"]),
+    st.integers(-(10**6), 10**6),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(amounts)
+def test_amounts_read_as_plain_digits_give_what_a_decimal_gives(raw: Any) -> None:
+    assert _decimal_units(raw) == _decimal_units_by_decimal(raw)
