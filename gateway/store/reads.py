@@ -25,7 +25,9 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # no stubs; only its connection is used
 import orjson
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -123,11 +125,99 @@ async def fetch(engine: AsyncEngine, sql: str, params: Sequence[Any]) -> list[Se
             return reader.execute(sql, params).fetchall()
         except sqlite3.OperationalError:  # busy or locked: wait for it off the loop, as any other read does
             pass
+    if engine.dialect.name == "postgresql":
+        return await _postgres_readers(engine).fetch(sql, params)
     async with _gate(engine) or contextlib.nullcontext(), engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
-        if engine.dialect.name == "postgresql":
-            return list(await driver.fetch(sql, *params))
         return list(await driver.execute_fetchall(sql, params))
+
+
+READERS = 8
+"""PostgreSQL connections kept for reads (:class:`PostgresReaders`), besides the engine's pool."""
+
+
+class PostgresReaders:
+    """``asyncpg`` connections of the event loop's own for PostgreSQL reads, outside SQLAlchemy's pool.
+
+    Through the pool a read took a connection with a liveness check (``pool_pre_ping``: ``BEGIN``, ``;`` and
+    ``ROLLBACK``, three round trips) and gave it back with a reset, and 16 concurrent requests kept opening and
+    closing overflow connections (each a TLS attempt and a login): together more of a GET's CPU than the
+    ``SELECT`` (py-spy, ``bench/http_load.py``). A read here is one statement in autocommit on a kept connection
+    (``asyncpg`` prepares it once per connection and caches it). At most :data:`READERS` are open; a read that
+    finds them all busy waits for one. A kept connection that turns out dead (a server restart) is dropped and the
+    read is tried once on a new one, as the pool's check would have; the connections close on ``engine.dispose()``.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        _, options = engine.dialect.create_connect_args(engine.url)
+        for sqlalchemy_only in ("async_creator_fn", "prepared_statement_cache_size", "prepared_statement_name_func"):
+            options.pop(sqlalchemy_only, None)
+        self.options: dict[str, Any] = dict(options)
+        self.loop = asyncio.get_running_loop()
+        self.idle: list[Any] = []
+        self.slots = asyncio.Semaphore(READERS)
+        self.closed = False
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        async with self.slots:
+            if self.idle:
+                conn = self.idle.pop()
+                try:
+                    return await self._run(conn, sql, params)
+                except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+                    if not conn.is_closed():
+                        raise
+                except asyncpg.PostgresError:  # the server refused the statement, or ended the session
+                    if not conn.is_closed():
+                        raise
+                # The kept connection had died (a server restart): once more on a new one.
+            return await self._run(await asyncpg.connect(**self.options), sql, params)
+
+    async def _run(self, conn: Any, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        try:
+            rows = await conn.fetch(sql, *params)
+        except asyncpg.PostgresError:
+            self._give(conn)  # still sound unless the session ended
+            raise
+        except BaseException:  # cancelled mid-statement, or the connection broke: not kept
+            conn.terminate()
+            raise
+        self._give(conn)
+        return rows  # type: ignore[no-any-return]
+
+    def _give(self, conn: Any) -> None:
+        """Keep ``conn`` for the next read if it is open and outside a transaction; close it otherwise."""
+        if self.closed or conn.is_closed() or conn.is_in_transaction():
+            conn.terminate()
+        else:
+            self.idle.append(conn)
+
+    def close(self) -> None:
+        self.closed = True
+        while self.idle:
+            self.idle.pop().terminate()
+
+
+_POSTGRES: weakref.WeakKeyDictionary[Any, PostgresReaders] = weakref.WeakKeyDictionary()
+
+
+def _postgres_readers(engine: AsyncEngine) -> PostgresReaders:
+    """``engine``'s :class:`PostgresReaders` in the running event loop (a new set in another loop, the old closed)."""
+    key = engine.sync_engine
+    readers = _POSTGRES.get(key)
+    if readers is None or readers.closed or readers.loop is not asyncio.get_running_loop():
+        if readers is not None:
+            readers.close()
+        readers = _POSTGRES[key] = PostgresReaders(engine)
+        if not event.contains(key, "engine_disposed", _close_postgres_readers):
+            event.listen(key, "engine_disposed", _close_postgres_readers)
+    return readers
+
+
+def _close_postgres_readers(engine: Any) -> None:
+    readers = _POSTGRES.pop(engine, None)
+    if readers is not None:
+        readers.close()
 
 
 _READERS: weakref.WeakKeyDictionary[Any, sqlite3.Connection | None] = weakref.WeakKeyDictionary()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 import pytest
 import sqlalchemy as sa
@@ -279,3 +281,79 @@ async def test_payloads_the_standard_library_wrote_are_rendered_as_orjson_would(
         assert not is_orjson_text(b'{"' + b"k" * 70)  # the head ends before the first name does
     finally:
         await engine.dispose()
+
+
+async def pooled_rows(engine: AsyncEngine, sql: str, params: list[Any]) -> list[Any]:
+    """The rows of ``sql`` as PostgreSQL reads got them before :class:`reads.PostgresReaders`: the driver's own
+    ``fetch`` on a connection of SQLAlchemy's pool (which has SQLAlchemy's codecs)."""
+    async with engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        return list(await driver.fetch(sql, *params))
+
+
+async def test_postgres_reads_get_the_rows_the_pooled_connection_got(store: EntityStore) -> None:
+    """Every column of a GET and of each list page, value for value and type for type, and so the same answers."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's own read connections")
+    for key in (entity(4)["id"], entity(7)["id"], "urn:ngsi-ld:ServiceRequest:astana:none"):
+        sql, params = reads.GET_SQL["postgresql"], [key]
+        rows, before = await reads.fetch(store.engine, sql, params), await pooled_rows(store.engine, sql, params)
+        assert [tuple(r) for r in rows] == [tuple(r) for r in before]
+        assert [list(map(type, r)) for r in rows] == [list(map(type, r)) for r in before]
+    for query in QUERIES:
+        for columns in (reads.COLUMNS, reads.PAYLOAD_COLUMNS):
+            sql, params = store._select("service-requests", query).page(query.limit + 1, columns)
+            rows, before = await reads.fetch(store.engine, sql, params), await pooled_rows(store.engine, sql, params)
+            assert [tuple(r) for r in rows] == [tuple(r) for r in before], query
+            assert [list(map(type, r)) for r in rows] == [list(map(type, r)) for r in before], query
+
+
+async def test_postgres_reads_keep_few_connections_and_close_them_on_dispose(store: EntityStore) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's own read connections")
+    slow_sql = "SELECT pg_sleep(0.05), id FROM entities WHERE id = $1"
+    results = await asyncio.gather(*(reads.fetch(store.engine, slow_sql, [entity(n)["id"]]) for n in range(20)))
+    assert [rows[0][1] for rows in results] == [entity(n)["id"] for n in range(20)]
+    readers = reads._postgres_readers(store.engine)
+    assert 1 <= len(readers.idle) <= reads.READERS
+    kept = list(readers.idle)
+    await store.engine.dispose()
+    assert readers.closed
+    assert not readers.idle
+    assert all(conn.is_closed() for conn in kept)
+    assert (await store.get(entity(5)["id"])) is not None  # a new set after dispose
+    assert reads._postgres_readers(store.engine) is not readers
+
+
+async def test_a_postgres_read_survives_its_kept_connection_dying(store: EntityStore) -> None:
+    """A kept connection the server ended (as a restart would) is dropped and the read runs on a new one, as the
+    pool's pre-ping check did; an error of the statement leaves the connection in use."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's own read connections")
+    assert await store.get(entity(1)["id"]) is not None
+    readers = reads._postgres_readers(store.engine)
+    (conn,) = readers.idle
+    async with store.engine.connect() as admin:
+        await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": conn.get_server_pid()})
+    stored = await store.get(entity(1)["id"])
+    assert stored is not None
+    assert stored.payload == entity(1)
+    assert conn.is_closed()
+    assert len(readers.idle) == 1
+    assert readers.idle[0] is not conn
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await reads.fetch(store.engine, "SELECT * FROM no_such_table", [])
+    assert len(readers.idle) == 1
+    assert not readers.idle[0].is_closed()
+
+
+async def test_a_cancelled_postgres_read_does_not_keep_its_connection(store: EntityStore) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's own read connections")
+    task = asyncio.create_task(reads.fetch(store.engine, "SELECT pg_sleep(5)", []))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert reads._postgres_readers(store.engine).idle == []
+    assert (await store.get(entity(2)["id"])) is not None
