@@ -355,6 +355,8 @@ async def _list(
     texts = None if hidden is None else await exchange.store.list_json(schema.collection, query, hidden)
     if texts is not None:
         items, last = texts
+    elif hidden is not None:  # PostgreSQL: the members every entity hides are removed in SQL
+        page, last = await exchange.store.list_payloads(schema.collection, query, hidden)
     else:
         payloads, last = await exchange.store.list_payloads(schema.collection, query)
         view = public_viewer(schema, caller)
