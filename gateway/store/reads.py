@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db import SQLITE_CACHE_PRAGMA
+from gateway.store.writer import asyncpg_options
 
 COLUMNS = (
     "id, type, collection, city, CAST(payload AS TEXT) AS payload, version, seq, received_at, client_id, member, "
@@ -168,10 +169,7 @@ class PostgresReaders:
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        _, options = engine.dialect.create_connect_args(engine.url)
-        for sqlalchemy_only in ("async_creator_fn", "prepared_statement_cache_size", "prepared_statement_name_func"):
-            options.pop(sqlalchemy_only, None)
-        self.options: dict[str, Any] = dict(options)
+        self.options = asyncpg_options(engine)
         self.loop = asyncio.get_running_loop()
         self.idle: list[Any] = []
         self.slots = asyncio.Semaphore(READERS)

@@ -1,0 +1,140 @@
+"""The ``asyncpg`` connection a PostgreSQL group commit keeps for its transactions, outside SQLAlchemy's pool.
+
+The store's and the audit log's group commits run one transaction at a time each, so each needs one connection,
+not a pool. Through SQLAlchemy's pool every group took a connection with a liveness check (``BEGIN``, ``;``,
+``ROLLBACK``: three round trips before the first statement), gave it back with a reset (``ROLLBACK``), and paid the
+async layer's cost on every statement (~100 us of CPU each). Under ``wrk`` with two workers, the transactions that
+hold the sequence row's and the audit head's locks spent most of that time waiting for the hub, not for the
+database (``pg_stat_activity``: *idle in transaction*, ``ClientRead``): every round trip and every microsecond of
+the hub's CPU between the lock and the commit is time the other worker's group waits. A transaction here is
+``BEGIN``, the statements (``asyncpg`` prepares each once per connection and keeps it), ``COMMIT``::
+
+    kept = postgres_writer(engine, "audit")
+    if kept is not None:
+        async with kept.transaction() as conn:
+            await conn.fetchrow("UPDATE audit_head SET seq = seq + $1 WHERE id = $2 RETURNING seq, hash", 1, 1)
+
+A kept connection the server ended (a restart) is found at ``BEGIN``, before anything was written: it is dropped
+and the transaction begins on a new one, as the pool's check would have done. A statement's error rolls the
+transaction back and keeps the connection; a cancellation, or a connection that broke mid-transaction, closes it.
+``engine.dispose()`` closes the kept connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]  # no stubs; only its connection is used
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def asyncpg_options(engine: AsyncEngine) -> dict[str, Any]:
+    """``asyncpg.connect``'s keyword arguments for ``engine``'s database, as SQLAlchemy's dialect would pass them
+    (without the options only SQLAlchemy understands)."""
+    _, options = engine.dialect.create_connect_args(engine.url)
+    for sqlalchemy_only in ("async_creator_fn", "prepared_statement_cache_size", "prepared_statement_name_func"):
+        options.pop(sqlalchemy_only, None)
+    return dict(options)
+
+
+class PostgresWriter:
+    """One ``asyncpg`` connection of the event loop's own, for one group commit's transactions, one at a time."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.options = asyncpg_options(engine)
+        self.loop = asyncio.get_running_loop()
+        self.conn: Any = None
+        self.lock = asyncio.Lock()  # a second user of the same role waits rather than interleave statements
+        self.closed = False
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A transaction on the kept connection: committed when the block ends, rolled back if it raises."""
+        async with self.lock:
+            conn = await self._begin()
+            try:
+                yield conn
+                await conn.execute("COMMIT")
+            except Exception:
+                await self._roll_back(conn)
+                raise
+            except BaseException:  # cancelled mid-statement: what the connection holds is unknown
+                conn.terminate()
+                raise
+            finally:
+                self._keep(conn)
+
+    async def _begin(self) -> Any:
+        """``BEGIN`` on the kept connection, or on a new one when the kept one is gone or fails it."""
+        conn, self.conn = self.conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await conn.execute("BEGIN")
+                return conn
+            except Exception:  # noqa: S110 -- a dead connection (a server restart): nothing was written yet
+                pass
+            except BaseException:
+                conn.terminate()
+                raise
+            conn.terminate()
+        conn = await asyncpg.connect(**self.options)
+        try:
+            await conn.execute("BEGIN")
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
+
+    @staticmethod
+    async def _roll_back(conn: Any) -> None:
+        """End a failed transaction; close the connection if even that fails."""
+        if conn.is_closed() or not conn.is_in_transaction():
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except BaseException:
+            conn.terminate()
+            raise
+
+    def _keep(self, conn: Any) -> None:
+        if self.closed or conn.is_closed() or conn.is_in_transaction():
+            conn.terminate()
+        else:
+            self.conn = conn
+
+    def close(self) -> None:
+        self.closed = True
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.terminate()
+
+
+_WRITERS: weakref.WeakKeyDictionary[Any, dict[str, PostgresWriter]] = weakref.WeakKeyDictionary()
+
+
+def postgres_writer(engine: AsyncEngine, role: str) -> PostgresWriter | None:
+    """``engine``'s :class:`PostgresWriter` for ``role`` (``"store"``, ``"audit"``: one connection each, so the two
+    group commits never wait for each other's connection) in the running event loop; None for any other database
+    or driver. A writer of another loop is closed and replaced."""
+    if engine.dialect.name != "postgresql" or engine.dialect.driver != "asyncpg":
+        return None
+    key = engine.sync_engine
+    kept = _WRITERS.setdefault(key, {})
+    writer = kept.get(role)
+    if writer is None or writer.closed or writer.loop is not asyncio.get_running_loop():
+        if writer is not None:
+            writer.close()
+        writer = kept[role] = PostgresWriter(engine)
+        if not event.contains(key, "engine_disposed", _close_writers):
+            event.listen(key, "engine_disposed", _close_writers)
+    return writer
+
+
+def _close_writers(engine: Any) -> None:
+    for writer in _WRITERS.pop(engine, {}).values():
+        writer.close()
