@@ -170,7 +170,14 @@ def _chained(
     return rows, results
 
 
-_POSTGRES_BUMP_HEAD = "UPDATE audit_head SET seq = seq + $1 WHERE id = $2 RETURNING seq, hash"
+def postgres_bump_head(first: int) -> str:
+    """PostgreSQL's bump of the chain head by ``$first`` records (the head's id ``$first + 1``), returning the new
+    last sequence number and the hash before: the chain lock. A statement of the caller's may end with it (the
+    store's group commit bumps the head in the statement that writes its entities)."""
+    return f"UPDATE audit_head SET seq = seq + ${first} WHERE id = ${first + 1} RETURNING seq, hash"  # noqa: S608
+
+
+_POSTGRES_BUMP_HEAD = postgres_bump_head(1)
 # Arrays of the columns' types without their lengths: a cast to VARCHAR(n) would cut a longer value where the
 # insert refuses it, as the row-by-row insert did.
 _POSTGRES_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -186,9 +193,17 @@ column's values as an array of the column's type, which ``unnest`` zips back int
 
 async def append_in_postgres(conn: Any, records: list[AuditRecord], now: float) -> list[tuple[int, str]]:
     """The statements of :meth:`AuditLog._append_many` on an ``asyncpg`` connection, in the transaction it has open
-    (the store's group commit, :meth:`AuditLog._commit_alone`): the head's bump first (the chain lock), then the
-    records and the head's hash together."""
+    (:meth:`AuditLog._commit_alone`): the head's bump first (the chain lock), then :func:`append_bumped`."""
     last_seq, prev_hash = await conn.fetchrow(_POSTGRES_BUMP_HEAD, len(records), HEAD_ID)
+    return await append_bumped(conn, records, (last_seq, prev_hash), now)
+
+
+async def append_bumped(
+    conn: Any, records: list[AuditRecord], head: tuple[int, str], now: float
+) -> list[tuple[int, str]]:
+    """Write ``records`` and the head's new hash on an ``asyncpg`` connection, in the transaction that has just
+    bumped the head by ``len(records)`` (:func:`postgres_bump_head`), which returned ``head`` (seq, hash)."""
+    last_seq, prev_hash = head
     rows, results = _chained(records, last_seq, prev_hash, now)
     columns = [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in _LOG_COLUMNS]
     await conn.execute(_POSTGRES_APPEND, *columns, results[-1][1] if results else prev_hash, HEAD_ID)

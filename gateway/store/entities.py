@@ -21,10 +21,19 @@ from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.audit import AuditLog, AuditRecord, append_in_postgres, append_in_sqlite, sqlite_writer
+from gateway.audit import (
+    HEAD_ID,
+    AuditLog,
+    AuditRecord,
+    append_bumped,
+    append_in_sqlite,
+    postgres_bump_head,
+    sqlite_writer,
+)
 from gateway.db import writer
 from gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed
 from gateway.store.reads import (
@@ -553,19 +562,27 @@ async def _group_in_postgres(conn: Any, ops: list[_Op], audited: bool) -> list[_
     transaction it has open (:class:`gateway.store.writer.PostgresWriter`), which the caller commits.
 
     The sequence row's update comes first and its lock is held until the commit, so the other worker's group waits
-    for everything after it: here each statement is one round trip on a statement ``asyncpg`` prepared once, with
-    none of SQLAlchemy's per-statement work in between (the inserts and the updates are each one pipelined
-    ``executemany``, the audit records and the head's hash one statement)."""
+    for everything after it: four round trips here (the look-up; the entities with the chain head's bump, one
+    statement; the audit records with the head's hash, one statement; the commit), each on a statement ``asyncpg``
+    prepared once, with none of SQLAlchemy's per-statement work in between. Through SQLAlchemy it was six or seven
+    (the inserts, the updates and the bump each one)."""
     value = await conn.fetchval(_POSTGRES_RESERVE, len(ops), SEQUENCE_ROW)
     rows = await conn.fetch(_LOOKUP_SQL["postgresql"], sorted({op.entity_id for op in ops}))
     group = _plan(ops, int(value) - len(ops), {row[0]: row for row in rows}, time.time())
-    if group.inserts:
-        await conn.executemany(_INSERT_SQL["numeric_dollar"], [_for_driver(row) for row in group.inserts.values()])
-    if group.updates:
-        await conn.executemany(_POSTGRES_UPDATE, [_update_parameters(row) for row in group.updates.values()])
-    if audited and group.audits:
-        await append_in_postgres(conn, group.audits, time.time())
+    inserts = _transposed([_for_driver(row) for row in group.inserts.values()])
+    updates = _transposed([_for_driver(row, null="null") for row in group.updates.values()])
+    if not (audited and group.audits):
+        if group.inserts or group.updates:
+            await conn.execute(_POSTGRES_WRITE, *inserts, *updates)
+        return group.outcomes
+    head = await conn.fetchrow(_POSTGRES_WRITE_AND_BUMP, *inserts, *updates, len(group.audits), HEAD_ID)
+    await append_bumped(conn, group.audits, (head[0], head[1]), time.time())
     return group.outcomes
+
+
+def _transposed(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows (``_NAMES`` order) as one list per column: the arrays :data:`_POSTGRES_WRITE` unnests."""
+    return [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in _NAMES]
 
 
 def _update_parameters(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -630,21 +647,37 @@ _INSERT_SQL = {
 
 _SQLITE_RESERVE = "UPDATE entity_sequence SET value = value + ? WHERE id = ? RETURNING value"
 _POSTGRES_RESERVE = "UPDATE entity_sequence SET value = value + $1 WHERE id = $2 RETURNING value"
-_POSTGRES_UPDATE = (
-    f"UPDATE entities SET {', '.join(f'{name} = ${n}' for n, name in enumerate(_NAMES[1:], start=1))} "  # noqa: S608
-    f"WHERE id = ${len(_NAMES)}"
-)
-"""What ``entities.update().where(entities.c.id == ...)`` of every column renders on PostgreSQL (but the id's own),
-with :func:`_update_parameters`' parameters."""
 _SQLITE_UPDATE = f"UPDATE entities SET {', '.join(f'{name} = ?' for name in _NAMES[1:])} WHERE id = ?"  # noqa: S608 -- names
 """What ``entities.update().where(entities.c.id == ...)`` of every column renders on SQLite (but the id's own)."""
 
 
-def _for_driver(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Row values (``_NAMES`` order) as the driver takes them: the payload as JSON text."""
+_POSTGRES_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_POSTGRES_TYPES = [column.type.compile(dialect=_POSTGRES_DIALECT).split("(")[0] for column in entities.columns]
+"""Each column's type without its length: a cast to VARCHAR(n) would cut a longer value where the insert refuses it."""
+
+
+def _unnest(first: int) -> str:
+    return ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_POSTGRES_TYPES, start=first))
+
+
+_POSTGRES_WRITE = (
+    f"WITH inserted AS (INSERT INTO entities ({', '.join(_NAMES)}) SELECT * FROM unnest({_unnest(1)})), "  # noqa: S608
+    f"updated AS (UPDATE entities SET {', '.join(f'{name} = u.{name}' for name in _NAMES[1:])} "
+    f"FROM unnest({_unnest(len(_NAMES) + 1)}) AS u({', '.join(_NAMES)}) WHERE entities.id = u.id) "
+)
+"""PostgreSQL: a group's new rows and changed ones in one statement, each given as one array per column (the same
+values ``entities.insert()`` and ``entities.update()`` of every column would write); ends with the chain head's
+bump (:data:`_POSTGRES_WRITE_AND_BUMP`) or nothing more. New and changed ids never overlap (:func:`_plan`)."""
+_POSTGRES_WRITE_AND_BUMP = _POSTGRES_WRITE + postgres_bump_head(2 * len(_NAMES) + 1)
+_POSTGRES_WRITE += "SELECT NULL"
+
+
+def _for_driver(values: tuple[Any, ...], null: str | None = None) -> tuple[Any, ...]:
+    """Row values (``_NAMES`` order) as the driver takes them: the payload as JSON text; no payload as ``null``
+    (SQL NULL by default; ``"null"``, JSON's, is what an update through SQLAlchemy's JSON column wrote)."""
     payload = values[_PAYLOAD]
     if payload is None:
-        return values
+        return values if null is None else (*values[:_PAYLOAD], null, *values[_PAYLOAD + 1 :])
     return (*values[:_PAYLOAD], orjson.dumps(payload).decode(), *values[_PAYLOAD + 1 :])
 
 

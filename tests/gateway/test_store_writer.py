@@ -154,8 +154,8 @@ async def test_a_dead_kept_connection_is_replaced_before_anything_is_written(sto
 
 
 async def test_a_refused_statement_rolls_back_and_keeps_the_connection(store: EntityStore) -> None:
-    """A value the table refuses (a member longer than its column: refused, never cut to fit) fails its group
-    commit, which leaves the chain and the feed where they were; the kept connection serves the next one."""
+    """A value the table refuses (longer than its column: refused, never cut to fit) fails its group commit, which
+    leaves the chain and the feed where they were; the kept connection serves the next one."""
     assert store.audit is not None
     await store.create(entity(1), SCHEMA, PUBLISHER, record("entity.created", "one"))
     await store.audit.append(record("api.call", "one"))
@@ -166,6 +166,12 @@ async def test_a_refused_statement_rolls_back_and_keeps_the_connection(store: En
         await store.audit.append(too_long)
     with pytest.raises(asyncpg.StringDataRightTruncationError):
         await store.create(entity(2), SCHEMA, PUBLISHER, too_long)
+    for write in (  # an entity's value longer than its column, new or changed
+        store.create(entity(2, city="x" * 33), SCHEMA, PUBLISHER, record("entity.created", "two")),
+        store.put(entity(1, city="x" * 33), SCHEMA, PUBLISHER, None, record("entity.updated", "one")),
+    ):
+        with pytest.raises(asyncpg.StringDataRightTruncationError):
+            await write
     assert (await store.head(), await store.audit.head()) == (feed, chain)
     await store.create(entity(3), SCHEMA, PUBLISHER, record("entity.created", "three"))
     await store.audit.append(record("api.call", "three"))
