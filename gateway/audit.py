@@ -107,8 +107,48 @@ class AuditRecord:
 
 
 def canonical(fields: dict[str, Any]) -> bytes:
-    """The bytes a record hash covers: sorted keys, no whitespace, UTF-8."""
+    """The bytes a record hash covers: sorted keys, no whitespace, UTF-8.
+
+    What ``json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()`` gives (the
+    definition, :func:`canonical_json`), made by orjson when both give the same bytes: for values of exactly the
+    types str, int, bool and None in dicts with str keys and lists. Both write these alike (the same escapes,
+    non-ASCII as it is, keys sorted by code point, which is their UTF-8 order). Anything else, floats above all
+    (``1e16`` against ``1e+16``), and what orjson refuses (integers beyond 64 bits, lone surrogates) takes the
+    definition itself. orjson cost ~1 us a record where the definition cost ~6, in the store's writer thread."""
+    if _plain(fields):
+        try:
+            return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+    return canonical_json(fields)
+
+
+def canonical_json(fields: dict[str, Any]) -> bytes:
+    """The definition of :func:`canonical`: the standard library's JSON."""
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _plain(value: dict[str, Any]) -> bool:
+    """Whether ``value`` holds, at any depth, only dicts with str keys, lists, and str, int, bool or None (exact
+    types: a subclass, an enum or a tuple may be written otherwise by one of the two)."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            for key, item in node.items():
+                if type(key) is not str:
+                    return False
+                if type(item) not in _SCALARS:
+                    stack.append(item)
+        elif kind is list:
+            stack.extend(item for item in node if type(item) not in _SCALARS)
+        elif kind not in _SCALARS:
+            return False
+    return True
 
 
 def entry(fields: dict[str, Any]) -> bytes:

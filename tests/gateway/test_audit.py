@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,8 +14,18 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.audit import AuditLog, AuditRecord, audit_head, audit_log, record_hash
+from gateway.audit import (
+    AuditLog,
+    AuditRecord,
+    audit_head,
+    audit_log,
+    canonical,
+    canonical_json,
+    record_hash,
+)
 from gateway.db import make_engine
 from gateway.services import Services, open_services
 from gateway.settings import Settings
@@ -258,3 +269,62 @@ async def test_a_failed_group_commit_leaves_the_chain_as_it_was(services: Servic
     assert seq == before[0] + 1
     report = await services.audit.verify()
     assert report.intact, report.problem
+
+
+# -- the canonical form a record hash covers ------------------------------------------------------------------------
+
+_TEXT = st.text(st.characters(codec="utf-8") | st.sampled_from('\x00\x1f\x7f\b\f\n\r\t"\\/\u2028\u2029\ufeff'))
+_SCALAR = st.none() | st.booleans() | st.integers() | st.integers(-(2**70), 2**70) | st.floats() | _TEXT
+_VALUES = st.recursive(_SCALAR, lambda inner: st.lists(inner) | st.dictionaries(_TEXT, inner), max_leaves=20)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_TEXT, _VALUES))
+def test_canonical_is_the_standard_library_json_byte_for_byte(fields: dict[str, Any]) -> None:
+    """orjson makes the canonical form only where it writes what the definition writes: over non-ASCII, escapes,
+    floats (``1e+16``, NaN), integers beyond 64 bits and nesting, the bytes, and so every chain hash, are the same."""
+    assert canonical(fields) == canonical_json(fields)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"a": 1e16, "b": 0.1, "c": -0.0, "d": float("inf")},
+        {"n": 2**64, "m": -(2**63) - 1, "k": 2**63 - 1},
+        {"s": "Қазақ 😀 \u2028\x7f\x00\x1f", "z": None, "t": True, "f": False},
+        {"detail": {"ü": [1, {"b": 2, "a": [None, "x"]}], "A": {}, "é": []}, "seq": 7},
+        {"tuple": (1, 2), "nested": [{"x": (3,)}]},
+        {"int_key": {1: "one"}},
+    ],
+)
+def test_canonical_is_the_standard_library_json_on_tricky_values(fields: dict[str, Any]) -> None:
+    assert canonical(fields) == canonical_json(fields)
+
+
+def test_canonical_refuses_what_the_definition_refuses() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        canonical({"s": "\ud800"})
+    with pytest.raises(UnicodeEncodeError):
+        canonical_json({"s": "\ud800"})
+
+
+def test_a_record_hash_is_unchanged() -> None:
+    """A chain written before orjson made the canonical form still verifies: this record's hash, computed by the
+    standard library's JSON, is fixed here."""
+    fields = {
+        "seq": 12,
+        "at": "2026-12-05T18:40:00.123456Z",
+        "action": "entity.created",
+        "outcome": "ok",
+        "status": 201,
+        "client_id": "qc_0123",
+        "member": "970240001334",
+        "method": "POST",
+        "route": "/api/v1/service-requests",
+        "resource": "urn:ngsi-ld:ServiceRequest:astana:Қ-1",
+        "trace_id": "0123456789abcdef0123456789abcdef",
+        "detail": {"reason": 'тест "quoted"\n', "count": 3},
+        "prev_hash": "ab" * 32,
+    }
+    assert record_hash(fields) == hashlib.sha256(canonical_json(fields)).hexdigest()
+    assert record_hash(fields) == "8599761f36bb0259f545cc182a525a947016e8c7f0790308fbdd7743dc8f6e1f"
