@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -144,3 +146,56 @@ def test_without_an_exporter_the_span_context_is_the_sdks(settings: Settings, tr
         assert format(mine.trace_id, "032x") == TRACE_ID
     else:
         assert mine.trace_id != theirs.trace_id, "a new trace each"
+
+
+_GLOBAL_PROVIDERS = """
+import asyncio, sys
+import httpx
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from gateway.app import create_app
+from gateway.settings import Settings
+from gateway.telemetry import Telemetry
+
+process_wide, own = InMemorySpanExporter(), InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(process_wide))
+trace.set_tracer_provider(provider)
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+settings = Settings(env="demo", database_url=sys.argv[1])
+app = create_app(settings, telemetry=Telemetry.from_settings(settings, span_exporter=own))
+
+async def main() -> None:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            assert (await client.get("/oauth/jwks")).status_code == 200
+            assert (await client.get("/api/v1/service-requests")).status_code == 401
+
+asyncio.run(main())
+data = reader.get_metrics_data()
+assert [span.name for span in own.get_finished_spans()] == ["GET /oauth/jwks", "GET /api/v1/service-requests"]
+assert process_wide.get_finished_spans() == (), [span.name for span in process_wide.get_finished_spans()]
+assert data is None or not [m for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics], data
+print("ok")
+"""
+
+
+def test_fastapis_own_telemetry_stays_off_under_process_wide_providers(tmp_path: Any) -> None:
+    """One server span per request, the hub's, even where something set OpenTelemetry's process-wide providers:
+    FastAPI would otherwise add its own span and duration on them. In a process of its own, as those providers can
+    be set once per process."""
+    done = subprocess.run(
+        [sys.executable, "-c", _GLOBAL_PROVIDERS, f"sqlite:///{tmp_path / 'qala.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
