@@ -13,7 +13,6 @@ inline scripts on those paths only.
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_POLICY = (
@@ -46,6 +45,38 @@ def policy_for(path: str) -> str:
     return DOCS_POLICY if path.startswith(DOCS_PATHS) else PAGE_POLICY
 
 
+_ALWAYS_RAW = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in ALWAYS.items())
+_HTML_ONLY_RAW = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in HTML_ONLY.items())
+_CSP = b"content-security-policy"
+
+
+def add_headers(message: Message, path: str) -> None:
+    """Give the ``http.response.start`` ``message`` of the page at ``path`` the headers it lacks, after its own.
+
+    What ``MutableHeaders(scope=message).setdefault(name, value)`` for each did (a new list in the message, a header
+    already there kept, a missing one appended in this order; HTML told by the first ``Content-Type``), in one pass
+    over the headers instead of one per header (~1.5 us a response).
+
+    >>> message = {"type": "http.response.start", "headers": [(b"content-type", b"text/html")]}
+    >>> add_headers(message, "/dataset")
+    >>> [name for name, _ in message["headers"]][:3]
+    [b'content-type', b'x-content-type-options', b'referrer-policy']
+    """
+    headers: list[tuple[bytes, bytes]] = list(message["headers"])
+    message["headers"] = headers
+    present = {name for name, _ in headers}
+    content_type = next((value for name, value in headers if name == b"content-type"), b"")
+    for name, value in _ALWAYS_RAW:
+        if name not in present:
+            headers.append((name, value))
+    if content_type.startswith(b"text/html"):
+        for name, value in _HTML_ONLY_RAW:
+            if name not in present:
+                headers.append((name, value))
+        if _CSP not in present:
+            headers.append((_CSP, policy_for(path).encode("latin-1")))
+
+
 class SecurityHeadersMiddleware:
     """Add ``X-Content-Type-Options`` and ``Referrer-Policy`` to every response, and ``Content-Security-Policy``
     and ``X-Frame-Options`` to HTML ones, without overriding what a route set itself."""
@@ -61,13 +92,7 @@ class SecurityHeadersMiddleware:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in ALWAYS.items():
-                    headers.setdefault(name, value)
-                if headers.get("content-type", "").startswith("text/html"):
-                    for name, value in HTML_ONLY.items():
-                        headers.setdefault(name, value)
-                    headers.setdefault("content-security-policy", policy_for(path))
+                add_headers(message, path)
             await send(message)
 
         await self.app(scope, receive, with_headers)

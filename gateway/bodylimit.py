@@ -29,7 +29,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.per_path.get(scope["path"], self.max_body_bytes)
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = _declared_length(scope["headers"])
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _refusal(limit, scope, receive, send)
             return
@@ -63,6 +63,15 @@ class BodyLimitMiddleware:
                 raise
         if exceeded and not started:
             await _refusal(limit, scope, receive, send)
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The last ``Content-Length`` of ``headers``, as ``dict(headers)`` would keep it, without building the dict."""
+    declared = None
+    for name, value in headers:
+        if name == b"content-length":
+            declared = value
+    return declared
 
 
 async def _refusal(limit: int, scope: Scope, receive: Receive, send: Send) -> None:

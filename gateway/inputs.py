@@ -133,8 +133,10 @@ def _plainly_fine(body: bytes) -> bool:
     In JSON text U+0000 can only be written ``\\u0000`` (a raw NUL is not JSON), and nesting 64 deep takes more
     than 64 opening brackets; a body with none of these needs no walk. The other bodies, which include every one
     where brackets or that escape stand inside strings, take the full check. Nearly every entity is plainly fine,
-    and this saves a POST the parse and walk it used to cost."""
-    return b"\\u0000" not in body and b"\x00" not in body and body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH
+    and this saves a POST the parse and walk it used to cost. Most bodies hold no backslash at all, and looking
+    for one byte is several times faster than looking for the six of that escape."""
+    no_escape = b"\\" not in body or b"\\u0000" not in body
+    return no_escape and b"\x00" not in body and body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH
 
 
 class InputGuardMiddleware:

@@ -44,6 +44,7 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "O
 SENSITIVE_QUERY_KEYS = frozenset({"api_key", "apikey", "access_token", "token", "client_secret", "client_assertion"})
 REDACTED = "REDACTED"
 _propagator = TraceContextTextMapPropagator()
+_TRACEPARENT = b"traceparent"
 
 
 @dataclass
@@ -158,6 +159,18 @@ def _request_attributes(scope: Scope, headers: dict[str, str]) -> dict[str, str 
     return attributes
 
 
+def _incoming(headers: list[tuple[bytes, bytes]], observed: bool) -> tuple[dict[str, str], otel_context.Context]:
+    """The request's headers as text (for the span's attributes, when anything is observed) and the context the
+    caller's ``traceparent`` continues.
+
+    Without a ``traceparent`` the propagator gives an empty context whatever else the carrier holds, so an
+    unobserved request skips decoding every header into a carrier for it (~1.3 us a request)."""
+    if observed or any(name == _TRACEPARENT for name, _ in headers):
+        carrier = {key.decode("latin-1"): value.decode("latin-1") for key, value in headers}
+        return carrier, _propagator.extract(carrier)
+    return {}, otel_context.Context()
+
+
 def _route_template(scope: Scope) -> str | None:
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
@@ -207,8 +220,8 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
-        carrier = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
-        parent = _propagator.extract(carrier)
+        observed = self.exports_spans or self.exports_metrics
+        carrier, parent = _incoming(scope["headers"], observed)
         status_code = 500
         started = time.perf_counter()
 
@@ -218,7 +231,6 @@ class TelemetryMiddleware:
                 status_code = message["status"]
             await send(message)
 
-        observed = self.exports_spans or self.exports_metrics
         request_attributes = _request_attributes(scope, carrier) if observed else {}
         if self.exports_spans:
             span_attributes: dict[str, str | int] = {"http.request.method": method, **request_attributes}

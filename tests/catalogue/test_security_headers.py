@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from starlette.datastructures import MutableHeaders
 
-from catalogue.headers import PAGE_POLICY
+from catalogue.headers import ALWAYS, HTML_ONLY, PAGE_POLICY, add_headers, policy_for
 from schemas.registry import SchemaRegistry
 from tests.catalogue.conftest import Served, loaded_source, serve
 from tests.catalogue.test_browser import ARGS, CHROMIUM
@@ -31,6 +33,44 @@ async def test_json_answers_are_nosniff_without_a_page_policy(http: httpx.AsyncC
     response = await http.get("/api/3/action/status_show")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in response.headers
+
+
+def _with_mutable_headers(message: dict[str, Any], path: str) -> None:
+    """What the middleware did before :func:`add_headers`: Starlette's ``MutableHeaders.setdefault`` per header."""
+    headers = MutableHeaders(scope=message)
+    for name, value in ALWAYS.items():
+        headers.setdefault(name, value)
+    if headers.get("content-type", "").startswith("text/html"):
+        for name, value in HTML_ONLY.items():
+            headers.setdefault(name, value)
+        headers.setdefault("content-security-policy", policy_for(path))
+
+
+@pytest.mark.parametrize("path", ["/dataset", "/docs", "/api/v1/service-requests"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [(b"content-type", b"application/json"), (b"content-length", b"2")],
+        [(b"content-type", b"text/html; charset=utf-8"), (b"etag", b'"1"')],
+        [(b"content-type", b"text/plain"), (b"content-type", b"text/html")],
+        [(b"content-type", b"text/html"), (b"content-type", b"text/plain")],
+        [(b"Content-Type", b"text/html"), (b"X-Frame-Options", b"SAMEORIGIN")],
+        [(b"content-type", b"text/html"), (b"x-frame-options", b"SAMEORIGIN"), (b"referrer-policy", b"no-referrer")],
+        [(b"content-security-policy", b"default-src 'none'"), (b"content-type", b"text/html"), (b"x-a", b"1")],
+        [(b"x-content-type-options", b"nosniff"), (b"x-content-type-options", b"other")],
+        ((b"content-type", b"text/html"),),
+    ],
+)
+def test_added_headers_are_those_mutable_headers_added(headers: Any, path: str) -> None:
+    """The same headers in the same order, and a new list in the message (the response keeps its own)."""
+    ours = {"type": "http.response.start", "status": 200, "headers": headers}
+    theirs = {"type": "http.response.start", "status": 200, "headers": headers}
+    add_headers(ours, path)
+    _with_mutable_headers(theirs, path)
+    assert ours == theirs
+    assert ours["headers"] is not headers
+    assert type(ours["headers"]) is list
 
 
 @pytest.fixture
