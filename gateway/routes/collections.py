@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Request, Response
@@ -37,7 +36,7 @@ from gateway.exchange import (
     publisher_of,
     validated,
 )
-from gateway.links import request_link
+from gateway.links import path_segment, request_link
 from gateway.routes.patch import add_patch_route, keep_unseen
 from gateway.store.cursor import CursorCodec
 from gateway.store.entities import ListQuery
@@ -209,7 +208,7 @@ def _add_collection(router: CollectionRouter, schema: SchemaVersion) -> None:
         record = audit_record(request, caller, "entity.created", resource=entity["id"], status=201)
         stored = await exchange.store.create(entity, schema, publisher_of(caller), record)
         mark_audited(request)
-        location = request_link(request, path=f"{PREFIX}/{collection}/{quote(entity['id'], safe='')}")
+        location = request_link(request, path=f"{PREFIX}/{collection}/{path_segment(entity['id'])}")
         return _entity_response(schema, stored, caller, 201, {"Location": location})
 
     async def get_entity(request: Request, caller: Caller, exchange: Exchange) -> Response:
