@@ -405,10 +405,10 @@ class AuditLog:
         On SQLite the whole transaction is one call in ``aiosqlite``'s thread (:func:`_append_in_sqlite`): through
         SQLAlchemy each of its statements, cursors and the commit was a hand-off to that thread and back, about
         fifteen per group commit, which cost an audited GET more than a third of its CPU. On PostgreSQL the
-        transaction runs on a connection kept for it (:func:`gateway.store.writer.postgres_writer`) and holds the
-        chain lock for three round trips (the head's bump, the records with the head's hash, the commit), where
-        through SQLAlchemy's pool it held it for four, after a checkout's liveness check of three more. Any other
-        driver goes through SQLAlchemy."""
+        transaction runs on a connection kept for it, in a thread of its own
+        (:func:`gateway.store.writer.postgres_writer`), and holds the chain lock for three round trips (the head's
+        bump, the records with the head's hash, the commit), where through SQLAlchemy's pool it held it for four,
+        after a checkout's liveness check of three more. Any other driver goes through SQLAlchemy."""
         thread = await sqlite_writer(self.engine)
         if thread is not None:
             run, database = thread
@@ -416,8 +416,10 @@ class AuditLog:
             return results
         kept = postgres_writer(self.engine, "audit")
         if kept is not None:
-            async with kept.transaction() as driver:
-                return await append_in_postgres(driver, records, time.time())
+            appended: list[tuple[int, str]] = await kept.run(
+                lambda driver: append_in_postgres(driver, records, time.time())
+            )
+            return appended
         async with self.engine.connect() as conn, conn.begin():
             return await self._append_many(conn, records)
 

@@ -335,8 +335,8 @@ class EntityStore:
         On SQLite the whole transaction is one call in ``aiosqlite``'s thread (:func:`_group_in_sqlite`), as the
         audit log's own group commit is: through SQLAlchemy each statement, cursor and the commit was a hand-off to
         that thread and back, about 27 per group commit, which cost a POST more than its validation. On PostgreSQL
-        the transaction runs on a connection kept for it (:func:`_group_in_postgres`); any other driver goes
-        through SQLAlchemy."""
+        the transaction runs on a connection kept for it, in a thread of its own (:func:`_group_in_postgres`); any
+        other driver goes through SQLAlchemy."""
         thread = await sqlite_writer(self.engine)
         if thread is not None:
             run, database = thread
@@ -344,8 +344,9 @@ class EntityStore:
             return outcomes
         kept = postgres_writer(self.engine, "store")
         if kept is not None:
-            async with kept.transaction() as driver:
-                return await _group_in_postgres(driver, ops, self.audit is not None)
+            audited = self.audit is not None
+            grouped: list[_Result] = await kept.run(lambda driver: _group_in_postgres(driver, ops, audited))
+            return grouped
         async with self.engine.connect() as conn, conn.begin():
             return await self._apply_ops(conn, ops)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -182,25 +183,45 @@ async def test_a_refused_statement_rolls_back_and_keeps_the_connection(store: En
 
 
 async def test_a_cancelled_transaction_closes_its_connection(store: EntityStore) -> None:
+    """A caller cancelled while its transaction runs in the writer's thread cancels it there: the connection, in an
+    unknown state, is closed, and the next transaction opens another."""
     writer = kept(store, "audit")
     running: list[Any] = []
 
-    async def slow() -> None:
-        async with writer.transaction() as conn:
-            running.append(conn)
-            await conn.execute("SELECT pg_sleep(5)")
+    async def slow(conn: Any) -> None:
+        running.append(conn)
+        await conn.execute("SELECT pg_sleep(5)")
 
-    task = asyncio.create_task(slow())
-    await asyncio.sleep(0.2)
+    task = asyncio.create_task(writer.run(slow))
+    await asyncio.sleep(0.3)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert writer.conn is None
+    for _ in range(50):  # the cancellation reaches the writer's thread a moment later
+        if running[0].is_closed():
+            break
+        await asyncio.sleep(0.02)
     assert running[0].is_closed()
+    assert writer.conn is None
     assert store.audit is not None
     assert (await store.audit.append(record("api.call", "after")))[0] == 1
     assert writer.conn is not None
     assert writer.conn is not running[0]
+
+
+async def test_transactions_run_in_the_writers_own_thread(store: EntityStore) -> None:
+    """The statements run in the writer's thread, not in the loop that serves requests, whose other work would
+    otherwise delay every round trip while the locks are held."""
+    writer = kept(store, "store")
+    threads: list[threading.Thread] = []
+
+    async def where(conn: Any) -> int:
+        threads.append(threading.current_thread())
+        return int(await conn.fetchval("SELECT 1"))
+
+    assert await writer.run(where) == 1
+    assert threads[0] is not threading.current_thread()
+    assert threads[0].name == "qala-postgres-writer"
 
 
 async def test_dispose_closes_the_kept_connections(store: EntityStore) -> None:
@@ -212,6 +233,7 @@ async def test_dispose_closes_the_kept_connections(store: EntityStore) -> None:
     await store.engine.dispose()
     assert all(writer.closed for writer in writers)
     assert all(conn is not None and conn.is_closed() for conn in conns)
+    assert not any(writer._thread.is_alive() for writer in writers)
     await store.create(entity(2), SCHEMA, PUBLISHER, record("entity.created", "two"))  # new ones after dispose
     assert kept(store, "store") not in writers
     assert (await store.audit.verify()).intact
