@@ -13,7 +13,10 @@ post    authenticated, validated, stored and audited ``POST /api/v1/service-requ
 
 Printed per round and hub: requests/s, and the CPU each party spent per request (from ``/proc``): the hub (the
 ``qala serve`` process and its workers), PostgreSQL (every ``postgres`` process), Redis (``redis-server``) and
-wrk. The headline is the ratio of the 2-worker throughput to the 1-worker one (target >= 1.6).
+wrk; then the CPUs the machine left idle and those other jobs took (``/proc/stat``). A 2-worker hub well short of
+two cores while CPUs sit idle is waiting for something (a lock, a round trip); with none idle it is starved, and
+with other jobs taking CPUs the rates say little. The headline is the ratio of the 2-worker throughput to the
+1-worker one (target >= 1.6).
 
 On a machine of C CPUs the ratio has a ceiling that no hub change can lift: one worker is limited by its own core
 (rate1 <= 1000 / hub_ms), two by every core (rate2 <= C * 1000 / (hub_ms + others_ms)), where others are the
@@ -62,6 +65,7 @@ from bench.harness.runner import exit_if_failed, fill_defaults, run_bench  # noq
 from bench.harness.servers import (  # noqa: E402
     EXAMPLE,
     PG_ADMIN_URL,
+    TICKS,
     Server,
     bearer,
     child_pids,
@@ -107,6 +111,12 @@ class ServedHub(Server):
         raise SystemExit(f"qala serve --workers {self.workers} did not start within {timeout:.0f} s")
 
 
+def machine_cpu() -> float:
+    """CPU seconds every process of the machine has used so far (``/proc/stat``: all but idle and I/O wait)."""
+    ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / TICKS
+
+
 def cpu_of(pids: set[int]) -> dict[int, float]:
     """utime + stime, in seconds, of each process of ``pids`` that runs (not its children)."""
     return {pid: seconds for pid in pids if (seconds := own_cpu(pid)) is not None}
@@ -146,6 +156,8 @@ class Measured:
     run: Run
     postgres_cpu: float
     redis_cpu: float
+    machine_cpu: float
+    """CPU seconds of every process of the machine during the run."""
 
     def per_request(self, cpu: float) -> float:
         """CPU milliseconds per request."""
@@ -159,21 +171,35 @@ class Measured:
     def others_ms(self) -> float:
         return self.per_request(self.postgres_cpu + self.redis_cpu + self.run.wrk_cpu)
 
+    @property
+    def idle(self) -> float:
+        """CPUs left idle during the run, on average: with some left, a hub short of its workers' CPUs is waiting,
+        not starved."""
+        return max(0.0, len(os.sched_getaffinity(0)) - self.machine_cpu / self.run.seconds)
+
+    @property
+    def strangers(self) -> float:
+        """CPUs taken on average by processes that are not the bench's (another job on a shared machine)."""
+        ours = self.run.server_cpu + self.postgres_cpu + self.redis_cpu + self.run.wrk_cpu
+        return max(0.0, self.machine_cpu - ours) / self.run.seconds
+
 
 def measured(loadgen: Loadgen, hub: ServedHub, backends: Backends, script: str, path: str, seconds: int) -> Measured:
     postgres = backends.postgres_pids()
-    before = cpu_of(postgres), cpu_of({backends.redis_pid})
+    before = cpu_of(postgres), cpu_of({backends.redis_pid}), machine_cpu()
     run = loadgen.run(hub, script, path, seconds)
+    after_machine = machine_cpu()
     postgres |= backends.postgres_pids()  # a backend opened during the run: all its CPU is the run's
     after = cpu_of(postgres), cpu_of({backends.redis_pid})
-    return Measured(hub.workers, run, used(before[0], after[0]), used(before[1], after[1]))
+    return Measured(hub.workers, run, used(before[0], after[0]), used(before[1], after[1]), after_machine - before[2])
 
 
 def describe(m: Measured) -> str:
     return (
         f"{m.workers} worker{'s' if m.workers > 1 else ' '} {m.run.rate:6.0f}/s  CPU ms/req: hub {m.hub_ms:5.3f}, "
         f"postgres {m.per_request(m.postgres_cpu):5.3f}, redis {m.per_request(m.redis_cpu):5.3f}, wrk "
-        f"{m.per_request(m.run.wrk_cpu):5.3f}  (hub {m.run.server_share:4.0%} of a core, p99 {m.run.p99_ms:5.1f} ms)"
+        f"{m.per_request(m.run.wrk_cpu):5.3f}  (hub {m.run.server_share:4.0%} of a core, p99 {m.run.p99_ms:5.1f} ms; "
+        f"CPUs idle {m.idle:3.1f}, other jobs {m.strangers:3.1f})"
         + (f"  [{m.run.failed} FAILED]" if m.run.failed else "")
     )
 
@@ -292,6 +318,12 @@ def run(args: argparse.Namespace, scratch: Path, stack: contextlib.ExitStack) ->
     print(
         "  ceiling: CPUs x hub CPU / (hub + PostgreSQL + Redis + wrk CPU) per request of the 2-worker runs, at most 2"
     )
+    strangers = statistics.median(m.strangers for _, _, runs in results for m in runs) if results else 0.0
+    if strangers >= 0.2:
+        print(
+            f"  other jobs took {strangers:.1f} CPUs on average during the runs (median): the rates are low and the "
+            "ratios noisy; compare runs of one bench, or rerun on a quiet machine"
+        )
     return failed
 
 
