@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.metrics import Histogram
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -29,7 +30,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Decision
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -199,8 +200,14 @@ class TelemetryMiddleware:
         parent_context = trace.get_current_span(parent).get_span_context()
         inherited = parent_context is not None and parent_context.is_valid
         trace_id = parent_context.trace_id if inherited else provider.id_generator.generate_trace_id()
-        sampled = provider.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, None, ())
-        flags = TraceFlags.SAMPLED if sampled.decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
+        if not inherited and provider.sampler is DEFAULT_ON:
+            # What the SDK's default sampler answers for a span without a parent (its root sampler, ALWAYS_ON:
+            # sampled, no trace state), without asking it (~1.4 us a request).
+            decision, trace_state = Decision.RECORD_AND_SAMPLE, None
+        else:
+            sampled = provider.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, None, ())
+            decision, trace_state = sampled.decision, sampled.trace_state
+        flags = TraceFlags.SAMPLED if decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
         random_id = (
             parent_context.trace_flags.random_trace_id if inherited else provider.id_generator.is_trace_id_random()
         )
@@ -211,7 +218,7 @@ class TelemetryMiddleware:
             provider.id_generator.generate_span_id(),
             is_remote=False,
             trace_flags=TraceFlags(flags),
-            trace_state=sampled.trace_state,
+            trace_state=trace_state,
         )
         return NonRecordingSpan(span_context)
 
@@ -222,6 +229,21 @@ class TelemetryMiddleware:
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
         observed = self.exports_spans or self.exports_metrics
         carrier, parent = _incoming(scope["headers"], observed)
+        if not observed:
+            # Nothing reads the request's status, error or duration, and the span is _context_only's NonRecordingSpan,
+            # whose set_status and end do nothing: the app sends straight to ``send``, without a wrapper per message.
+            token = otel_context.attach(trace.set_span_in_context(self._context_only(method, parent), parent))
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                otel_context.detach(token)
+            return
+        await self._observed(scope, receive, send, method=method, carrier=carrier, parent=parent)
+
+    async def _observed(
+        self, scope: Scope, receive: Receive, send: Send, *, method: str, carrier: dict[str, str], parent: Context
+    ) -> None:
+        """The request as something reads it: a span with its attributes, or a duration measurement, or both."""
         status_code = 500
         started = time.perf_counter()
 
@@ -231,11 +253,11 @@ class TelemetryMiddleware:
                 status_code = message["status"]
             await send(message)
 
-        request_attributes = _request_attributes(scope, carrier) if observed else {}
+        request_attributes = _request_attributes(scope, carrier)
         if self.exports_spans:
             span_attributes: dict[str, str | int] = {"http.request.method": method, **request_attributes}
             span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=span_attributes)
-        else:  # the span exists for its trace id alone: its attributes would reach no one
+        else:  # metrics only: the span exists for its trace id alone, its attributes would reach no one
             span = self._context_only(method, parent)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         error: BaseException | None = None
@@ -248,29 +270,28 @@ class TelemetryMiddleware:
             otel_context.detach(token)
             failed = status_code >= 500 or error is not None
             kind = (type(error).__qualname__ if error is not None else str(status_code)) if failed else None
-            if observed:
-                named = getattr(span, "attributes", None) or {}
-                route = named.get("http.route") or _route_template(scope)  # a handler may name its operation
-                attributes: dict[str, str | int] = {
-                    "http.request.method": method,
-                    "http.response.status_code": status_code,
-                    "url.scheme": request_attributes["url.scheme"],
-                }
-                if "network.protocol.version" in request_attributes:
-                    attributes["network.protocol.version"] = request_attributes["network.protocol.version"]
+            named = getattr(span, "attributes", None) or {}
+            route = named.get("http.route") or _route_template(scope)  # a handler may name its operation
+            attributes: dict[str, str | int] = {
+                "http.request.method": method,
+                "http.response.status_code": status_code,
+                "url.scheme": request_attributes["url.scheme"],
+            }
+            if "network.protocol.version" in request_attributes:
+                attributes["network.protocol.version"] = request_attributes["network.protocol.version"]
+            if route:
+                attributes["http.route"] = route
+            if kind is not None:
+                attributes["error.type"] = kind
+            if self.exports_spans:
                 if route:
-                    attributes["http.route"] = route
-                if kind is not None:
-                    attributes["error.type"] = kind
-                if self.exports_spans:
-                    if route:
-                        span.update_name(f"{method} {route}")
-                    span.set_attributes(
-                        {name: attributes[name] for name in ("http.route", "error.type") if name in attributes}
-                        | {"http.response.status_code": status_code}
-                    )
-                if self.exports_metrics:
-                    self.duration.record(time.perf_counter() - started, attributes)
+                    span.update_name(f"{method} {route}")
+                span.set_attributes(
+                    {name: attributes[name] for name in ("http.route", "error.type") if name in attributes}
+                    | {"http.response.status_code": status_code}
+                )
+            if self.exports_metrics:
+                self.duration.record(time.perf_counter() - started, attributes)
             if failed:
                 span.set_status(Status(StatusCode.ERROR))
             span.end()

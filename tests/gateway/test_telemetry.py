@@ -148,6 +148,29 @@ def test_without_an_exporter_the_span_context_is_the_sdks(settings: Settings, tr
         assert mine.trace_id != theirs.trace_id, "a new trace each"
 
 
+@pytest.mark.parametrize("sampler", ["parentbased_always_off", "always_off", "traceidratio"])
+@pytest.mark.parametrize("traceparent", [None, f"00-{TRACE_ID}-{PARENT_ID}-01"])
+def test_without_an_exporter_another_sampler_decides(
+    settings: Settings, sampler: str, traceparent: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default sampler's answer for a span without a parent is known and not asked for; any other sampler (set
+    by ``OTEL_TRACES_SAMPLER``) still decides, as it does for the SDK's span."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator  # noqa: PLC0415
+
+    from gateway.telemetry import TelemetryMiddleware  # noqa: PLC0415
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    telemetry = Telemetry.from_settings(settings)
+    middleware = TelemetryMiddleware(FastAPI(), telemetry)
+    parent = TraceContextTextMapPropagator().extract({"traceparent": traceparent} if traceparent else {})
+    mine = middleware._context_only("GET", parent).get_span_context()
+    theirs = telemetry.tracer.start_span("GET", context=parent, kind=SpanKind.SERVER).get_span_context()
+    assert (mine.trace_flags, mine.trace_state) == (theirs.trace_flags, theirs.trace_state)
+    if not traceparent or sampler != "parentbased_always_off":
+        assert not mine.trace_flags.sampled
+
+
 _GLOBAL_PROVIDERS = """
 import asyncio, sys
 import httpx
