@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -20,6 +22,8 @@ from hypothesis import strategies as st
 from gateway.audit import (
     AuditLog,
     AuditRecord,
+    _chained,
+    _timestamp,
     audit_head,
     audit_log,
     canonical,
@@ -328,3 +332,46 @@ def test_a_record_hash_is_unchanged() -> None:
     }
     assert record_hash(fields) == hashlib.sha256(canonical_json(fields)).hexdigest()
     assert record_hash(fields) == "8599761f36bb0259f545cc182a525a947016e8c7f0790308fbdd7743dc8f6e1f"
+
+
+def _gathered(
+    records: list[AuditRecord], last_seq: int, prev_hash: str, now: float
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, str]]]:
+    """The rows and hashes of an append as the log made them before _chained wrote them out: every field gathered
+    by name, the hash by record_hash, the row by the table's columns."""
+    seq, rows, results = last_seq - len(records), [], []
+    for record in records:
+        seq += 1
+        fields = {**dataclasses.asdict(record), "seq": seq, "at": _timestamp(now), "prev_hash": prev_hash}
+        prev_hash = fields["record_hash"] = record_hash(fields)
+        fields["detail"] = orjson.dumps(fields["detail"]).decode()
+        rows.append(tuple(fields[column.name] for column in audit_log.columns))
+        results.append((seq, prev_hash))
+    return rows, results
+
+
+def test_chained_rows_and_hashes_are_those_gathered_by_name() -> None:
+    records = [
+        AuditRecord(
+            action="entity.created",
+            outcome="ok",
+            status=201,
+            client_id="qc_1",
+            member="970240001334",
+            method="POST",
+            route="/api/v1/service-requests",
+            resource="urn:ngsi-ld:ServiceRequest:astana:Қ-1",
+            trace_id="0123456789abcdef0123456789abcdef",
+        ),
+        AuditRecord(
+            action="api.unauthorized",
+            outcome="refused",
+            status=401,
+            detail={"reason": 'expired "token"\n', "source": "127.0.0.1", "suppressed": 0},
+        ),
+        AuditRecord(action="kpi", outcome="ok", detail={"ratio": 0.1, "nested": [{"b": None, "a": 1e16}]}),
+        AuditRecord(action="token.issued", outcome="ok"),
+    ]
+    assert _chained(records, 41, "ab" * 32, 1_765_000_000.123456) == _gathered(
+        records, 41, "ab" * 32, 1_765_000_000.123456
+    )
