@@ -32,14 +32,13 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db import JsonColumn, metadata, writer
 from gateway.merkle import EMPTY_ROOT, Frontier, leaf_hash
-from gateway.store.writer import postgres_writer
+from gateway.store.writer import as_arrays, postgres_writer, unnest_parameters
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -247,13 +246,9 @@ def postgres_bump_head(first: int) -> str:
 
 
 _POSTGRES_BUMP_HEAD = postgres_bump_head(1)
-# Arrays of the columns' types without their lengths: a cast to VARCHAR(n) would cut a longer value where the
-# insert refuses it, as the row-by-row insert did.
-_POSTGRES_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
-_POSTGRES_TYPES = [column.type.compile(dialect=_POSTGRES_DIALECT).split("(")[0] for column in audit_log.columns]
 _POSTGRES_APPEND = (
     f"WITH appended AS (INSERT INTO audit_log ({', '.join(_LOG_COLUMNS)}) "  # noqa: S608 -- names and types
-    f"SELECT * FROM unnest({', '.join(f'${n}::{kind}[]' for n, kind in enumerate(_POSTGRES_TYPES, start=1))})) "
+    f"SELECT * FROM unnest({unnest_parameters(audit_log, 1)})) "
     f"UPDATE audit_head SET hash = ${len(_LOG_COLUMNS) + 1} WHERE id = ${len(_LOG_COLUMNS) + 2}"
 )
 """The records' insert and the head's new hash in one statement (one round trip while the chain lock is held): each
@@ -274,8 +269,9 @@ async def append_bumped(
     bumped the head by ``len(records)`` (:func:`postgres_bump_head`), which returned ``head`` (seq, hash)."""
     last_seq, prev_hash = head
     rows, results = _chained(records, last_seq, prev_hash, now)
-    columns = [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in _LOG_COLUMNS]
-    await conn.execute(_POSTGRES_APPEND, *columns, results[-1][1] if results else prev_hash, HEAD_ID)
+    await conn.execute(
+        _POSTGRES_APPEND, *as_arrays(rows, len(_LOG_COLUMNS)), results[-1][1] if results else prev_hash, HEAD_ID
+    )
     return results
 
 

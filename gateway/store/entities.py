@@ -21,7 +21,6 @@ from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -57,7 +56,7 @@ from gateway.store.records import (
     posix_seconds,
 )
 from gateway.store.tables import SEQUENCE_ROW, entities, entity_sequence
-from gateway.store.writer import postgres_writer
+from gateway.store.writer import as_arrays, postgres_writer, unnest_parameters
 from schemas import SchemaVersion
 
 GROUP_LIMIT = 500
@@ -570,8 +569,8 @@ async def _group_in_postgres(conn: Any, ops: list[_Op], audited: bool) -> list[_
     value = await conn.fetchval(_POSTGRES_RESERVE, len(ops), SEQUENCE_ROW)
     rows = await conn.fetch(_LOOKUP_SQL["postgresql"], sorted({op.entity_id for op in ops}))
     group = _plan(ops, int(value) - len(ops), {row[0]: row for row in rows}, time.time())
-    inserts = _transposed([_for_driver(row) for row in group.inserts.values()])
-    updates = _transposed([_for_driver(row, null="null") for row in group.updates.values()])
+    inserts = as_arrays([_for_driver(row) for row in group.inserts.values()], len(_NAMES))
+    updates = as_arrays([_for_driver(row, null="null") for row in group.updates.values()], len(_NAMES))
     if not (audited and group.audits):
         if group.inserts or group.updates:
             await conn.execute(_POSTGRES_WRITE, *inserts, *updates)
@@ -579,11 +578,6 @@ async def _group_in_postgres(conn: Any, ops: list[_Op], audited: bool) -> list[_
     head = await conn.fetchrow(_POSTGRES_WRITE_AND_BUMP, *inserts, *updates, len(group.audits), HEAD_ID)
     await append_bumped(conn, group.audits, (head[0], head[1]), time.time())
     return group.outcomes
-
-
-def _transposed(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-    """Rows (``_NAMES`` order) as one list per column: the arrays :data:`_POSTGRES_WRITE` unnests."""
-    return [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in _NAMES]
 
 
 def _update_parameters(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -652,19 +646,11 @@ _SQLITE_UPDATE = f"UPDATE entities SET {', '.join(f'{name} = ?' for name in _NAM
 """What ``entities.update().where(entities.c.id == ...)`` of every column renders on SQLite (but the id's own)."""
 
 
-_POSTGRES_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
-_POSTGRES_TYPES = [column.type.compile(dialect=_POSTGRES_DIALECT).split("(")[0] for column in entities.columns]
-"""Each column's type without its length: a cast to VARCHAR(n) would cut a longer value where the insert refuses it."""
-
-
-def _unnest(first: int) -> str:
-    return ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_POSTGRES_TYPES, start=first))
-
-
 _POSTGRES_WRITE = (
-    f"WITH inserted AS (INSERT INTO entities ({', '.join(_NAMES)}) SELECT * FROM unnest({_unnest(1)})), "  # noqa: S608
+    f"WITH inserted AS (INSERT INTO entities ({', '.join(_NAMES)}) "  # noqa: S608 -- names and types
+    f"SELECT * FROM unnest({unnest_parameters(entities, 1)})), "
     f"updated AS (UPDATE entities SET {', '.join(f'{name} = u.{name}' for name in _NAMES[1:])} "
-    f"FROM unnest({_unnest(len(_NAMES) + 1)}) AS u({', '.join(_NAMES)}) WHERE entities.id = u.id) "
+    f"FROM unnest({unnest_parameters(entities, len(_NAMES) + 1)}) AS u({', '.join(_NAMES)}) WHERE entities.id = u.id) "
 )
 """PostgreSQL: a group's new rows and changed ones in one statement, each given as one array per column (the same
 values ``entities.insert()`` and ``entities.update()`` of every column would write); ends with the chain head's

@@ -33,7 +33,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs; only its connection is used
+import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
@@ -46,6 +48,22 @@ def asyncpg_options(engine: AsyncEngine) -> dict[str, Any]:
     for sqlalchemy_only in ("async_creator_fn", "prepared_statement_cache_size", "prepared_statement_name_func"):
         options.pop(sqlalchemy_only, None)
     return dict(options)
+
+
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def unnest_parameters(table: sa.Table, first: int) -> str:
+    """``$first::type[], ...``: one array parameter per column of ``table``, in its order, for ``unnest`` to zip back
+    into rows. Each array has its column's type without a length: a cast to ``VARCHAR(n)[]`` would cut a longer
+    value where an insert of the row refuses it."""
+    kinds = [column.type.compile(dialect=_DIALECT).split("(")[0] for column in table.columns]
+    return ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(kinds, start=first))
+
+
+def as_arrays(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows of ``width`` values as one list per column: the arrays :func:`unnest_parameters` takes."""
+    return [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 class PostgresWriter:

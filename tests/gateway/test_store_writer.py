@@ -18,15 +18,22 @@ import pytest
 import sqlalchemy as sa
 
 from gateway import audit as audit_module
-from gateway.audit import AuditLog, AuditRecord, audit_log
-from gateway.db import make_engine
-from gateway.migrate import upgrade
+from gateway.audit import AuditRecord, audit_log
 from gateway.store import entities as entities_module
 from gateway.store import writer as writer_module
 from gateway.store.entities import EntityStore
 from gateway.store.tables import entities
 from tests.conftest import _postgres_database
-from tests.gateway.test_store_writes import PUBLISHER, SCHEMA, TABLES, entity, mixed_writes, record, table
+from tests.gateway.test_store_writes import (
+    PUBLISHER,
+    SCHEMA,
+    TABLES,
+    entity,
+    mixed_writes,
+    open_store,
+    record,
+    table,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -35,14 +42,9 @@ pytestmark = pytest.mark.postgres
 async def store(database_url: str) -> AsyncIterator[EntityStore]:
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's kept writer connections")
-    engine = make_engine(database_url)
-    await upgrade(engine)
-    audit = AuditLog(engine)
-    await audit.ensure()
-    store = EntityStore(engine, audit)
-    await store.ensure()
+    store = await open_store(database_url)
     yield store
-    await engine.dispose()
+    await store.engine.dispose()
 
 
 def kept(store: EntityStore, role: str) -> writer_module.PostgresWriter:
@@ -83,12 +85,9 @@ async def test_kept_connections_write_what_sqlalchemy_writes(
         with contextlib.ExitStack() as stack:
             fresh = contextlib.contextmanager(_postgres_database)
             url = database_url if path == "kept" else stack.enter_context(fresh())
-            engine = make_engine(url)
-            await upgrade(engine)
-            audit = AuditLog(engine)
-            await audit.ensure()
-            store = EntityStore(engine, audit)
-            await store.ensure()
+            store = await open_store(url)
+            engine, audit = store.engine, store.audit
+            assert audit is not None
             outcomes = await mixed_writes(store)
             alone = await asyncio.gather(
                 audit.append(AuditRecord(action="api.call", outcome="ok", status=200, route="/api/v1/whoami")),

@@ -43,16 +43,22 @@ def record(action: str, resource: str, **detail: Any) -> AuditRecord:
     return AuditRecord(action=action, outcome="ok", client_id=PUBLISHER.client_id, resource=resource, detail=detail)
 
 
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[EntityStore]:
-    engine = make_engine(database_url)
+async def open_store(url: str) -> EntityStore:
+    """A store with its audit log on the database at ``url``, migrated; the caller disposes of its engine."""
+    engine = make_engine(url)
     await upgrade(engine)
     audit = AuditLog(engine)
     await audit.ensure()
     store = EntityStore(engine, audit)
     await store.ensure()
+    return store
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[EntityStore]:
+    store = await open_store(database_url)
     yield store
-    await engine.dispose()
+    await store.engine.dispose()
 
 
 async def table(store: EntityStore, which: sa.Table) -> list[dict[str, Any]]:
