@@ -212,8 +212,13 @@ async def test_spec_shaped_subscriptions_notify_in_key_values_and_normalized(
         assert latest["pm25"] == {"type": "Property", "value": smog_entity["pm25"]}
         assert "pm10" in latest, "every attribute again"
 
-    shown = await http.get(smog.headers["location"], headers=reader)
-    assert shown.status_code == 200, shown.text
+    async def shown_after_two_sends() -> httpx.Response | None:
+        # The receiver has the notification before the hub records the send: wait for the record, not a sleep.
+        response = await http.get(smog.headers["location"], headers=reader)
+        assert response.status_code == 200, response.text
+        return response if response.json()["notification"].get("timesSent") == 2 else None
+
+    shown = await eventually(shown_after_two_sends)
     subscription = shown.json()
     assert shown.headers["link"].startswith(f"<{CONTEXT}>")
     assert subscription["id"] == "urn:ngsi-ld:Subscription:smog-watch"
