@@ -50,7 +50,8 @@ def hub_db(tmp_path: Path) -> str:
     return url
 
 
-def test_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_and_show(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # the table as piped output gets it; a narrow terminal wraps the labels
     code, out, _ = _qala(capsys, "kpi", "list", "--lang", "ru")
     assert code == 0
     assert "payments.count" in out
