@@ -84,10 +84,14 @@ async def _cli_audit(services: Services, action: str, **fields: Any) -> None:
 
 
 def serve(
+    *,
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes (share the database, and Redis when set)."),
     reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+    access_log: bool = typer.Option(
+        True, help="Log a line per request on stdout (uvicorn's access log); off saves CPU behind a proxy that logs."
+    ),
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Run the hub's HTTP service (uvicorn; every worker builds its app from QALA_* settings)."""
@@ -110,6 +114,7 @@ def serve(
                 workers=None if reload else workers,
                 reload=reload,
                 proxy_headers=True,
+                access_log=access_log,
             )
     except HomeBusy as exc:
         raise CliError(str(exc)) from exc

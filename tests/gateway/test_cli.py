@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
 
 from gateway.services import open_services
@@ -151,3 +159,37 @@ def test_refuses_unsafe_settings_in_one_line(qala: Callable[..., Outcome], monke
         assert outcome.code == 2
         assert "QALA_SECRET_KEY must be set" in outcome.err
         assert outcome.err.count("\n") == 1
+
+
+def _served_lines(home: Path, *options: str) -> tuple[str, str]:
+    """What ``qala serve`` prints (stdout, stderr) while it answers two requests, then stops on Ctrl-C."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QALA_")}
+    command = [sys.executable, "-c", "from qala.cli import main; main()", "--home", str(home), "serve"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), *options], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/oauth/jwks", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/nothing-here", timeout=5).status_code == 404
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    return out.decode(), err.decode()
+
+
+def test_serve_logs_each_request_unless_told_not_to(tmp_path: Path) -> None:
+    logged, _ = _served_lines(tmp_path / "logged")
+    assert '"GET /api/v1/nothing-here HTTP/1.1" 404' in logged
+    assert '"GET /oauth/jwks HTTP/1.1" 200' in logged
+    quiet, errors = _served_lines(tmp_path / "quiet", "--no-access-log")
+    assert "GET /" not in quiet + errors
+    assert "Application startup complete" in errors  # uvicorn's own log still runs: only the per-request lines go
