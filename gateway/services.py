@@ -59,7 +59,7 @@ class Services:
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, *, background: bool = False) -> AsyncIterator[Services]:
     """Open the database (creating tables), keys, Redis; with ``background``, also run periodic checkpoints."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, **settings.engine_options())
     redis: Redis | None = None
     http = httpx.AsyncClient(timeout=5.0)
     tasks: list[asyncio.Task[None]] = []

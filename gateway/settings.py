@@ -69,6 +69,16 @@ class Settings(BaseSettings):
         description="Server secret: pepper of client-secret digests and the key that encrypts signing keys at rest.",
     )
     database_url: str = Field(default="", description="Default: the SQLite file qala.db in the home.")
+    database_pool_size: int = Field(
+        default=10, ge=1, description="PostgreSQL connections each worker keeps open (SQLAlchemy's pool_size)."
+    )
+    database_max_overflow: int = Field(
+        default=20,
+        ge=0,
+        description="Connections a worker may open beyond the pool under load, closed when returned. A worker "
+        "uses up to pool_size + max_overflow + 2 (its group commits' kept connections): the server's "
+        "max_connections must cover that times the workers of every hub, plus qala deliver and the admin tools.",
+    )
     redis_url: str | None = None
     issuer: str = "http://127.0.0.1:8000"
     audience: str = Field(default="", description="The hub API's identifier, the `aud` of its tokens.")
@@ -147,6 +157,12 @@ class Settings(BaseSettings):
         if self.env == "production" and not self.issuer.startswith("https://"):
             raise ValueError("QALA_ISSUER must be an https:// URL when QALA_ENV=production")
         return self
+
+    def engine_options(self) -> dict[str, Any]:
+        """``make_engine``'s pool arguments: PostgreSQL's connection budget per worker (SQLite keeps its own)."""
+        if self.database_url.startswith("sqlite"):
+            return {}
+        return {"pool_size": self.database_pool_size, "max_overflow": self.database_max_overflow}
 
     @property
     def token_endpoint(self) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import json
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from gateway.app import SERVER_GC_THRESHOLDS, create_app
+from gateway.services import open_services
 from gateway.settings import DEMO_SECRET, Settings
 
 STRONG = "x" * 40
@@ -66,3 +68,24 @@ async def test_a_server_process_gets_the_server_gc_thresholds(settings: Settings
             assert gc.get_threshold() == SERVER_GC_THRESHOLDS
     finally:
         gc.set_threshold(*before)
+
+
+async def test_each_worker_keeps_the_postgresql_connections_its_settings_give(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment sizes PostgreSQL's max_connections from QALA_DATABASE_POOL_SIZE and _MAX_OVERFLOW per worker."""
+    monkeypatch.setenv("QALA_DATABASE_POOL_SIZE", "3")
+    monkeypatch.setenv("QALA_DATABASE_MAX_OVERFLOW", "1")
+    settings = Settings(env="demo", database_url=database_url)
+    async with open_services(settings) as services:
+        pool: Any = services.engine.sync_engine.pool
+        if database_url.startswith("sqlite"):
+            assert settings.engine_options() == {}, "SQLite keeps its own pool"
+            return
+        held = [await services.engine.connect() for _ in range(4)]
+        try:
+            assert (pool.size(), pool.checkedout(), pool.overflow()) == (3, 4, 1)
+            assert pool.timeout() > 0, "a fifth would wait for one of the four"
+        finally:
+            for connection in held:
+                await connection.close()
