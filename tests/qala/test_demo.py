@@ -34,9 +34,10 @@ def test_demo_loads_every_sample_through_the_hub(tmp_path: Path) -> None:
         ]
     kazakh = [f for f in facilities if set("ҚқӘәҒғҢңӨөҰұҮүҺһІі") & set(json.dumps(f, ensure_ascii=False))]
     # Every collection has data, except the KPI values the engine computes once the simulated cities run (they are
-    # never loaded from static examples); the adapters' samples dominate where they exist.
+    # never loaded from static examples, and whether its first pass has written any by now depends on the machine's
+    # speed); the adapters' samples dominate where they exist.
     every = {collection_name(t) for t in SchemaRegistry.load().types()}
-    assert set(counts) == every - {"kpi-values"}, counts
+    assert set(counts) - {"kpi-values"} == every - {"kpi-values"}, counts
     assert counts["service-requests"] >= 45 + 30 + 24
     assert counts["payment-transactions"] >= 38
     assert kazakh, "Kazakh text survived the KZ-1048 export"
