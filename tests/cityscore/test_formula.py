@@ -138,7 +138,7 @@ def _outcome(function: Any, change: Change) -> Any:
         return type(exc)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(formulas(), st.lists(changes(), min_size=1, max_size=5))
 def test_a_compiled_formula_gives_what_the_closures_gave(formula: Formula, script: list[Change]) -> None:
     compiled, closures = compile_formula(formula), reference.compile_formula(formula)

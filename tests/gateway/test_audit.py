@@ -282,7 +282,7 @@ _SCALAR = st.none() | st.booleans() | st.integers() | st.integers(-(2**70), 2**7
 _VALUES = st.recursive(_SCALAR, lambda inner: st.lists(inner) | st.dictionaries(_TEXT, inner), max_leaves=20)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(_TEXT, _VALUES))
 def test_canonical_is_the_standard_library_json_byte_for_byte(fields: dict[str, Any]) -> None:
     """orjson makes the canonical form only where it writes what the definition writes: over non-ASCII, escapes,
