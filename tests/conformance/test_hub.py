@@ -1,38 +1,36 @@
 """The hub passes its own conformance suite for every collection profile, on SQLite and PostgreSQL.
 
-The hub runs as a real uvicorn server trusting the suite's issuer (``QALA_TRUSTED_ISSUERS``), exactly as a city
-would configure it to federate with another identity provider.
+The hub runs as a real uvicorn process trusting the suite's issuer (``QALA_TRUSTED_ISSUERS``), exactly as a city
+would configure it to federate with another identity provider. In a process of its own it also runs beside the
+suite, on another core, instead of sharing the test process's interpreter lock with it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conformance.runner import RunOptions, run
-from conformance.serving import serve_app
-from gateway.app import create_app
-from gateway.settings import Settings, TrustedIssuer
+from gateway.settings import Settings
 from schemas import SchemaRegistry
-from tests.conformance.conftest import free_port
+from tests.gateway.serving import HubProcess
 
 PROFILES = [schema.collection for schema in SchemaRegistry.load().latest()]
 
 
 @pytest.fixture
 def hub(database_url: str, issuer_url: str) -> Iterator[tuple[str, Settings]]:
-    port = free_port()
-    settings = Settings(
-        env="demo",
-        database_url=database_url,
-        issuer=f"http://127.0.0.1:{port}",
-        trusted_issuers=[TrustedIssuer(issuer=issuer_url, jwks_uri=f"{issuer_url}/oauth/jwks")],
-        rate_limit_enabled=False,
-    )
-    with serve_app(create_app(settings), "127.0.0.1", port) as base:
-        yield base, settings
+    trusted = [{"issuer": issuer_url, "jwks_uri": f"{issuer_url}/oauth/jwks"}]
+    process = HubProcess(database_url, env={"QALA_TRUSTED_ISSUERS": json.dumps(trusted)})
+    process.start()
+    try:
+        # the settings the hub process read, for the audience it expects
+        yield process.base, Settings(env="demo", database_url=database_url, issuer=process.base)
+    finally:
+        process.stop()
 
 
 def test_hub_is_certified_for_every_collection(
