@@ -31,8 +31,11 @@ demo: $(STAMP)
 tools:
 	@command -v redocly >/dev/null && command -v spectral >/dev/null || npm install -g --silent $(NPM_TOOLS)
 
+# Two test processes (pytest-xdist), each running whole test files: much of the suite waits on servers, browsers and
+# subprocesses, so two processes on two cores finish well before one. `make test TEST_WORKERS=0` runs it in one.
+TEST_WORKERS ?= 2
 test: $(STAMP) tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
