@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import qala.kpi
 from gateway.audit import AuditLog
 from gateway.services import open_services
 from gateway.settings import Settings
@@ -51,7 +52,9 @@ def hub_db(tmp_path: Path) -> str:
 
 
 def test_list_and_show(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "250")  # the table as piped output gets it; a narrow terminal wraps the labels
+    # The table as piped output gets it: the console's width is fixed when qala.kpi is imported, and a narrow
+    # terminal then (COLUMNS=80, as in a pytest-xdist worker) wraps the labels.
+    monkeypatch.setattr(qala.kpi.out, "width", 250)
     code, out, _ = _qala(capsys, "kpi", "list", "--lang", "ru")
     assert code == 0
     assert "payments.count" in out
