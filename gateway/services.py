@@ -26,7 +26,7 @@ from gateway.audit_tree import AuditTree
 from gateway.checkpoints import Checkpoints
 from gateway.client_auth import ClientAuthenticator
 from gateway.clients import Directory
-from gateway.db import make_engine
+from gateway.db import is_sqlite, make_engine
 from gateway.guessing import GuessThrottle
 from gateway.keys import KeyStore
 from gateway.migrate import upgrade
@@ -59,7 +59,8 @@ class Services:
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, *, background: bool = False) -> AsyncIterator[Services]:
     """Open the database (creating tables), keys, Redis; with ``background``, also run periodic checkpoints."""
-    engine = make_engine(settings.database_url, **settings.engine_options())
+    pool = {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow}
+    engine = make_engine(settings.database_url, **({} if is_sqlite(settings.database_url) else pool))
     redis: Redis | None = None
     http = httpx.AsyncClient(timeout=5.0)
     tasks: list[asyncio.Task[None]] = []

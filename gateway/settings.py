@@ -158,12 +158,6 @@ class Settings(BaseSettings):
             raise ValueError("QALA_ISSUER must be an https:// URL when QALA_ENV=production")
         return self
 
-    def engine_options(self) -> dict[str, Any]:
-        """``make_engine``'s pool arguments: PostgreSQL's connection budget per worker (SQLite keeps its own)."""
-        if self.database_url.startswith("sqlite"):
-            return {}
-        return {"pool_size": self.database_pool_size, "max_overflow": self.database_max_overflow}
-
     @property
     def token_endpoint(self) -> str:
         return f"{self.issuer}/oauth/token"
