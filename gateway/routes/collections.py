@@ -212,16 +212,7 @@ def _add_collection(router: CollectionRouter, schema: SchemaVersion) -> None:
         return _entity_response(schema, stored, caller, 201, {"Location": location})
 
     async def get_entity(request: Request, caller: Caller, exchange: Exchange) -> Response:
-        entity_id: str = request.path_params["entity_id"]
-        if exchange.store.keeps_orjson_text:
-            return await _get_json(schema, request, caller, exchange, entity_id)
-        stored = await exchange.store.get(entity_id)
-        if stored is None or stored.collection != collection:
-            raise NotFound(f"no {schema.type_name} {entity_id}")
-        caller.check_read(stored.city)
-        if stored.etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-            return Response(status_code=304, headers={"ETag": stored.etag})
-        return _entity_response(schema, stored, caller)
+        return await _get_json(schema, request, caller, exchange, request.path_params["entity_id"])
 
     async def put_entity(request: Request, caller: Caller, exchange: Exchange) -> Response:
         entity_id: str = request.path_params["entity_id"]
@@ -290,10 +281,11 @@ def _authorised(scope: str, handler: Handler) -> Callable[[Request], Awaitable[R
 async def _get_json(
     schema: SchemaVersion, request: Request, caller: Caller, exchange: Exchange, entity_id: str
 ) -> Response:
-    """A GET of one entity, its body the stored JSON text (:meth:`EntityStore.get_json`): the answer the parsed
-    payload gets from :func:`_entity_response`, byte for byte. The personal fields are removed in SQL when the
-    caller may see them in no city; when it depends on the entity's city, the payload is parsed and viewed once
-    that city is known (:func:`public_view`)."""
+    """A GET of one entity, its body the JSON text the store reads (:meth:`EntityStore.get_json`): the answer the
+    parsed payload gets from :func:`_entity_response`, byte for byte on SQLite, and on PostgreSQL the same JSON
+    value as JSONB renders it. The personal fields are removed in SQL when the caller may see them in no city; when
+    it depends on the entity's city, the payload is parsed and viewed once that city is known (:func:`public_view`),
+    and rendered by orjson."""
     hidden = hidden_fields(schema, caller, None)
     found = await exchange.store.get_json(entity_id, hidden or frozenset())
     if found is None or found.collection != schema.collection:
@@ -354,8 +346,6 @@ async def _list(
     texts = None if hidden is None else await exchange.store.list_json(schema.collection, query, hidden)
     if texts is not None:
         items, last = texts
-    elif hidden is not None:  # PostgreSQL: the members every entity hides are removed in SQL
-        page, last = await exchange.store.list_payloads(schema.collection, query, hidden)
     else:
         payloads, last = await exchange.store.list_payloads(schema.collection, query)
         view = public_viewer(schema, caller)

@@ -42,6 +42,7 @@ from gateway.store.reads import (
     POSTGRES_COLUMNS,
     Select,
     fetch,
+    postgres_get_json_sql,
     postgres_payload_columns,
     sqlite_get_json_sql,
     sqlite_json_columns,
@@ -121,7 +122,8 @@ class EntityText(NamedTuple):
     city: str
     version: int
     text: bytes
-    """The payload as orjson renders it, without the members asked to be removed."""
+    """The payload's JSON text as the store renders it (:meth:`EntityStore.get_json`), without the members asked to
+    be removed."""
 
     @property
     def etag(self) -> str:
@@ -158,20 +160,20 @@ class EntityStore:
         stored = _row_to_entity(rows[0]) if rows else None
         return stored if stored is not None and stored.payload is not None else None  # a tombstone has none
 
-    @property
-    def keeps_orjson_text(self) -> bool:
-        """Whether the payloads are stored as the text orjson wrote (SQLite), which :meth:`get_json` and
-        :meth:`list_json` send as it is; PostgreSQL's JSONB orders and spaces members its own way."""
-        return not self._postgres
-
     async def get_json(self, entity_id: str, remove: frozenset[str] = frozenset()) -> EntityText | None:
         """The live entity with that id as :class:`EntityText`, without its top-level members ``remove`` (None when
-        absent or deleted); only where :attr:`keeps_orjson_text`.
+        absent or deleted).
 
-        Read and sent as stored, as a list page's entities are (:meth:`list_json`): parsing the payload, removing
-        the personal fields and rendering it again cost a GET of one entity about a twentieth of its CPU."""
-        sql = sqlite_get_json_sql(remove)
-        rows = await fetch(self.engine, sql, (entity_id,))
+        Read and sent as the database renders it, as a list page's entities are (:meth:`list_json`): parsing the
+        payload, removing the personal fields and rendering it again cost a GET of one entity about a twentieth of
+        its CPU."""
+        if self._postgres:
+            rows = await fetch(self.engine, postgres_get_json_sql(remove), (entity_id,))
+            if not rows:
+                return None
+            collection, city, version, _, text = rows[0]
+            return EntityText(collection, city, version, text)
+        rows = await fetch(self.engine, sqlite_get_json_sql(remove), (entity_id,))
         if not rows or rows[0][4] is None or rows[0][4] == b"null":  # a tombstone's payload is JSON null
             return None
         collection, city, version, _, text, *head = rows[0]
@@ -196,17 +198,11 @@ class EntityStore:
         more = len(rows) > query.limit
         return page, (page[-1].id if more and page else None)
 
-    async def list_payloads(
-        self, collection: str, query: ListQuery, remove: frozenset[str] = frozenset()
-    ) -> tuple[list[JsonObject], str | None]:
+    async def list_payloads(self, collection: str, query: ListQuery) -> tuple[list[JsonObject], str | None]:
         """The payloads of :meth:`list_page`'s page, and the same id to continue after: the same rows, without the
         hub's metadata, which a page of the collections API does not show (building a :class:`StoredEntity` per
-        row cost about a fifth of what parsing its payload does). Each without its top-level members ``remove``
-        (on PostgreSQL removed in SQL, which cost a page of 100 about a twentieth of its CPU in Python)."""
-        if self._postgres:
-            columns = postgres_payload_columns(remove)
-        else:
-            columns = PAYLOAD_COLUMNS if not remove else sqlite_json_columns(remove)
+        row cost about a fifth of what parsing its payload does)."""
+        columns = postgres_payload_columns(frozenset()) if self._postgres else PAYLOAD_COLUMNS
         rows = await fetch(self.engine, *self._select(collection, query).page(query.limit + 1, columns))
         page = rows[: query.limit]
         more = len(rows) > query.limit
@@ -215,23 +211,27 @@ class EntityStore:
 
     async def list_json(
         self, collection: str, query: ListQuery, remove: frozenset[str] = frozenset()
-    ) -> tuple[list[bytes], str | None] | None:
-        """:meth:`list_payloads`'s page as the JSON text orjson renders for each payload without its top-level
-        members ``remove``, and the same id to continue after; None on PostgreSQL, where it is not on hand.
+    ) -> tuple[list[bytes], str | None]:
+        """:meth:`list_payloads`'s page as each payload's JSON text without its top-level members ``remove``, as
+        the database renders it, and the same id to continue after.
 
         On SQLite the store holds each payload as the text orjson wrote, so the text is read and sent as it is
         (members removed by SQLite's ``json_remove``): parsing each payload and rendering it again cost a list page
         of 100 about half its CPU (``bench/http_load.py``). A payload written before the store used orjson
-        (:func:`is_orjson_text`) is parsed and rendered as before. PostgreSQL's JSONB text orders and spaces members
-        its own way, so a page there is parsed and rendered (:meth:`list_payloads`)."""
+        (:func:`is_orjson_text`) is parsed and rendered as before. On PostgreSQL the text is JSONB's (members
+        removed with ``-``): its members in JSONB's order, with a space after each colon and comma. Parsing and
+        rendering it as orjson would cost a page of 100 a third of its CPU (py-spy under ``bench/http_load.py``)
+        for the same JSON value."""
         if self._postgres:
-            return None
-        sql, params = self._select(collection, query).page(query.limit + 1, sqlite_json_columns(remove))
-        rows = await fetch(self.engine, sql, params)
-        page = rows[: query.limit]
+            sql, params = self._select(collection, query).page(query.limit + 1, postgres_payload_columns(remove))
+            rows = await fetch(self.engine, sql, params)
+            texts = [row[1] for row in rows[: query.limit]]
+        else:
+            sql, params = self._select(collection, query).page(query.limit + 1, sqlite_json_columns(remove))
+            rows = await fetch(self.engine, sql, params)
+            texts = [_orjson_text(row[1], row[-1]) for row in rows[: query.limit] if row[1] is not None]
         more = len(rows) > query.limit
-        texts = [_orjson_text(row[1], row[-1]) for row in page if row[1] is not None]
-        return texts, (page[-1][0] if more and page else None)
+        return texts, (rows[query.limit - 1][0] if more else None)
 
     def _select(self, collection: str, query: ListQuery) -> Select:
         select = Select(self.engine.dialect.name, collection)

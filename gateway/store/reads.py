@@ -94,6 +94,13 @@ def postgres_payload_columns(remove: frozenset[str]) -> str:
     return f"id, convert_to(CAST({payload} AS TEXT), 'UTF8') AS payload"
 
 
+@functools.cache
+def postgres_get_json_sql(remove: frozenset[str]) -> str:
+    """PostgreSQL: a live entity's collection, city and version, then :func:`postgres_payload_columns`, by id."""
+    columns = postgres_payload_columns(remove)
+    return f"SELECT collection, city, version, {columns} FROM entities WHERE id = $1 AND deleted IS false"  # noqa: S608
+
+
 GET_SQL = {
     "sqlite": f"SELECT {COLUMNS} FROM entities WHERE id = ?",  # noqa: S608 -- no value is ever spliced in
     "postgresql": f"SELECT {POSTGRES_COLUMNS} FROM entities WHERE id = $1",  # noqa: S608
