@@ -25,6 +25,7 @@ TINY = {
     "delivery": ["--subscriptions", "1"],
     "mutation": ["--every", "60"],
     "http_load": ["--rounds", "1", "--seconds", "1", "--warmup", "0", "--entities", "300"],
+    "compare": ["--rounds", "1", "--seconds", "1", "--warmup", "1", "--entities", "200", "--scenarios", "get"],
     "scaleout": ["--rounds", "1", "--seconds", "1", "--warmup", "1", "--entities", "200", "--scenarios", "get"],
     "exchange": [
         *("--rounds", "1", "--seconds", "1", "--warmup", "0", "--sizes", "1000,3000", "--batch", "200"),
