@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,6 +17,31 @@ import httpx
 from tests.gateway.serving import free_port
 
 QALA = str(Path(sys.executable).parent / "qala")
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` has open."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                found.add(target[8:-1])
+    return found
+
+
+def _tcp_inodes(port: int) -> set[str]:
+    """The inodes of the machine's TCP connections to ``port`` (``/proc/net/tcp`` and ``tcp6``)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port:
+                    found.add(fields[9])
+    return found
+
+
 QUICK_ENV = {
     "QALA_DELIVERY_POLL_SECONDS": "0.05",
     "QALA_DELIVERY_BACKOFF_BASE": "0.1",
@@ -79,6 +105,18 @@ class DeliverProcess:
         self.process = subprocess.Popen(
             [QALA, "deliver"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+
+    def wait_connected(self, port: int = 5432, timeout: float = 60.0) -> None:
+        """Wait until the process holds a TCP connection to ``port`` (its delivery loop has queried the database):
+        on a loaded machine its start-up alone can take longer than the writes a test makes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            assert self.process.poll() is None, "qala deliver exited"
+            if _tcp_inodes(port) & _socket_inodes(self.process.pid):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"qala deliver did not connect to port {port} within {timeout:.0f} s")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

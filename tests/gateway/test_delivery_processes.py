@@ -170,6 +170,8 @@ def test_two_delivery_processes_share_the_work_without_delivering_anything_twice
     for worker in workers:
         worker.start()
     try:
+        for worker in workers:  # both delivering before the writes, or the first may be done before the second starts
+            worker.wait_connected()
         expected = asyncio.run(write_changes(hub, writer, 1_000))
         for receiver in receivers:
             changes = wait_for(receiver, len(expected), timeout=90)
