@@ -15,8 +15,10 @@ Printed per round and hub: requests/s, and the CPU each party spent per request 
 ``qala serve`` process and its workers), PostgreSQL (every ``postgres`` process), Redis (``redis-server``) and
 wrk; then the CPUs the machine left idle and those other jobs took (``/proc/stat``). A 2-worker hub well short of
 two cores while CPUs sit idle is waiting for something (a lock, a round trip); with none idle it is starved, and
-with other jobs taking CPUs the rates say little. The headline is the ratio of the 2-worker throughput to the
-1-worker one (target >= 1.6).
+with other jobs taking CPUs the rates say little. For the 2-worker hub each worker's share of a core is printed
+too: uvicorn's workers accept connections from one shared socket, and wrk's keep-alive connections, opened at once,
+can land mostly on one of them, which then caps the hub at one core while the other idles. The headline is the
+ratio of the 2-worker throughput to the 1-worker one (target >= 1.6).
 
 On a machine of C CPUs the ratio has a ceiling that no hub change can lift: one worker is limited by its own core
 (rate1 <= 1000 / hub_ms), two by every core (rate2 <= C * 1000 / (hub_ms + others_ms)), where others are the
@@ -158,6 +160,8 @@ class Measured:
     redis_cpu: float
     machine_cpu: float
     """CPU seconds of every process of the machine during the run."""
+    worker_cpu: list[float]
+    """CPU seconds of each worker process of a hub of several, busiest first (empty for one worker)."""
 
     def per_request(self, cpu: float) -> float:
         """CPU milliseconds per request."""
@@ -186,12 +190,18 @@ class Measured:
 
 def measured(loadgen: Loadgen, hub: ServedHub, backends: Backends, script: str, path: str, seconds: int) -> Measured:
     postgres = backends.postgres_pids()
-    before = cpu_of(postgres), cpu_of({backends.redis_pid}), machine_cpu()
+    workers = set(child_pids(hub.pid)) if hub.workers > 1 else set()
+    before = cpu_of(postgres), cpu_of({backends.redis_pid}), machine_cpu(), cpu_of(workers)
     run = loadgen.run(hub, script, path, seconds)
-    after_machine = machine_cpu()
+    after_machine, after_workers = machine_cpu(), cpu_of(workers)
     postgres |= backends.postgres_pids()  # a backend opened during the run: all its CPU is the run's
     after = cpu_of(postgres), cpu_of({backends.redis_pid})
-    return Measured(hub.workers, run, used(before[0], after[0]), used(before[1], after[1]), after_machine - before[2])
+    # uvicorn's supervisor has a helper child besides its workers: the busiest ``workers`` are the workers
+    shares = sorted((after_workers[pid] - before[3].get(pid, 0.0) for pid in after_workers), reverse=True)
+    shares = shares[: hub.workers]
+    return Measured(
+        hub.workers, run, used(before[0], after[0]), used(before[1], after[1]), after_machine - before[2], shares
+    )
 
 
 def describe(m: Measured) -> str:
@@ -200,6 +210,7 @@ def describe(m: Measured) -> str:
         f"postgres {m.per_request(m.postgres_cpu):5.3f}, redis {m.per_request(m.redis_cpu):5.3f}, wrk "
         f"{m.per_request(m.run.wrk_cpu):5.3f}  (hub {m.run.server_share:4.0%} of a core, p99 {m.run.p99_ms:5.1f} ms; "
         f"CPUs idle {m.idle:3.1f}, other jobs {m.strangers:3.1f})"
+        + (f"  workers {' / '.join(f'{cpu / m.run.seconds:.0%}' for cpu in m.worker_cpu)}" if m.worker_cpu else "")
         + (f"  [{m.run.failed} FAILED]" if m.run.failed else "")
     )
 
