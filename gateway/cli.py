@@ -27,7 +27,9 @@ from pydantic import ValidationError
 from gateway.audit import AuditRecord
 from gateway.audit_verify import verify_log
 from gateway.clients import Client
+from gateway.db import make_engine
 from gateway.errors import GatewayError
+from gateway.migrate import upgrade
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.treehead import HeadInvalid
@@ -83,6 +85,14 @@ async def _cli_audit(services: Services, action: str, **fields: Any) -> None:
     await services.audit.append(AuditRecord(action=action, outcome="ok", **fields))
 
 
+async def _migrate(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
 def serve(
     *,
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
@@ -97,6 +107,8 @@ def serve(
     """Run the hub's HTTP service (uvicorn; every worker builds its app from QALA_* settings)."""
     import uvicorn  # noqa: PLC0415 -- only this command needs the server
 
+    from qala.workers import run_workers, spreads_connections  # noqa: PLC0415 -- as uvicorn
+
     if database_url:
         os.environ["QALA_DATABASE_URL"] = database_url  # workers are new processes: pass it on through the env
     settings = load_settings()  # refuse bad settings here, in one line, before any worker starts
@@ -106,15 +118,21 @@ def serve(
     lock = home.lock() if settings.database_url == home.database_url else contextlib.nullcontext()
     try:
         with lock:
+            options: dict[str, Any] = {"host": host, "port": port, "proxy_headers": True, "access_log": access_log}
+            if workers > 1 and not reload:
+                # Workers start together and each migrates at start-up; on SQLite, whose DDL is not serialised,
+                # two could both create a table. Migrated here first, theirs is a no-op.
+                asyncio.run(_migrate(settings.database_url))
+            if workers > 1 and not reload and spreads_connections():
+                config = uvicorn.Config("gateway.app:app_from_environment", factory=True, workers=workers, **options)
+                run_workers(config)  # a socket per worker: connections spread over them (qala.workers)
+                return
             uvicorn.run(
                 "gateway.app:app_from_environment",
                 factory=True,
-                host=host,
-                port=port,
                 workers=None if reload else workers,
                 reload=reload,
-                proxy_headers=True,
-                access_log=access_log,
+                **options,
             )
     except HomeBusy as exc:
         raise CliError(str(exc)) from exc
