@@ -275,7 +275,9 @@ def revoke_client_tokens(client_id: str, database_url: str | None = DatabaseOpti
 
 @clients_app.command("revoke-token")
 def revoke_token(
-    jti: str = typer.Argument(..., help="The token's jti (in the audit record of its token.issued)."),
+    jti: str = typer.Argument(
+        ..., help="The token's jti (in the audit record of its token.issued); after -- when it starts with '-'."
+    ),
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Revoke one access token by its jti."""

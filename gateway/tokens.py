@@ -73,7 +73,7 @@ class TokenIssuer:
             "iat": now,
             "nbf": now,
             "exp": now + self.settings.access_token_ttl,
-            "jti": secrets.token_urlsafe(16),
+            "jti": secrets.token_hex(16),  # never starts with "-", which `qala clients revoke-token` took for an option
             "scope": " ".join(scopes),
             "cities": list(client.cities),
             "member": client.member,
