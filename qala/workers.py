@@ -9,7 +9,15 @@ keeps a bound socket of the same group, never listening, so that nothing else ta
 joins the kernel's choice only once it listens).
 
 Everything else is uvicorn's supervisor as ``uvicorn.run`` starts it: health checks, restarts of a worker that
-died, signals, and a parent that stops when a worker cannot start::
+died, signals, and a parent that stops when a worker cannot start.
+
+What a socket per worker costs: connections still queued on a worker's socket when it closes (its restart, or the
+supervisor killing it as hung) are reset, where one shared socket kept them for the others (Linux moves them only
+with ``net.ipv4.tcp_migrate_req=1``). Until the first worker listens, the parent's socket keeps out only sockets
+without ``SO_REUSEADDR``; and any process of the same user that sets ``SO_REUSEPORT`` on the port joins the group,
+as the kernel allows only to the same user.
+
+    run_workers(uvicorn.Config("gateway.app:app_from_environment", factory=True, port=8000, workers=2))
 
     run_workers(uvicorn.Config("gateway.app:app_from_environment", factory=True, port=8000, workers=2))
 """
@@ -21,14 +29,16 @@ import socket
 import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 
 logger = logging.getLogger("uvicorn.error")
 
 
-def spreads_connections() -> bool:
-    """Whether this system gives each worker a socket of its own and spreads connections over them (Linux)."""
-    return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+def spreads_connections(port: int) -> bool:
+    """Whether this system gives each worker a socket of its own and spreads connections over them (Linux), on
+    ``port`` (not 0: each worker would take a port of its own)."""
+    return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT") and port != 0
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -45,11 +55,17 @@ class OwnSocketProcess(multiprocess.Process):
     """A worker that serves on a socket it binds itself (in the worker process, which runs ``target``)."""
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover -- in the worker
-        super().target([reuse_port_socket(self.config.host, self.config.port)])
+        try:
+            own = reuse_port_socket(self.config.host, self.config.port)
+        except OSError as exc:  # the supervisor stops on this exit code rather than restart the worker forever
+            logger.error("cannot listen on %s:%d: %s", self.config.host, self.config.port, exc.strerror)
+            sys.exit(STARTUP_FAILURE)
+        super().target([own])
 
 
-def run_workers(config: uvicorn.Config) -> None:
-    """Run ``config.workers`` workers under uvicorn's supervisor until it is stopped, each on its own socket."""
+def run_workers(config: uvicorn.Config) -> bool:
+    """Run ``config.workers`` workers under uvicorn's supervisor until it is stopped, each on its own socket; False
+    when it stopped because a worker could not start (its reason is in the log)."""
     held = reuse_port_socket(config.host, config.port)
     try:
         # uvicorn's supervisor makes its workers by this module-level name, at start and on every restart
@@ -59,6 +75,8 @@ def run_workers(config: uvicorn.Config) -> None:
             "Uvicorn running on %s://%s:%d, %d workers each on a socket of its own (Press CTRL+C to quit)",
             *(scheme, config.host, config.port, config.workers),
         )
-        multiprocess.Multiprocess(config, sockets=[]).run()
+        supervisor = multiprocess.Multiprocess(config, sockets=[])
+        supervisor.run()
+        return all(worker.exitcode != STARTUP_FAILURE for worker in supervisor.processes)
     finally:
         held.close()

@@ -169,7 +169,7 @@ class EntityStore:
         its CPU."""
         if self._postgres:
             rows = await fetch(self.engine, postgres_get_json_sql(remove), (entity_id,))
-            if not rows:
+            if not rows or rows[0][4] is None:  # no live row with a payload
                 return None
             collection, city, version, _, text = rows[0]
             return EntityText(collection, city, version, text)
@@ -225,7 +225,7 @@ class EntityStore:
         if self._postgres:
             sql, params = self._select(collection, query).page(query.limit + 1, postgres_payload_columns(remove))
             rows = await fetch(self.engine, sql, params)
-            texts = [row[1] for row in rows[: query.limit]]
+            texts = [row[1] for row in rows[: query.limit] if row[1] is not None]
         else:
             sql, params = self._select(collection, query).page(query.limit + 1, sqlite_json_columns(remove))
             rows = await fetch(self.engine, sql, params)

@@ -260,3 +260,36 @@ def test_serve_spreads_keep_alive_connections_over_its_workers(tmp_path: Path) -
         _, err = server.communicate(timeout=30)
     assert "2 workers each on a socket of its own" in err.decode()
     assert server.returncode == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a socket per worker is Linux's SO_REUSEPORT")
+def test_workers_that_cannot_listen_stop_the_hub_instead_of_restarting(tmp_path: Path) -> None:
+    """A plain listener takes the port after the parent reserved it: every worker fails to bind, and the supervisor
+    stops (run_workers answers False) rather than restart them forever."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = f"""
+import socket, uvicorn
+from qala import workers
+reserve = workers.reuse_port_socket
+def reserve_then_lose(host, port):
+    held = reserve(host, port)
+    global blocker
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind((host, port))
+    blocker.listen()
+    workers.reuse_port_socket = reserve  # the workers bind as usual, and fail
+    return held
+workers.reuse_port_socket = reserve_then_lose
+config = uvicorn.Config("gateway.app:app_from_environment", factory=True, port={port}, workers=2)
+print("started:", workers.run_workers(config))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QALA_")}
+    env |= {"QALA_ENV": "demo", "QALA_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db"}
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert "started: False" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert done.stderr.count("cannot listen") <= 2  # each worker tried once: no restarts
