@@ -123,11 +123,11 @@ def serve(
                 # Workers start together and each migrates at start-up; on SQLite, whose DDL is not serialised,
                 # two could both create a table. Migrated here first, theirs is a no-op.
                 asyncio.run(_migrate(settings.database_url))
-            if workers > 1 and not reload and spreads_connections(port):
-                config = uvicorn.Config("gateway.app:app_from_environment", factory=True, workers=workers, **options)
-                if not run_workers(config):  # a socket per worker: connections spread over them (qala.workers)
-                    raise CliError(f"a worker could not start on {host}:{port} (its reason is in the log above)")
-                return
+                if spreads_connections(port):  # a socket per worker: connections spread over them (qala.workers)
+                    app = "gateway.app:app_from_environment"
+                    if not run_workers(uvicorn.Config(app, factory=True, workers=workers, **options)):
+                        raise CliError(f"a worker could not start on {host}:{port} (its reason is in the log above)")
+                    return
             uvicorn.run(
                 "gateway.app:app_from_environment",
                 factory=True,

@@ -15,9 +15,7 @@ What a socket per worker costs: connections still queued on a worker's socket wh
 supervisor killing it as hung) are reset, where one shared socket kept them for the others (Linux moves them only
 with ``net.ipv4.tcp_migrate_req=1``). Until the first worker listens, the parent's socket keeps out only sockets
 without ``SO_REUSEADDR``; and any process of the same user that sets ``SO_REUSEPORT`` on the port joins the group,
-as the kernel allows only to the same user.
-
-    run_workers(uvicorn.Config("gateway.app:app_from_environment", factory=True, port=8000, workers=2))
+as the kernel allows only to the same user::
 
     run_workers(uvicorn.Config("gateway.app:app_from_environment", factory=True, port=8000, workers=2))
 """

@@ -222,14 +222,10 @@ class EntityStore:
         removed with ``-``): its members in JSONB's order, with a space after each colon and comma. Parsing and
         rendering it as orjson would cost a page of 100 a third of its CPU (py-spy under ``bench/http_load.py``)
         for the same JSON value."""
-        if self._postgres:
-            sql, params = self._select(collection, query).page(query.limit + 1, postgres_payload_columns(remove))
-            rows = await fetch(self.engine, sql, params)
-            texts = [row[1] for row in rows[: query.limit] if row[1] is not None]
-        else:
-            sql, params = self._select(collection, query).page(query.limit + 1, sqlite_json_columns(remove))
-            rows = await fetch(self.engine, sql, params)
-            texts = [_orjson_text(row[1], row[-1]) for row in rows[: query.limit] if row[1] is not None]
+        columns = postgres_payload_columns(remove) if self._postgres else sqlite_json_columns(remove)
+        rows = await fetch(self.engine, *self._select(collection, query).page(query.limit + 1, columns))
+        page = [row for row in rows[: query.limit] if row[1] is not None]
+        texts = [row[1] for row in page] if self._postgres else [_orjson_text(row[1], row[-1]) for row in page]
         more = len(rows) > query.limit
         return texts, (rows[query.limit - 1][0] if more else None)
 

@@ -67,15 +67,6 @@ def as_arrays(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """A new event loop for a writer's thread: uvloop's, as uvicorn runs the requests' loop. On the standard
-    library's selector loop the writer's share of an audited GET on PostgreSQL (its wake-ups, ``asyncpg``'s socket
-    reads and writes) was about a fifth of the hub's CPU (py-spy under ``bench/http_load.py``); on uvloop's, the
-    hub's CPU per request fell by 3 % (GET) and 10 % (POST), against the previous commit run beside it on the same
-    core (six rounds, each within 2 %)."""
-    return uvloop.new_event_loop()
-
-
 class PostgresWriter:
     """One ``asyncpg`` connection for one group commit's transactions, one at a time, in a thread of its own.
 
@@ -92,7 +83,10 @@ class PostgresWriter:
         """The loop of the callers (a writer serves one)."""
         self.conn: Any = None
         self.closed = False
-        self._own = _new_loop()
+        # uvloop, as uvicorn runs the requests' loop: on the standard library's selector loop the writer's wake-ups
+        # and asyncpg's socket work were about a fifth of an audited GET's CPU on PostgreSQL (py-spy); on uvloop the
+        # hub's CPU per request fell by 3 % (GET) and 10 % (POST) (bench/compare.py, six rounds within 2 %).
+        self._own = uvloop.new_event_loop()
         self._lock: asyncio.Lock | None = None  # made in the writer's loop, on its first transaction
         self._thread = threading.Thread(target=self._own.run_forever, name="qala-postgres-writer", daemon=True)
         self._thread.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -18,6 +20,31 @@ from gateway.settings import Settings
 from schemas.identifiers import with_check_digit
 
 MEMBER_BIN = with_check_digit("05014000456")
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` has open (``/proc/<pid>/fd``)."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                found.add(target[8:-1])
+    return found
+
+
+def tcp_inodes(port: int, *, local: bool = True, state: str | None = None) -> set[str]:
+    """The inodes of the machine's TCP sockets whose local (else remote) port is ``port``, in ``state`` when given
+    (``/proc/net/tcp``'s hex code: 01 established, 0A listening)."""
+    column = 1 if local else 2
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[column].rsplit(":", 1)[1], 16) == port and state in (None, fields[3]):
+                    found.add(fields[9])
+    return found
 
 
 def free_port() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -14,32 +13,9 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.serving import free_port
+from tests.gateway.serving import free_port, socket_inodes, tcp_inodes
 
 QALA = str(Path(sys.executable).parent / "qala")
-
-
-def _socket_inodes(pid: int) -> set[str]:
-    """The inodes of the sockets process ``pid`` has open."""
-    found = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        with contextlib.suppress(OSError):
-            target = os.readlink(fd)
-            if target.startswith("socket:["):
-                found.add(target[8:-1])
-    return found
-
-
-def _tcp_inodes(port: int) -> set[str]:
-    """The inodes of the machine's TCP connections to ``port`` (``/proc/net/tcp`` and ``tcp6``)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(FileNotFoundError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                if int(fields[2].rsplit(":", 1)[1], 16) == port:
-                    found.add(fields[9])
-    return found
 
 
 QUICK_ENV = {
@@ -113,7 +89,7 @@ class DeliverProcess:
         while time.monotonic() < deadline:
             assert self.process is not None
             assert self.process.poll() is None, "qala deliver exited"
-            if _tcp_inodes(port) & _socket_inodes(self.process.pid):
+            if tcp_inodes(port, local=False) & socket_inodes(self.process.pid):
                 return
             time.sleep(0.1)
         raise AssertionError(f"qala deliver did not connect to port {port} within {timeout:.0f} s")

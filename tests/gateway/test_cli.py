@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from gateway.services import open_services
 from gateway.settings import Settings
 from qala.cli import main
 from tests.gateway.conftest import MEMBER_BIN
+from tests.gateway.serving import free_port, socket_inodes, tcp_inodes
 
 
 @dataclass
@@ -163,9 +163,7 @@ def test_refuses_unsafe_settings_in_one_line(qala: Callable[..., Outcome], monke
 
 def _served_lines(home: Path, *options: str) -> tuple[str, str]:
     """What ``qala serve`` prints (stdout, stderr) while it answers two requests, then stops on Ctrl-C."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QALA_")}
     command = [sys.executable, "-c", "from qala.cli import main; main()", "--home", str(home), "serve"]
     server = subprocess.Popen(
@@ -195,38 +193,12 @@ def test_serve_logs_each_request_unless_told_not_to(tmp_path: Path) -> None:
     assert "Application startup complete" in errors  # uvicorn's own log still runs: only the per-request lines go
 
 
-def _tcp_sockets(port: int, state: str) -> set[str]:
-    """The socket inodes of the machine's TCP sockets on local port ``port`` in ``state`` (``/proc/net/tcp``'s
-    hex code: 01 established, 0A listening)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
-                found.add(fields[9])
-    return found
-
-
-def _sockets_of(pid: int) -> set[str]:
-    found = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            found.add(target[8:-1])
-    return found
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="a socket per worker is Linux's SO_REUSEPORT")
 def test_serve_spreads_keep_alive_connections_over_its_workers(tmp_path: Path) -> None:
     """32 keep-alive connections opened at once to ``qala serve --workers 2`` are shared by both workers: each has
     a listening socket of its own, and Linux spreads connections over them (one shared socket let one worker take
     nearly all of them). Binomially, a fair spread gives one worker fewer than 4 of 32 about once in a million."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QALA_")}
     command = [sys.executable, "-c", "from qala.cli import main; main()", "--home", str(tmp_path / "home"), "serve"]
     server = subprocess.Popen(
@@ -238,18 +210,18 @@ def test_serve_spreads_keep_alive_connections_over_its_workers(tmp_path: Path) -
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) for _ in range(32)]
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and server.poll() is None and len(_tcp_sockets(port, "0A")) < 2:
+        while time.monotonic() < deadline and server.poll() is None and len(tcp_inodes(port, state="0A")) < 2:
             time.sleep(0.2)  # both workers listening (each starts its app first)
         assert server.poll() is None, server.communicate(timeout=30)[1].decode()[-3000:]
-        assert len(_tcp_sockets(port, "0A")) == 2
+        assert len(tcp_inodes(port, state="0A")) == 2
         assert [client.get("/oauth/jwks").status_code for client in clients] == [200] * 32
         workers = [
             int(child)
             for task in Path(f"/proc/{server.pid}/task").iterdir()
             for child in (task / "children").read_text().split()
         ]
-        established = _tcp_sockets(port, "01")
-        held = sorted((len(_sockets_of(pid) & established) for pid in workers), reverse=True)
+        established = tcp_inodes(port, state="01")
+        held = sorted((len(socket_inodes(pid) & established) for pid in workers), reverse=True)
         assert sum(held) == 32, held
         assert len([count for count in held if count]) == 2, held
         assert held[1] >= 4, f"one worker holds {held[0]} of the 32 connections"
@@ -266,9 +238,7 @@ def test_serve_spreads_keep_alive_connections_over_its_workers(tmp_path: Path) -
 def test_workers_that_cannot_listen_stop_the_hub_instead_of_restarting(tmp_path: Path) -> None:
     """A plain listener takes the port after the parent reserved it: every worker fails to bind, and the supervisor
     stops (run_workers answers False) rather than restart them forever."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     script = f"""
 import socket, uvicorn
 from qala import workers
