@@ -4,7 +4,6 @@ PostgreSQL, fed by a MemorySource holding every bundled example entity plus gene
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +22,7 @@ from catalogue.service import Catalogue, CatalogueSettings
 from catalogue.source import MemorySource
 from gateway.db import make_engine
 from schemas.registry import SchemaRegistry
+from tests.gateway.serving import free_port
 
 SITE = "http://catalogue.test"
 DISTRICTS = ("Есильский", "Алматинский", "Сарыаркинский", "Байконурский")
@@ -103,12 +103,6 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def token(catalogue: Catalogue) -> str:
     return await catalogue.store.create_token("tests")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from gateway.settings import Settings
 from schemas.identifiers import with_check_digit
 
 MEMBER_BIN = with_check_digit("05014000456")
+_LINUX = Path("/proc/sys/net/ipv4/ip_local_port_range").exists()
 
 
 def socket_inodes(pid: int) -> set[str]:
@@ -48,10 +50,22 @@ def tcp_inodes(port: int, *, local: bool = True, state: str | None = None) -> se
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free now on 127.0.0.1, below the kernel's ephemeral range, for a server a test starts later.
+
+    A port from ``bind(("127.0.0.1", 0))`` is an ephemeral one: until the server listens, any outgoing connection
+    on the machine may be given it as its own, and the server then cannot bind. The suite hit it: the conformance
+    issuer, served twice on one port (the run, then the fuzz phase), lost its port in between to one of the many
+    database connections a run opens. Ports below the range are never handed out by the kernel."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) if _LINUX else 32768
+    for _ in range(200):
+        port = random.randrange(20000, max(low, 20001))  # a random one: xdist workers pick at the same time
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: a service of the machine, or another test's server
+            return port
+    raise OSError("no free port below the ephemeral range")
 
 
 def register_client(database_url: str, scopes: list[str], cities: list[str]) -> tuple[str, str]:
