@@ -17,6 +17,8 @@ from typing import Any
 
 import uvicorn
 
+from gateway.draining import DrainingServer
+
 STARTUP_TIMEOUT = 10.0
 
 
@@ -32,7 +34,7 @@ def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]
         raise
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="auto", access_log=False)
-    server = uvicorn.Server(config)
+    server = DrainingServer(config)  # a hub's event streams end as it stops, so the block's end never waits on one
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"serve-{bound_port}")
     thread.start()
     deadline = time.monotonic() + STARTUP_TIMEOUT

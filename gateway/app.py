@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -26,6 +27,7 @@ from catalogue.service import Catalogue, CatalogueSettings
 from cityscore.web import router as cityscore_pages
 from gateway.auditing import AuditMiddleware
 from gateway.bodylimit import BodyLimitMiddleware
+from gateway.draining import DRAINING
 from gateway.errors import install_error_handlers
 from gateway.inputs import InputGuardMiddleware
 from gateway.kpi_feed import running_engine
@@ -69,7 +71,7 @@ def create_app(
     registry = SchemaRegistry.load()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_services(settings, background=True) as services:
             app.state.services = services
             modules = ModuleListing(services.engine)
@@ -92,7 +94,8 @@ def create_app(
                     running_engine(services.engine, registry, settings.kpi_interval_seconds),
                 ):
                     app.state.subscriptions = runtime
-                    yield
+                    # set by the server as it stops, to end event streams (gateway.draining)
+                    yield {DRAINING: asyncio.Event()}
             finally:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

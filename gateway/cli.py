@@ -107,7 +107,7 @@ def serve(
     """Run the hub's HTTP service (uvicorn; every worker builds its app from QALA_* settings)."""
     import uvicorn  # noqa: PLC0415 -- only this command needs the server
 
-    from qala.workers import run_workers, spreads_connections  # noqa: PLC0415 -- as uvicorn
+    from qala.workers import run_hub  # noqa: PLC0415 -- as uvicorn
 
     if database_url:
         os.environ["QALA_DATABASE_URL"] = database_url  # workers are new processes: pass it on through the env
@@ -118,23 +118,22 @@ def serve(
     lock = home.lock() if settings.database_url == home.database_url else contextlib.nullcontext()
     try:
         with lock:
-            options: dict[str, Any] = {"host": host, "port": port, "proxy_headers": True, "access_log": access_log}
             if workers > 1 and not reload:
-                # Workers start together and each migrates at start-up; on SQLite, whose DDL is not serialised,
-                # two could both create a table. Migrated here first, theirs is a no-op.
+                # Migrated once here, so the workers, which each migrate at start-up, find nothing to do instead of
+                # taking turns at the migration lock (gateway.migrate).
                 asyncio.run(_migrate(settings.database_url))
-                if spreads_connections(port):  # a socket per worker: connections spread over them (qala.workers)
-                    app = "gateway.app:app_from_environment"
-                    if not run_workers(uvicorn.Config(app, factory=True, workers=workers, **options)):
-                        raise CliError(f"a worker could not start on {host}:{port} (its reason is in the log above)")
-                    return
-            uvicorn.run(
+            config = uvicorn.Config(
                 "gateway.app:app_from_environment",
                 factory=True,
                 workers=None if reload else workers,
                 reload=reload,
-                **options,
+                host=host,
+                port=port,
+                proxy_headers=True,
+                access_log=access_log,
             )
+            if not run_hub(config):  # qala.workers: a socket per worker on Linux; event streams end on stop
+                raise CliError(f"the hub could not start on {host}:{port} (its reason is in the log above)")
     except HomeBusy as exc:
         raise CliError(str(exc)) from exc
 

@@ -1,4 +1,8 @@
-"""``qala serve --workers N`` on Linux: uvicorn's worker supervisor, each worker listening on a socket of its own.
+"""How ``qala serve`` runs uvicorn: :func:`run_hub` picks the mode (one process, workers, reload), and every
+server in it is a :class:`~gateway.draining.DrainingServer`, which ends the hub's event streams as it stops (else
+SIGTERM waited for every stream's consumer).
+
+``qala serve --workers N`` on Linux: uvicorn's worker supervisor, each worker listening on a socket of its own.
 
 uvicorn's workers all accept from one socket their parent binds, and whichever wakes first takes what is waiting.
 Connections that arrive together, as a client's keep-alive pool opens them, can all land on one worker: under wrk's
@@ -28,7 +32,9 @@ import sys
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import multiprocess
+from uvicorn.supervisors import ChangeReload, multiprocess
+
+from gateway.draining import DrainingServer
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -49,7 +55,17 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class OwnSocketProcess(multiprocess.Process):
+class DrainingProcess(multiprocess.Process):
+    """A worker whose server ends the app's event streams as it stops."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+class OwnSocketProcess(DrainingProcess):
     """A worker that serves on a socket it binds itself (in the worker process, which runs ``target``)."""
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover -- in the worker
@@ -66,15 +82,35 @@ def run_workers(config: uvicorn.Config) -> bool:
     when it stopped because a worker could not start (its reason is in the log)."""
     held = reuse_port_socket(config.host, config.port)
     try:
-        # uvicorn's supervisor makes its workers by this module-level name, at start and on every restart
-        multiprocess.Process = OwnSocketProcess  # type: ignore[misc]
         scheme = "https" if config.is_ssl else "http"
         logger.info(
             "Uvicorn running on %s://%s:%d, %d workers each on a socket of its own (Press CTRL+C to quit)",
             *(scheme, config.host, config.port, config.workers),
         )
-        supervisor = multiprocess.Multiprocess(config, sockets=[])
-        supervisor.run()
-        return all(worker.exitcode != STARTUP_FAILURE for worker in supervisor.processes)
+        return _supervise(config, OwnSocketProcess, sockets=[])
     finally:
         held.close()
+
+
+def _supervise(config: uvicorn.Config, worker: type[multiprocess.Process], sockets: list[socket.socket]) -> bool:
+    """uvicorn's supervisor with workers of class ``worker``; False when one could not start."""
+    # uvicorn's supervisor makes its workers by this module-level name, at start and on every restart
+    multiprocess.Process = worker  # type: ignore[misc]
+    supervisor = multiprocess.Multiprocess(config, sockets=sockets)
+    supervisor.run()
+    return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
+
+
+def run_hub(config: uvicorn.Config) -> bool:
+    """Serve ``config`` until stopped, as ``uvicorn.run`` would (reload, workers, or this process), with servers that
+    end event streams as they stop; False when the hub could not start (its reason is in the log)."""
+    if config.should_reload:
+        ChangeReload(config, target=DrainingServer(config).run, sockets=[config.bind_socket()]).run()
+        return True
+    if config.workers > 1 and spreads_connections(config.port):
+        return run_workers(config)
+    if config.workers > 1:  # one socket the workers share: uvicorn's own way, where SO_REUSEPORT is not
+        return _supervise(config, DrainingProcess, sockets=[config.bind_socket()])
+    server = DrainingServer(config)
+    server.run()
+    return server.started

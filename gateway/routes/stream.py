@@ -6,7 +6,8 @@ by themselves) resumes exactly after the last change it saw. The selection is a 
 stream subscription's. A comment line every ``QALA_STREAM_HEARTBEAT_SECONDS`` keeps proxies from closing the
 connection. Memory stays bounded: events are read from the feed only as fast as the consumer takes them, and
 a consumer that takes nothing for ``QALA_STREAM_STALL_SECONDS`` is cut off. The stream ends when the access
-token expires; the client reconnects with a fresh token and ``Last-Event-ID``.
+token expires, and when the server shuts down (``gateway.draining``); the client reconnects with a fresh token
+and ``Last-Event-ID``.
 
     curl -N -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8000/api/v1/stream?types=ServiceRequest"
 """
@@ -26,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth import Caller, CallerDep
+from gateway.draining import DRAINING
 from gateway.errors import BadRequest, InsufficientScope, NotFound
 from gateway.services import ServicesDep
 from gateway.store.cursor import CursorCodec
@@ -44,12 +46,13 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncIterator[bytes], stall_seconds: float) -> None:
+    def __init__(self, events: AsyncIterator[bytes], stall_seconds: float, draining: asyncio.Event) -> None:
         super().__init__(headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         # No body given, so Response declared a length of 0; a stream has none.
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.events = events
         self.stall_seconds = stall_seconds
+        self.draining = draining
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -67,13 +70,25 @@ class EventStream(Response):
             while (await receive())["type"] != "http.disconnect":
                 pass
 
-        tasks = [asyncio.create_task(pump()), asyncio.create_task(disconnected())]
+        pumping = asyncio.create_task(pump())
+        draining = asyncio.create_task(self.draining.wait())
+        tasks = [pumping, asyncio.create_task(disconnected()), draining]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if isinstance(task.exception(), TimeoutError):
                     # Returning without finishing the response makes the server close the connection.
                     logger.warning("event-stream consumer stalled for %ss: cut off", self.stall_seconds)
+            if draining in done and pumping not in done:
+                # The server is stopping: end the response properly, so the consumer reconnects elsewhere with
+                # the last id it saw (between two events: the pump is cancelled before the next one is sent).
+                pumping.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pumping
+                body = b": the server is shutting down; reconnect\n\n"
+                with contextlib.suppress(TimeoutError):  # a stalled consumer is cut off, as in pump()
+                    last = send({"type": "http.response.body", "body": body, "more_body": False})
+                    await asyncio.wait_for(last, self.stall_seconds)
         finally:
             for task in tasks:
                 task.cancel()
@@ -158,4 +173,4 @@ async def stream(request: Request, caller: CallerDep, services: ServicesDep) -> 
         codec=codec,
         heartbeat=settings.stream_heartbeat_seconds,
     )
-    return EventStream(events, settings.stream_stall_seconds)
+    return EventStream(events, settings.stream_stall_seconds, getattr(request.state, DRAINING))

@@ -19,8 +19,9 @@ import pytest
 from gateway.services import open_services
 from gateway.settings import Settings
 from qala.cli import main
+from qala.home import Home
 from tests.gateway.conftest import MEMBER_BIN
-from tests.gateway.serving import free_port, socket_inodes, tcp_inodes
+from tests.gateway.serving import free_port, register_client, socket_inodes, tcp_inodes
 
 
 @dataclass
@@ -161,27 +162,66 @@ def test_refuses_unsafe_settings_in_one_line(qala: Callable[..., Outcome], monke
         assert outcome.err.count("\n") == 1
 
 
-def _served_lines(home: Path, *options: str) -> tuple[str, str]:
-    """What ``qala serve`` prints (stdout, stderr) while it answers two requests, then stops on Ctrl-C."""
-    port = free_port()
+def _serve(home: Path, port: int, *options: str) -> subprocess.Popen[bytes]:
+    """``qala serve`` on ``port`` with ``home`` and nothing from the environment's ``QALA_*``, once it answers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QALA_")}
     command = [sys.executable, "-c", "from qala.cli import main; main()", "--home", str(home), "serve"]
     server = subprocess.Popen(
         [*command, "--port", str(port), *options], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/oauth/jwks", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return server
+
+
+def _served_lines(home: Path, *options: str) -> tuple[str, str]:
+    """What ``qala serve`` prints (stdout, stderr) while it answers two requests, then stops on Ctrl-C."""
+    port = free_port()
+    server = _serve(home, port, *options)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/oauth/jwks", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/nothing-here", timeout=5).status_code == 404
     finally:
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
     return out.decode(), err.decode()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_stops_on_sigterm_while_an_event_stream_is_open(tmp_path: Path, workers: int) -> None:
+    """SIGTERM, as a supervisor stops a service, ends open event streams with a last comment, and the hub exits
+    after its lifespan's clean-up (gateway.draining). Before, uvicorn waited for every stream's consumer, up to the
+    life of its token, and a supervisor's grace period ran out first."""
+    port = free_port()
+    server = _serve(tmp_path / "home", port, "--workers", str(workers), "--no-access-log")
+    try:
+        client_id, secret = register_client(Home(tmp_path / "home").database_url, ["devices:read"], ["astana"])
+        base = f"http://127.0.0.1:{port}"
+        grant = {"grant_type": "client_credentials"}
+        access = httpx.post(f"{base}/oauth/token", data=grant, auth=(client_id, secret)).json()["access_token"]
+        headers = {"Authorization": f"Bearer {access}"}
+        with httpx.stream("GET", f"{base}/api/v1/stream", headers=headers, timeout=30) as response:
+            lines = response.iter_lines()
+            assert [next(lines), next(lines)] == ["retry: 2000", ": connected"]
+            server.send_signal(signal.SIGTERM)
+            rest, deadline = [], time.monotonic() + 60
+            for line in lines:  # a response cut off, not ended, raises here (httpx.RemoteProtocolError)
+                rest.append(line)
+                if time.monotonic() > deadline:  # heartbeats: the stream went on
+                    break
+        assert ": the server is shutting down; reconnect" in rest
+        _, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert err.decode().count("Application shutdown complete") == workers, err.decode()[-3000:]
+    # one process re-raises SIGTERM after its clean-up, as uvicorn does; a supervisor exits 0 once its workers have
+    assert server.returncode == (-signal.SIGTERM if workers == 1 else 0)
 
 
 def test_serve_logs_each_request_unless_told_not_to(tmp_path: Path) -> None:
@@ -199,14 +239,7 @@ def test_serve_spreads_keep_alive_connections_over_its_workers(tmp_path: Path) -
     a listening socket of its own, and Linux spreads connections over them (one shared socket let one worker take
     nearly all of them). Binomially, a fair spread gives one worker fewer than 4 of 32 about once in a million."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QALA_")}
-    command = [sys.executable, "-c", "from qala.cli import main; main()", "--home", str(tmp_path / "home"), "serve"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "--workers", "2", "--no-access-log"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    server = _serve(tmp_path / "home", port, "--workers", "2", "--no-access-log")
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) for _ in range(32)]
     try:
         deadline = time.monotonic() + 90

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -124,6 +126,39 @@ async def test_heartbeats_and_scope(hub: str, database_url: str) -> None:
                 if beats == 2:
                     break
     assert beats == 2
+
+
+def test_stopping_the_hub_ends_its_streams_between_events(settings: Settings, database_url: str) -> None:
+    """The server ends open streams as it stops (gateway.draining), after whole events only, so a consumer resumes
+    with the last id it saw and misses nothing. Before, the server waited for its consumers: ``serve_app`` (which
+    ``qala demo`` runs) gave up on the server's thread after 10 s and left it serving."""
+    hub = serve_app(create_app(settings))
+    base = hub.__enter__()
+    stopping = threading.Thread(target=hub.__exit__, args=(None, None, None))
+    try:
+        writer = token(base, database_url, WRITER)
+        reader = token(base, database_url, ["service-requests:read"])
+        with httpx.stream("GET", f"{base}/api/v1/stream", headers=reader, params={"types": "ServiceRequest"}) as got:
+            lines = got.iter_lines()
+            assert [next(lines), next(lines)] == ["retry: 2000", ": connected"]
+            write(base, writer, [f"D-{i}" for i in range(5)])
+            stopping.start()
+            rest, deadline = [], time.monotonic() + 30
+            for line in lines:  # raises httpx.RemoteProtocolError if the response is cut off rather than ended
+                rest.append(line)
+                if time.monotonic() > deadline:  # heartbeats: the stream went on
+                    break
+    finally:
+        if stopping.ident is None:  # failed before the stop: stop here
+            hub.__exit__(None, None, None)
+        stopping.join(timeout=30)
+    assert not stopping.is_alive()
+    assert [thread for thread in threading.enumerate() if thread.name == f"serve-{urlsplit(base).port}"] == []
+    assert rest[-2:] == [": the server is shutting down; reconnect", ""]
+    ids = [line[4:] for line in rest if line.startswith("id: ")]
+    data = [json.loads(line[6:]) for line in rest if line.startswith("data: ")]
+    assert len(ids) == len(data) <= 5  # each event whole: as many ids as data lines
+    assert [change["id"].rsplit(":", 1)[1] for change in data] == [f"D-{i}" for i in range(len(data))]
 
 
 def _rss_kib(pid: int) -> int:
