@@ -2,8 +2,10 @@
 
     await upgrade(engine)       # what the hub does at start-up; a no-op when already current
 
-Workers race to migrate on start-up; on PostgreSQL an advisory lock makes them take turns, on SQLite the first
-write statement's database lock does.
+Processes race to migrate on start-up (workers, a hub and ``qala deliver``); each takes a lock before it reads
+the schema's version, so they take turns and the later ones find nothing to do: on PostgreSQL an advisory lock, on
+SQLite the database's write lock (``BEGIN IMMEDIATE``). SQLite's DDL would otherwise run outside any transaction,
+and two processes that both read "no version" both created the first table.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def _upgrade(connection: Connection, revision: str) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
+    elif connection.dialect.name == "sqlite":
+        # The driver has begun nothing yet (it begins only before data changes); this waits on the busy timeout
+        # for another process's migration to commit, and holds the lock through this one's DDL.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     command.upgrade(alembic_config(connection), revision)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from gateway.services import open_services
 from gateway.settings import Settings
 
 COMPARE = {"compare_type": True, "include_name": include_name}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_upgrade_matches_the_declared_tables_and_downgrade_removes_them(database_url: str) -> None:
@@ -47,3 +50,21 @@ async def test_a_database_first_opened_by_the_suite_s_signer_still_starts_the_hu
         assert signer.kid
     async with open_services(settings) as services:
         assert await services.directory.list_members() == []
+
+
+MIGRATE = "import asyncio, sys; from gateway.db import make_engine; from gateway.migrate import upgrade; " + (
+    "asyncio.run(upgrade(make_engine(sys.argv[1])))"
+)
+
+
+def test_processes_that_start_together_on_a_fresh_sqlite_file_all_migrate_it(tmp_path: Path) -> None:
+    """A hub and `qala deliver` (or two workers) started at once on a new home each migrate at start-up. SQLite runs
+    DDL outside a transaction, so both read 'no version' and both created the first table: one failed with 'table
+    ... already exists' about once in ten starts. Each now takes the database's write lock before it reads."""
+    for attempt in range(4):
+        url = f"sqlite:///{tmp_path / f'hub-{attempt}.db'}"
+        starts = [
+            subprocess.Popen([sys.executable, "-c", MIGRATE, url], stderr=subprocess.PIPE, cwd=ROOT) for _ in range(3)
+        ]
+        failures = [process.communicate(timeout=120)[1].decode()[-600:] for process in starts]
+        assert [process.returncode for process in starts] == [0, 0, 0], failures
