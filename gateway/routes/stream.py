@@ -39,6 +39,7 @@ from gateway.subscriptions.worker import render
 router = APIRouter(prefix="/api/v1", tags=["subscriptions"])
 logger = logging.getLogger("qala.stream")
 PAGE = 500
+CLOSING = b": the server is shutting down; reconnect\n\n"
 
 
 class EventStream(Response):
@@ -56,44 +57,60 @@ class EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        ended = False  # the response's last message is with the server
+
+        async def finish(body: bytes) -> None:
+            nonlocal ended
+            async with asyncio.timeout(self.stall_seconds):  # a stalled consumer is cut off, as below
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+            ended = True
 
         async def pump() -> None:
             async for chunk in self.events:
+                if self.draining.is_set():
+                    break
                 # The server's send waits while the socket's buffer is full: a consumer that reads nothing makes
-                # it wait here, with nothing queued behind it, until the stall limit cuts the consumer off.
-                await asyncio.wait_for(
-                    send({"type": "http.response.body", "body": chunk, "more_body": True}), self.stall_seconds
-                )
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                # it wait here, with nothing queued behind it, until the stall limit cuts the consumer off. The
+                # wait comes before the write, so a cancelled send has sent nothing: events go whole or not at all.
+                async with asyncio.timeout(self.stall_seconds):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await finish(CLOSING if self.draining.is_set() else b"")
 
         async def disconnected() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
 
         pumping = asyncio.create_task(pump())
-        draining = asyncio.create_task(self.draining.wait())
-        tasks = [pumping, asyncio.create_task(disconnected()), draining]
+        others = [asyncio.create_task(disconnected()), asyncio.create_task(self.draining.wait())]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if isinstance(task.exception(), TimeoutError):
+            done, _ = await asyncio.wait([pumping, *others], return_when=asyncio.FIRST_COMPLETED)
+            if pumping in done:
+                error = pumping.exception()
+                if isinstance(error, TimeoutError):
                     # Returning without finishing the response makes the server close the connection.
                     logger.warning("event-stream consumer stalled for %ss: cut off", self.stall_seconds)
-            if draining in done and pumping not in done:
-                # The server is stopping: end the response properly, so the consumer reconnects elsewhere with
-                # the last id it saw (between two events: the pump is cancelled before the next one is sent).
-                pumping.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pumping
-                body = b": the server is shutting down; reconnect\n\n"
-                with contextlib.suppress(TimeoutError):  # a stalled consumer is cut off, as in pump()
-                    last = send({"type": "http.response.body", "body": body, "more_body": False})
-                    await asyncio.wait_for(last, self.stall_seconds)
+                elif error is not None:
+                    logger.error("event stream failed", exc_info=error)
+            elif self.draining.is_set():
+                # The server is stopping: end the response properly, so the consumer reconnects elsewhere with the
+                # last id it saw. The pump waits for the next change until it is cancelled.
+                await _stop(pumping)
+                if not ended:
+                    with contextlib.suppress(TimeoutError):
+                        await finish(CLOSING)
         finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            for task in [pumping, *others]:
+                await _stop(task)
+
+
+async def _stop(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended, asking again if a cancel is lost: on Python 3.11 an
+    ``asyncio.wait_for`` whose awaitable has just finished drops one (asyncpg waits that way too)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.cancelled():
+        task.exception()  # retrieved: what matters of it was logged above
 
 
 def _selection(request: Request, caller: Caller, registry: Any) -> Selection:
@@ -173,4 +190,6 @@ async def stream(request: Request, caller: CallerDep, services: ServicesDep) -> 
         codec=codec,
         heartbeat=settings.stream_heartbeat_seconds,
     )
-    return EventStream(events, settings.stream_stall_seconds, getattr(request.state, DRAINING))
+    # an app run without its lifespan's state (some tests) has no server to drain it: an event never set
+    draining = getattr(request.state, DRAINING, None) or asyncio.Event()
+    return EventStream(events, settings.stream_stall_seconds, draining)

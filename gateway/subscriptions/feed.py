@@ -108,7 +108,8 @@ class HeadWatcher:
         if self.head > position:
             return self.head
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._moved.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: on Python 3.11 it can drop a cancel
+                await self._moved.wait()
         return self.head
 
 
