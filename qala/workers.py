@@ -26,6 +26,7 @@ as the kernel allows only to the same user::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import sys
@@ -95,9 +96,12 @@ def run_workers(config: uvicorn.Config) -> bool:
 def _supervise(config: uvicorn.Config, worker: type[multiprocess.Process], sockets: list[socket.socket]) -> bool:
     """uvicorn's supervisor with workers of class ``worker``; False when one could not start."""
     # uvicorn's supervisor makes its workers by this module-level name, at start and on every restart
-    multiprocess.Process = worker  # type: ignore[misc]
-    supervisor = multiprocess.Multiprocess(config, sockets=sockets)
-    supervisor.run()
+    original, multiprocess.Process = multiprocess.Process, worker  # type: ignore[misc]
+    try:
+        supervisor = multiprocess.Multiprocess(config, sockets=sockets)
+        supervisor.run()
+    finally:
+        multiprocess.Process = original  # type: ignore[misc]
     return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
 
 
@@ -105,12 +109,16 @@ def run_hub(config: uvicorn.Config) -> bool:
     """Serve ``config`` until stopped, as ``uvicorn.run`` would (reload, workers, or this process), with servers that
     end event streams as they stop; False when the hub could not start (its reason is in the log)."""
     if config.should_reload:
-        ChangeReload(config, target=DrainingServer(config).run, sockets=[config.bind_socket()]).run()
+        with contextlib.suppress(KeyboardInterrupt):
+            ChangeReload(config, target=DrainingServer(config).run, sockets=[config.bind_socket()]).run()
         return True
     if config.workers > 1 and spreads_connections(config.port):
         return run_workers(config)
     if config.workers > 1:  # one socket the workers share: uvicorn's own way, where SO_REUSEPORT is not
         return _supervise(config, DrainingProcess, sockets=[config.bind_socket()])
     server = DrainingServer(config)
-    server.run()
+    # After its shutdown the server raises the signal it caught again; Ctrl+C's is a KeyboardInterrupt, which
+    # uvicorn.run swallows too, so that a stop by Ctrl+C exits 0.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     return server.started

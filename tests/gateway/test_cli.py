@@ -188,6 +188,7 @@ def _served_lines(home: Path, *options: str) -> tuple[str, str]:
     finally:
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err.decode()[-3000:]  # a stop by Ctrl+C is a clean exit
     return out.decode(), err.decode()
 
 
