@@ -33,7 +33,8 @@ def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]
         sock.close()
         raise
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="auto", access_log=False)
+    # requests still running when the block ends get 5 s, within the wait for the server's thread below
+    config = uvicorn.Config(app, log_level="warning", lifespan="auto", access_log=False, timeout_graceful_shutdown=5)
     server = DrainingServer(config)  # a hub's event streams end as it stops, so the block's end never waits on one
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"serve-{bound_port}")
     thread.start()

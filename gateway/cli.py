@@ -102,6 +102,12 @@ def serve(
     access_log: bool = typer.Option(
         True, help="Log a line per request on stdout (uvicorn's access log); off saves CPU behind a proxy that logs."
     ),
+    graceful_seconds: int = typer.Option(
+        20,
+        min=0,
+        help="On SIGTERM or Ctrl+C, how long requests still running may take before they are cancelled and the hub "
+        "stops (event streams end at once).",
+    ),
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Run the hub's HTTP service (uvicorn; every worker builds its app from QALA_* settings)."""
@@ -131,6 +137,8 @@ def serve(
                 port=port,
                 proxy_headers=True,
                 access_log=access_log,
+                # Else one client that stops halfway through sending a request holds the stop up for ever.
+                timeout_graceful_shutdown=graceful_seconds,
             )
             if not run_hub(config):  # qala.workers: a socket per worker on Linux; event streams end on stop
                 raise CliError(f"the hub could not start on {host}:{port} (its reason is in the log above)")

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -232,6 +233,35 @@ def test_serve_logs_each_request_unless_told_not_to(tmp_path: Path) -> None:
     quiet, errors = _served_lines(tmp_path / "quiet", "--no-access-log")
     assert "GET /" not in quiet + errors
     assert "Application startup complete" in errors  # uvicorn's own log still runs: only the per-request lines go
+
+
+def test_a_client_stalled_mid_request_holds_up_a_stop_only_for_the_grace_period(tmp_path: Path) -> None:
+    """A city system that stops halfway through sending a batch kept `qala serve` at 'Waiting for connections to
+    close' after SIGTERM for as long as it stalled (40 s and counting, tried by hand). Requests still running get
+    --graceful-seconds, then are cancelled, and the hub's lifespan clean-up still runs."""
+    port = free_port()
+    server = _serve(tmp_path / "home", port, "--graceful-seconds", "1", "--no-access-log")
+    try:
+        scopes = ["service-requests:read", "service-requests:write"]
+        client_id, secret = register_client(Home(tmp_path / "home").database_url, scopes, ["astana"])
+        grant = {"grant_type": "client_credentials"}
+        token = httpx.post(f"http://127.0.0.1:{port}/oauth/token", data=grant, auth=(client_id, secret))
+        with socket.create_connection(("127.0.0.1", port)) as stalled:
+            head = (
+                f"POST /api/v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\n"
+                f"Authorization: Bearer {token.json()['access_token']}\r\nContent-Length: 100000\r\n\r\n"
+            )
+            stalled.sendall(head.encode() + b'{"id": ')  # and nothing more
+            time.sleep(0.5)  # the request is in the app, reading its body
+            server.send_signal(signal.SIGTERM)
+            _, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    log = err.decode()
+    assert "Cancel 1 running task(s), timeout graceful shutdown exceeded" in log, log[-3000:]
+    assert "Application shutdown complete" in log
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a socket per worker is Linux's SO_REUSEPORT")
