@@ -14,8 +14,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,12 +42,10 @@ def _upgrade(connection: Connection, revision: str) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
     elif connection.dialect.name == "sqlite":
-        config = alembic_config(connection)
-        current = MigrationContext.configure(connection).get_current_heads()
-        if revision == "head" and set(current) == set(ScriptDirectory.from_config(config).get_heads()):
-            return  # current: no need to hold the write lock (every start, CLI commands included, comes here)
         # Python 3.11's sqlite3 begins a transaction only before data changes, so nothing is begun yet: this
         # waits on the busy timeout for another process's migration to commit, and holds the lock through ours.
+        # It comes first: a version read before it would hold a snapshot, and taking the write lock after another
+        # process has committed fails at once ('database is locked') instead of waiting (a suite run hit it).
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     command.upgrade(alembic_config(connection), revision)
 
