@@ -27,9 +27,7 @@ from pydantic import ValidationError
 from gateway.audit import AuditRecord
 from gateway.audit_verify import verify_log
 from gateway.clients import Client
-from gateway.db import make_engine
 from gateway.errors import GatewayError
-from gateway.migrate import upgrade
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.treehead import HeadInvalid
@@ -85,14 +83,6 @@ async def _cli_audit(services: Services, action: str, **fields: Any) -> None:
     await services.audit.append(AuditRecord(action=action, outcome="ok", **fields))
 
 
-async def _migrate(database_url: str) -> None:
-    engine = make_engine(database_url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
 def serve(
     *,
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
@@ -124,10 +114,6 @@ def serve(
     lock = home.lock() if settings.database_url == home.database_url else contextlib.nullcontext()
     try:
         with lock:
-            if workers > 1 and not reload:
-                # Migrated once here, so the workers, which each migrate at start-up, find nothing to do instead of
-                # taking turns at the migration lock (gateway.migrate).
-                asyncio.run(_migrate(settings.database_url))
             config = uvicorn.Config(
                 "gateway.app:app_from_environment",
                 factory=True,
